@@ -1,0 +1,114 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// dirHandle is one open directory. go-fuse serialises Readdirent, Lookup and
+// Seekdir on a handle, so its fields need no lock.
+type dirHandle struct {
+	dir *dirNode
+
+	cached   []dirEntry // when serving a complete listing from memory
+	lister   *lister    // when streaming from the store
+	building *listing   // what the stream has said so far
+	pos      int        // entries handed out, "." and ".." included
+	last     dirEntry   // the last entry handed out, for readdirplus lookups
+}
+
+var (
+	_ = (fusefs.FileReaddirenter)((*dirHandle)(nil))
+	_ = (fusefs.FileLookuper)((*dirHandle)(nil))
+	_ = (fusefs.FileSeekdirer)((*dirHandle)(nil))
+)
+
+func (h *dirHandle) reset(now time.Time) {
+	h.pos = 0
+	if h.cached == nil {
+		h.lister = newLister(h.dir.fsys, h.dir.bucket, h.dir.prefix)
+		h.building = newListing(now)
+	}
+}
+
+func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	if h.pos < 2 {
+		h.pos++
+		name := "."
+		if h.pos == 2 {
+			name = ".."
+		}
+		return &fuse.DirEntry{Name: name, Mode: syscall.S_IFDIR}, 0
+	}
+	e, ok, err := h.nextEntry(ctx)
+	if err != nil {
+		return nil, toErrno(h.dir.fsys.cfg.Log, "readdir "+h.dir.path(""), err)
+	}
+	if !ok {
+		return nil, 0
+	}
+	h.pos++
+	h.last = e
+	mode := uint32(syscall.S_IFREG)
+	if e.isDir {
+		mode = syscall.S_IFDIR
+	}
+	return &fuse.DirEntry{Name: e.name, Mode: mode}, 0
+}
+
+func (h *dirHandle) nextEntry(ctx context.Context) (dirEntry, bool, error) {
+	if h.cached != nil {
+		i := h.pos - 2
+		if i >= len(h.cached) {
+			return dirEntry{}, false, nil
+		}
+		return h.cached[i], true, nil
+	}
+	e, ok, err := h.lister.next(ctx)
+	if err != nil {
+		return e, ok, err
+	}
+	if ok {
+		h.building.add(e)
+		return e, true, nil
+	}
+	if !h.building.complete {
+		h.building.complete = true
+		d := h.dir
+		d.mu.Lock()
+		if d.listing == nil || !d.listing.at.After(h.building.at) {
+			d.listing = h.building
+		}
+		d.mu.Unlock()
+	}
+	return dirEntry{}, false, nil
+}
+
+// Lookup answers readdirplus for the entry just handed out, from what the
+// listing said: no request per entry.
+func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	if name == h.last.name {
+		return h.dir.child(ctx, h.last, out), 0
+	}
+	return h.dir.Lookup(ctx, name, out)
+}
+
+// Seekdir restarts the listing and skips to offset off (the number of
+// entries handed out before).
+func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	h.reset(time.Now())
+	for uint64(h.pos) < off {
+		de, errno := h.Readdirent(ctx)
+		if errno != 0 {
+			return errno
+		}
+		if de == nil {
+			break
+		}
+	}
+	return 0
+}

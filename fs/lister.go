@@ -1,0 +1,122 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// dirEntry is one name in a directory listing.
+type dirEntry struct {
+	name  string
+	isDir bool
+	info  ObjectInfo // files only
+}
+
+// lister streams one directory's entries page by page (no page is fetched
+// before the previous one is consumed). It merges objects and common
+// prefixes, skips the directory's own marker object and keys that cannot be
+// file names (one log line each), and lets a prefix win over an object of
+// the same name: such an object is held back until no prefix of its name
+// can follow in key order ("a" < "a.txt" < "a/").
+type lister struct {
+	fsys           *FS
+	bucket, prefix string
+	pageSize       int
+
+	token   string
+	done    bool
+	queue   []dirEntry // ready to hand out
+	pending []dirEntry // objects that a later prefix may still replace
+}
+
+func newLister(f *FS, bucket, prefix string) *lister {
+	return &lister{fsys: f, bucket: bucket, prefix: prefix, pageSize: 1000}
+}
+
+// next returns the next entry; ok is false at the end.
+func (l *lister) next(ctx context.Context) (e dirEntry, ok bool, err error) {
+	for len(l.queue) == 0 {
+		if l.done {
+			return dirEntry{}, false, nil
+		}
+		if err := l.fetchPage(ctx); err != nil {
+			return dirEntry{}, false, err
+		}
+	}
+	e = l.queue[0]
+	l.queue = l.queue[1:]
+	return e, true, nil
+}
+
+// fetchPage reads one page into the queue and reports whether the listing
+// was complete in it.
+func (l *lister) fetchPage(ctx context.Context) error {
+	page, err := l.fsys.store.List(ctx, l.bucket, l.prefix, l.token, l.pageSize)
+	if err != nil {
+		return err
+	}
+	i, j := 0, 0
+	for i < len(page.Objects) || j < len(page.Prefixes) {
+		if j == len(page.Prefixes) || (i < len(page.Objects) && page.Objects[i].Key < page.Prefixes[j]) {
+			l.pushObject(page.Objects[i])
+			i++
+		} else {
+			l.pushPrefix(page.Prefixes[j])
+			j++
+		}
+	}
+	l.token = page.NextToken
+	if l.token == "" {
+		l.done = true
+		l.queue = append(l.queue, l.pending...)
+		l.pending = nil
+	}
+	return nil
+}
+
+func (l *lister) flushBefore(key string) {
+	for len(l.pending) > 0 && l.pending[0].info.Key+"/" < key {
+		l.queue = append(l.queue, l.pending[0])
+		l.pending = l.pending[1:]
+	}
+}
+
+func (l *lister) pushObject(o ObjectInfo) {
+	l.flushBefore(o.Key)
+	if o.Key == l.prefix || !strings.HasPrefix(o.Key, l.prefix) {
+		return // the directory's own marker object
+	}
+	name := o.Key[len(l.prefix):]
+	if !l.usable(o.Key, name) {
+		return
+	}
+	l.pending = append(l.pending, dirEntry{name: name, info: o})
+}
+
+func (l *lister) pushPrefix(p string) {
+	l.flushBefore(p)
+	if !strings.HasPrefix(p, l.prefix) {
+		return
+	}
+	name := strings.TrimSuffix(p[len(l.prefix):], "/")
+	for k, e := range l.pending {
+		if e.name == name {
+			l.fsys.logOnce(fmt.Sprintf("%s/%s is both an object and a prefix: showing the directory, hiding the object", l.bucket, e.info.Key))
+			l.pending = append(l.pending[:k], l.pending[k+1:]...)
+			break
+		}
+	}
+	if !l.usable(p, name) {
+		return
+	}
+	l.queue = append(l.queue, dirEntry{name: name, isDir: true})
+}
+
+func (l *lister) usable(key, name string) bool {
+	if reason := checkName(name); reason != "" {
+		l.fsys.logOnce(fmt.Sprintf("skipping key %q in bucket %s: %s", key, l.bucket, reason))
+		return false
+	}
+	return true
+}

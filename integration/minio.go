@@ -1,0 +1,202 @@
+// Package integration tests the real kfs binary, mounted with FUSE, against
+// a real MinIO server started on loopback. This file is the harness: it
+// starts and stops MinIO (by PID), and is shared by the tests and by the
+// demo set-up command (integration/kfsdemo).
+package integration
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// MinioVersion is the pinned server version (see README and scripts/).
+const MinioVersion = "v0.0.0-20260212201848-7aac2a2c5b7c"
+
+// RepoRoot is the directory holding go.mod.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// MinioBinary finds the server: $KFS_MINIO_BIN, else .tools/bin/minio (made
+// by scripts/install-deps.sh). A missing binary is an error, never a skip.
+func MinioBinary() (string, error) {
+	p := os.Getenv("KFS_MINIO_BIN")
+	if p == "" {
+		p = filepath.Join(RepoRoot(), ".tools", "bin", "minio")
+	}
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("minio server not found at %s: run scripts/install-deps.sh (or set KFS_MINIO_BIN)", p)
+	}
+	return p, nil
+}
+
+// Minio is one running server.
+type Minio struct {
+	Endpoint  string // http://127.0.0.1:PORT
+	Addr      string // 127.0.0.1:PORT
+	AccessKey string
+	SecretKey string
+	DataDir   string
+	cmd       *exec.Cmd
+	exited    chan struct{}
+}
+
+// MinioConfig says how to start a server.
+type MinioConfig struct {
+	DataDir string   // required
+	Addr    string   // "" = a free loopback port
+	Env     []string // extra environment (notify targets and such)
+	LogPath string   // "" = DataDir + ".log"
+	// AccessKey/SecretKey: "" = random.
+	AccessKey, SecretKey string
+}
+
+// FreeAddr returns a loopback address with a port that was free a moment ago.
+func FreeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// StartMinio starts a server on loopback and waits until it answers a
+// signed ListBuckets.
+func StartMinio(cfg MinioConfig) (*Minio, error) {
+	bin, err := MinioBinary()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Addr == "" {
+		if cfg.Addr, err = FreeAddr(); err != nil {
+			return nil, err
+		}
+	}
+	console, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.AccessKey == "" {
+		cfg.AccessKey, cfg.SecretKey = "kfs"+randomHex(6), randomHex(16)
+	}
+	if cfg.LogPath == "" {
+		cfg.LogPath = cfg.DataDir + ".log"
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	logf, err := os.OpenFile(cfg.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	kms := make([]byte, 32)
+	_, _ = rand.Read(kms)
+	cmd := exec.Command(bin, "server", cfg.DataDir, "--address", cfg.Addr, "--console-address", console, "--quiet")
+	cmd.Env = append(os.Environ(),
+		"MINIO_ROOT_USER="+cfg.AccessKey, "MINIO_ROOT_PASSWORD="+cfg.SecretKey,
+		"MINIO_KMS_SECRET_KEY=kfs-key:"+base64.StdEncoding.EncodeToString(kms),
+		"MINIO_API_SELECT_PARQUET=on", "MINIO_UPDATE=off", "MINIO_BROWSER=off")
+	cmd.Env = append(cmd.Env, cfg.Env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	m := &Minio{Endpoint: "http://" + cfg.Addr, Addr: cfg.Addr, AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey,
+		DataDir: cfg.DataDir, cmd: cmd, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(m.exited) }()
+	if err := m.waitReady(60 * time.Second); err != nil {
+		m.Stop()
+		log, _ := os.ReadFile(cfg.LogPath)
+		return nil, fmt.Errorf("minio did not come up: %v\n%s", err, tail(log, 2000))
+	}
+	return m, nil
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+func (m *Minio) waitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	c, err := m.Client()
+	if err != nil {
+		return err
+	}
+	var last error
+	for time.Now().Before(deadline) {
+		select {
+		case <-m.exited:
+			return errors.New("server exited")
+		default:
+		}
+		resp, err := http.Get(m.Endpoint + "/minio/health/live")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_, last = c.ListBuckets(ctx)
+				cancel()
+				if last == nil {
+					return nil
+				}
+			}
+		} else {
+			last = err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("timed out: %v", last)
+}
+
+// Client returns a minio-go client for the server.
+func (m *Minio) Client() (*minio.Client, error) {
+	return minio.New(m.Addr, &minio.Options{
+		Creds:  credentials.NewStaticV4(m.AccessKey, m.SecretKey, ""),
+		Region: "us-east-1",
+	})
+}
+
+// PID is the server's process id.
+func (m *Minio) PID() int { return m.cmd.Process.Pid }
+
+// Stop sends SIGTERM to the server's PID, then SIGKILL after 10 s.
+func (m *Minio) Stop() {
+	if m == nil || m.cmd.Process == nil {
+		return
+	}
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.exited:
+	case <-time.After(10 * time.Second):
+		_ = m.cmd.Process.Kill()
+		<-m.exited
+	}
+}

@@ -1,0 +1,310 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"kfs/cache"
+	kfs "kfs/fs"
+	"kfs/mountopts"
+)
+
+// mountAndServe checks everything, mounts every requested mount point and
+// serves until unmounted or signalled. With o.Daemon it returns as soon as
+// the mounts are live, leaving a child process serving them.
+func mountAndServe(o mountopts.Options, stderr io.Writer) error {
+	logOut := stderr
+	if isDaemonChild() {
+		logOut = os.Stderr // /dev/null unless --log-file
+	}
+	logger, err := newLogger(o, logOut)
+	if err != nil {
+		return err
+	}
+	for _, w := range o.Warnings {
+		logger.Print(w)
+	}
+	client, err := newClient(o)
+	if err != nil {
+		return exitError{2, err}
+	}
+	store := kfs.NewMinioStore(client)
+	for _, m := range o.Mounts {
+		if err := checkMountpoint(m.Mountpoint); err != nil {
+			return exitError{2, err}
+		}
+		if err := preflight(store, m); err != nil {
+			return exitError{3, err}
+		}
+	}
+	// Bound the heap near what the cache may hold, so the block cache's
+	// garbage does not inflate the resident set.
+	debug.SetMemoryLimit(o.CacheSize + o.CacheSize/2 + 32<<20)
+	blocks := cache.New(o.CacheSize, 2*time.Minute)
+
+	var servers []*fuse.Server
+	unmountAll := func() {
+		for _, s := range servers {
+			if err := s.Unmount(); err != nil {
+				logger.Printf("unmount: %v", err)
+			}
+		}
+	}
+	for _, m := range o.Mounts {
+		fsys := kfs.New(store, blocks, fsConfig(o, logger))
+		var root fusefs.InodeEmbedder
+		name := m.Bucket
+		if m.Bucket == "" {
+			root, name = fsys.AllBucketsRoot(), "all-buckets"
+		} else {
+			root = fsys.BucketRoot(m.Bucket, m.Prefix)
+		}
+		srv, err := fusefs.Mount(m.Mountpoint, root, fuseOptions(o, "kfs:"+name+":"+m.Prefix, logger))
+		if err != nil {
+			unmountAll()
+			return exitError{4, fmt.Errorf("mount %s: %v", m.Mountpoint, err)}
+		}
+		servers = append(servers, srv)
+		tuneReadahead(m.Mountpoint, logger)
+		logger.Printf("mounted %s at %s", strings.TrimSuffix(name+"/"+m.Prefix, "/"), m.Mountpoint)
+	}
+	notifyReady()
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		for _, s := range servers {
+			s.Wait()
+		}
+		close(done)
+	}()
+	select {
+	case sig := <-sigs:
+		logger.Printf("%v: unmounting", sig)
+		unmountAll()
+		<-done
+	case <-done:
+	}
+	logger.Print("unmounted; exiting")
+	return nil
+}
+
+func fsConfig(o mountopts.Options, l *log.Logger) kfs.Config {
+	return kfs.Config{
+		UID: o.UID, GID: o.GID, FileMode: uint32(o.FileMode), DirMode: uint32(o.DirMode),
+		AttrTTL: o.AttrTTL, EntryTTL: o.EntryTTL, NegativeTTL: o.NegativeTTL,
+		ReadOnly: o.ReadOnly, BlockSize: o.BlockSize, MaxReadahead: o.MaxReadahead, Log: l,
+	}
+}
+
+func fuseOptions(o mountopts.Options, fsName string, l *log.Logger) *fusefs.Options {
+	attr, entry, neg := o.AttrTTL, o.EntryTTL, o.NegativeTTL
+	mo := fuse.MountOptions{
+		AllowOther:           o.AllowOther,
+		FsName:               fsName,
+		Name:                 "kfs",
+		MaxWrite:             1 << 20,
+		MaxReadAhead:         1 << 20,
+		MaxBackground:        64,
+		IgnoreSecurityLabels: true,
+		DirectMount:          os.Geteuid() == 0,
+		Debug:                o.Debug,
+		Logger:               l,
+	}
+	if o.ReadOnly {
+		mo.Options = append(mo.Options, "ro")
+	}
+	return &fusefs.Options{
+		MountOptions: mo, AttrTimeout: &attr, EntryTimeout: &entry, NegativeTimeout: &neg,
+		UID: o.UID, GID: o.GID, Logger: l,
+		FirstAutomaticIno: 2, // small inode numbers: some tools choke on 2^63
+	}
+}
+
+func newLogger(o mountopts.Options, stderr io.Writer) (*log.Logger, error) {
+	w := stderr
+	if o.LogFile != "" {
+		f, err := os.OpenFile(o.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, exitError{2, fmt.Errorf("log file: %v", err)}
+		}
+		w = f
+	}
+	return log.New(w, "kfs: ", log.LstdFlags|log.Lmicroseconds), nil
+}
+
+func newClient(o mountopts.Options) (*minio.Client, error) {
+	u, err := url.Parse(o.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := minio.DefaultTransport(u.Scheme == "https")
+	if err != nil {
+		return nil, err
+	}
+	tr.MaxIdleConnsPerHost = 256
+	tr.ResponseHeaderTimeout = 2 * time.Minute
+	if u.Scheme == "https" && o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca file: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca file %s: no PEM certificates in it", o.CAFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return minio.New(u.Host, &minio.Options{
+		Creds:     credentials.NewStaticV4(o.AccessKey, o.SecretKey, o.SessionToken),
+		Secure:    u.Scheme == "https",
+		Region:    o.Region,
+		Transport: tr,
+	})
+}
+
+// preflight proves the endpoint answers, the credentials work and the
+// bucket exists, before anything is mounted.
+func preflight(store kfs.Store, m mountopts.Mount) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	var err error
+	what := "bucket " + m.Bucket
+	if m.Bucket == "" {
+		what = "list buckets"
+		_, err = store.ListBuckets(ctx)
+	} else {
+		err = store.StatBucket(ctx, m.Bucket)
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("bucket %s does not exist", m.Bucket)
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("%s: credentials refused: %v", what, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%s: endpoint did not answer within 15s", what)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("endpoint unreachable: %v", ue.Err)
+	}
+	return fmt.Errorf("%s: %v", what, err)
+}
+
+// checkMountpoint refuses a mount point that is missing, not a directory,
+// not empty, or already mounted.
+func checkMountpoint(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("mount point %s does not exist (mkdir -p %s)", dir, dir)
+		}
+		if errors.Is(err, syscall.ENOTCONN) {
+			return fmt.Errorf("mount point %s is a dead FUSE mount: run kfs unmount %s first", dir, dir)
+		}
+		return fmt.Errorf("mount point %s: %v", dir, err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("mount point %s is not a directory", dir)
+	}
+	if mounted, err := isMountpoint(dir); err == nil && mounted {
+		return fmt.Errorf("mount point %s is already mounted", dir)
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("mount point %s: %v", dir, err)
+	}
+	defer f.Close()
+	if names, _ := f.Readdirnames(1); len(names) > 0 {
+		return fmt.Errorf("mount point %s is not empty", dir)
+	}
+	return nil
+}
+
+// isMountpoint looks dir up in /proc/self/mountinfo.
+func isMountpoint(dir string) (bool, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false, err
+	}
+	abs, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		abs = dir
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && unescapeMountinfo(f[4]) == abs {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func unescapeMountinfo(s string) string {
+	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	return r.Replace(s)
+}
+
+// tuneReadahead raises the kernel's readahead for this mount to 1 MiB so
+// sequential reads arrive in fewer, larger requests (needs root; best effort).
+func tuneReadahead(dir string, l *log.Logger) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return
+	}
+	p := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", devMajor(st.Dev), devMinor(st.Dev))
+	if err := os.WriteFile(p, []byte("1024"), 0); err != nil && os.Geteuid() == 0 {
+		l.Printf("could not raise readahead (%s): %v", p, err)
+	}
+}
+
+func devMajor(dev uint64) uint64 { return (dev >> 8) & 0xfff }
+func devMinor(dev uint64) uint64 { return (dev & 0xff) | ((dev >> 12) & 0xfff00) }
+
+// unmount detaches dir: directly as root, else through fusermount3.
+func unmount(dir string, lazy bool) error {
+	flags := 0
+	if lazy {
+		flags = syscall.MNT_DETACH
+	}
+	if os.Geteuid() == 0 {
+		if err := syscall.Unmount(dir, flags); err == nil {
+			return nil
+		} else if errors.Is(err, syscall.EINVAL) {
+			return fmt.Errorf("%s is not mounted", dir)
+		} else if !errors.Is(err, syscall.EPERM) {
+			return fmt.Errorf("unmount %s: %v", dir, err)
+		}
+	}
+	args := []string{"-u", dir}
+	if lazy {
+		args = []string{"-u", "-z", dir}
+	}
+	out, err := exec.Command("fusermount3", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("fusermount3 -u %s: %v: %s", dir, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}

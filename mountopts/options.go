@@ -1,0 +1,184 @@
+// Package mountopts turns everything a user can say to `kfs mount` — flags,
+// `-o k=v` mount options (fstab), environment variables and the JSON
+// credentials file — into one validated Options value.
+//
+// Precedence, highest first: command-line flags and -o options (in the order
+// given), environment variables, the credentials file, Default().
+package mountopts
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Mount is one bucket (or bucket prefix) mounted at one directory.
+// An empty Bucket means "every bucket the credentials can list".
+type Mount struct {
+	Bucket     string
+	Prefix     string // without leading slash; ends in "/" when non-empty
+	Mountpoint string
+}
+
+// Options is the whole configuration of one `kfs mount` invocation.
+type Options struct {
+	// Connection.
+	Endpoint     string // http(s)://host[:port]
+	AccessKey    string
+	SecretKey    string
+	SessionToken string
+	Region       string
+	CAFile       string // PEM bundle for https endpoints; empty = system roots
+	ConfigFile   string // the credentials file the values above may come from
+
+	Mounts []Mount
+
+	// Presentation.
+	UID, GID   uint32
+	FileMode   os.FileMode
+	DirMode    os.FileMode
+	AllowOther bool
+	ReadOnly   bool
+
+	// Kernel caching.
+	AttrTTL     time.Duration
+	EntryTTL    time.Duration
+	NegativeTTL time.Duration
+
+	// Read path.
+	CacheSize    int64 // bytes of block cache (all files together)
+	BlockSize    int64 // bytes per cached block / range GET
+	MaxReadahead int64 // most bytes one sequential reader prefetches
+
+	// Process.
+	Daemon  bool   // fork, return once the mount is live
+	LogFile string // append log lines here; empty = stderr
+	Debug   bool
+
+	// Warnings are things worth a log line that do not stop the mount.
+	Warnings []string
+
+	publicMnt, privateMnt string    // --public-mountpoint, --private-mountpoint
+	cred                  *CredFile // the parsed --config file, if any
+}
+
+// Default returns the documented defaults. uid/gid default to the caller's.
+func Default() Options {
+	return Options{
+		Region:       "us-east-1",
+		UID:          uint32(os.Getuid()),
+		GID:          uint32(os.Getgid()),
+		FileMode:     0o644,
+		DirMode:      0o755,
+		AttrTTL:      10 * time.Second,
+		EntryTTL:     10 * time.Second,
+		NegativeTTL:  5 * time.Second,
+		CacheSize:    64 << 20,
+		BlockSize:    4 << 20,
+		MaxReadahead: 32 << 20,
+	}
+}
+
+// Validate checks every field and returns the first problem as one clear
+// sentence. It does not touch the network or the mount points.
+func (o *Options) Validate() error {
+	if o.Endpoint == "" {
+		return errors.New("no endpoint: give --endpoint, KFS_ENDPOINT or ENDPOINT in the credentials file")
+	}
+	u, err := url.Parse(o.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("endpoint %q: want http://host[:port] or https://host[:port]", o.Endpoint)
+	}
+	if u.Path != "" && u.Path != "/" {
+		return fmt.Errorf("endpoint %q: must not have a path", o.Endpoint)
+	}
+	if o.AccessKey == "" || o.SecretKey == "" {
+		return errors.New("no credentials: give --access-key/--secret-key, KFS_ACCESS_KEY/KFS_SECRET_KEY, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a --config file")
+	}
+	if o.Region == "" {
+		return errors.New("region must not be empty")
+	}
+	if o.CAFile != "" && u.Scheme == "https" {
+		if _, err := os.Stat(o.CAFile); err != nil {
+			return fmt.Errorf("ca file: %v", err)
+		}
+	}
+	if len(o.Mounts) == 0 {
+		return errors.New("nothing to mount: give BUCKET[:PREFIX] MOUNTPOINT, MOUNTPOINT, or --config with PUBLIC_BUCKET/PRIVATE_BUCKET")
+	}
+	seen := map[string]bool{}
+	for _, m := range o.Mounts {
+		if m.Mountpoint == "" {
+			return fmt.Errorf("bucket %q: no mount point", m.Bucket)
+		}
+		if seen[filepath.Clean(m.Mountpoint)] {
+			return fmt.Errorf("mount point %s given twice", m.Mountpoint)
+		}
+		seen[filepath.Clean(m.Mountpoint)] = true
+		if m.Bucket != "" {
+			if err := CheckBucketName(m.Bucket); err != nil {
+				return err
+			}
+		}
+	}
+	if o.FileMode&^0o7777 != 0 || o.DirMode&^0o7777 != 0 {
+		return errors.New("file-mode and dir-mode take permission bits only (at most 07777)")
+	}
+	if o.AttrTTL < 0 || o.EntryTTL < 0 || o.NegativeTTL < 0 {
+		return errors.New("TTLs must not be negative")
+	}
+	const minBlock, maxBlock = 64 << 10, 128 << 20
+	if o.BlockSize < minBlock || o.BlockSize > maxBlock {
+		return fmt.Errorf("block-size %s: want between 64KiB and 128MiB", FormatSize(o.BlockSize))
+	}
+	if o.CacheSize < 2*o.BlockSize {
+		return fmt.Errorf("cache-size %s: want at least two blocks (%s)", FormatSize(o.CacheSize), FormatSize(2*o.BlockSize))
+	}
+	if o.MaxReadahead < 0 || o.MaxReadahead > o.CacheSize/2 {
+		return fmt.Errorf("max-readahead %s: want between 0 and half the cache (%s)", FormatSize(o.MaxReadahead), FormatSize(o.CacheSize/2))
+	}
+	return nil
+}
+
+// CheckBucketName applies the S3 bucket naming rules.
+func CheckBucketName(b string) error {
+	if len(b) < 3 || len(b) > 63 {
+		return fmt.Errorf("bucket %q: names are 3 to 63 characters", b)
+	}
+	for i, c := range b {
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.'
+		if !ok {
+			return fmt.Errorf("bucket %q: only lower-case letters, digits, '-' and '.' are allowed", b)
+		}
+		if (i == 0 || i == len(b)-1) && (c == '-' || c == '.') {
+			return fmt.Errorf("bucket %q: must begin and end with a letter or digit", b)
+		}
+	}
+	if strings.Contains(b, "..") {
+		return fmt.Errorf("bucket %q: must not contain '..'", b)
+	}
+	return nil
+}
+
+// ParseTarget splits "BUCKET[:PREFIX]" into a bucket and a normalised prefix
+// ("" or "a/b/").
+func ParseTarget(s string) (bucket, prefix string, err error) {
+	bucket, prefix, _ = strings.Cut(s, ":")
+	if err := CheckBucketName(bucket); err != nil {
+		return "", "", err
+	}
+	prefix = strings.Trim(prefix, "/")
+	if prefix != "" {
+		for _, seg := range strings.Split(prefix, "/") {
+			if seg == "" || seg == "." || seg == ".." {
+				return "", "", fmt.Errorf("prefix %q: empty, '.' or '..' path segment", prefix)
+			}
+		}
+		prefix += "/"
+	}
+	return bucket, prefix, nil
+}
