@@ -64,7 +64,7 @@ func run(prog string, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if strings.HasPrefix(args[0], "-") || len(args) < 2 {
-		fmt.Fprintf(stderr, "kfs: unknown command %q\n\n%s", args[0], usage)
+		fmt.Fprintf(stderr, "kfs: unknown command %q (see kfs --help)\n", args[0])
 		return 2
 	}
 	// `kfs SOURCE MOUNTPOINT -o ...` as mount.fuse3 runs a fuse.kfs helper.

@@ -212,7 +212,7 @@ func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileH
 	d.mu.Unlock()
 	h := &dirHandle{dir: d}
 	if l != nil && l.complete && now.Sub(l.at) <= d.fsys.cfg.EntryTTL {
-		h.cached = l.entries
+		h.fromMem, h.cached = true, l.entries
 	} else {
 		h.reset(now)
 	}

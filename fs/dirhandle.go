@@ -14,7 +14,8 @@ import (
 type dirHandle struct {
 	dir *dirNode
 
-	cached   []dirEntry // when serving a complete listing from memory
+	fromMem  bool       // serving a complete listing from memory
+	cached   []dirEntry // the listing served when fromMem
 	lister   *lister    // when streaming from the store
 	building *listing   // what the stream has said so far
 	pos      int        // entries handed out, "." and ".." included
@@ -29,7 +30,7 @@ var (
 
 func (h *dirHandle) reset(now time.Time) {
 	h.pos = 0
-	if h.cached == nil {
+	if !h.fromMem {
 		h.lister = newLister(h.dir.fsys, h.dir.bucket, h.dir.prefix)
 		h.building = newListing(now)
 	}
@@ -61,7 +62,7 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 }
 
 func (h *dirHandle) nextEntry(ctx context.Context) (dirEntry, bool, error) {
-	if h.cached != nil {
+	if h.fromMem {
 		i := h.pos - 2
 		if i >= len(h.cached) {
 			return dirEntry{}, false, nil

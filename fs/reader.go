@@ -30,7 +30,7 @@ var _ = (fusefs.FileReader)((*readHandle)(nil))
 
 func newReadHandle(f *FS, bucket string, info ObjectInfo) *readHandle {
 	return &readHandle{fsys: f, bucket: bucket, info: info, ra: cache.Readahead{
-		BlockSize: f.cfg.BlockSize, Max: f.cfg.MaxReadahead, Slack: 4 << 20}}
+		BlockSize: f.cfg.BlockSize, Max: f.cfg.MaxReadahead, Slack: min(f.cfg.BlockSize, 1<<20)}}
 }
 
 func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {

@@ -65,6 +65,9 @@ type MinioConfig struct {
 	LogPath string   // "" = DataDir + ".log"
 	// AccessKey/SecretKey: "" = random.
 	AccessKey, SecretKey string
+	// Detach starts the server in its own session, outliving this process
+	// (the demo); otherwise it dies with its parent.
+	Detach bool
 }
 
 // FreeAddr returns a loopback address with a port that was free a moment ago.
@@ -123,6 +126,9 @@ func StartMinio(cfg MinioConfig) (*Minio, error) {
 	cmd.Env = append(cmd.Env, cfg.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if cfg.Detach {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,243 @@
+package fs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"kfs/cache"
+)
+
+func newTestFS(t *testing.T, cfg Config) (*FS, *MemStore, *bytes.Buffer) {
+	t.Helper()
+	m := NewMemStore()
+	m.MakeBucket("bkt")
+	var logs bytes.Buffer
+	if cfg.BlockSize == 0 {
+		cfg.BlockSize = 64
+	}
+	if cfg.EntryTTL == 0 {
+		cfg.EntryTTL = time.Minute
+	}
+	if cfg.AttrTTL == 0 {
+		cfg.AttrTTL = time.Minute
+	}
+	cfg.Log = log.New(&logs, "", 0)
+	return New(m, cache.New(1<<20, time.Minute), cfg), m, &logs
+}
+
+func listAll(t *testing.T, f *FS, prefix string, pageSize int) []string {
+	t.Helper()
+	l := newLister(f, "bkt", prefix)
+	l.pageSize = pageSize
+	var out []string
+	for {
+		e, ok, err := l.next(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return out
+		}
+		s := e.name
+		if e.isDir {
+			s += "/"
+		}
+		out = append(out, s)
+	}
+}
+
+func TestListerMergesAndSkips(t *testing.T) {
+	f, m, logs := newTestFS(t, Config{})
+	for _, k := range []string{"d/", "d/a", "d/a.txt", "d/a/inner", "d/b", "d/c/x", "d//empty", "d/" + strings.Repeat("n", 256), "d/z"} {
+		m.Put("bkt", k, []byte("1"))
+	}
+	want := "[a/ a.txt b c/ z]" // "a" is held back until "a/" replaces it
+	for _, ps := range []int{1, 2, 3, 1000} {
+		if got := fmt.Sprint(listAll(t, f, "d/", ps)); got != want {
+			t.Errorf("page size %d: %s, want %s", ps, got, want)
+		}
+	}
+	for _, w := range []string{"both an object and a prefix", "empty path segment", "longer than 255"} {
+		if !strings.Contains(logs.String(), w) {
+			t.Errorf("no log line about %q in:\n%s", w, logs)
+		}
+	}
+	if n := strings.Count(logs.String(), "empty path segment"); n != 1 {
+		t.Errorf("logged %d times, want once", n)
+	}
+}
+
+func TestLookupUsesOneListing(t *testing.T) {
+	f, m, _ := newTestFS(t, Config{})
+	for i := 0; i < 50; i++ {
+		m.Put("bkt", fmt.Sprintf("dir/f%02d", i), []byte("x"))
+	}
+	m.Put("bkt", "dir/sub/y", []byte("y"))
+	d := &dirNode{fsys: f, bucket: "bkt", prefix: "dir/"}
+	ctx := context.Background()
+	for i := 0; i < 50; i++ {
+		e, err := d.lookupEntry(ctx, fmt.Sprintf("f%02d", i))
+		if err != nil || e.isDir || e.info.Size != 1 {
+			t.Fatalf("lookup f%02d: %+v %v", i, e, err)
+		}
+	}
+	if e, err := d.lookupEntry(ctx, "sub"); err != nil || !e.isDir {
+		t.Fatalf("lookup sub: %+v %v", e, err)
+	}
+	if _, err := d.lookupEntry(ctx, "missing"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("lookup missing: %v", err)
+	}
+	if n := m.Calls("List"); n != 1 || m.Calls("Stat") != 0 {
+		t.Fatalf("52 lookups cost %d lists and %d stats, want 1 list", n, m.Calls("Stat"))
+	}
+}
+
+func TestLookupInLargeDirectoryIsTargeted(t *testing.T) {
+	f, m, _ := newTestFS(t, Config{})
+	for i := 0; i < 1500; i++ {
+		m.Put("bkt", fmt.Sprintf("big/f%04d", i), []byte("x"))
+	}
+	m.Put("bkt", "big/zz/marker", nil)
+	d := &dirNode{fsys: f, bucket: "bkt", prefix: "big/"}
+	ctx := context.Background()
+	if e, err := d.lookupEntry(ctx, "f0001"); err != nil || e.isDir { // on the first page
+		t.Fatalf("%+v %v", e, err)
+	}
+	if e, err := d.lookupEntry(ctx, "f1400"); err != nil || e.isDir { // beyond it: HEAD + LIST
+		t.Fatalf("%+v %v", e, err)
+	}
+	if e, err := d.lookupEntry(ctx, "zz"); err != nil || !e.isDir {
+		t.Fatalf("%+v %v", e, err)
+	}
+	if _, err := d.lookupEntry(ctx, "nope"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	if lists := m.Calls("List"); lists != 4 { // 1 page + 3 targeted prefix checks
+		t.Fatalf("%d lists", lists)
+	}
+}
+
+func TestListingExpires(t *testing.T) {
+	f, m, _ := newTestFS(t, Config{EntryTTL: 50 * time.Millisecond})
+	m.Put("bkt", "a", []byte("1"))
+	d := &dirNode{fsys: f, bucket: "bkt"}
+	ctx := context.Background()
+	if _, err := d.lookupEntry(ctx, "b"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	m.Put("bkt", "b", []byte("2"))
+	if _, err := d.lookupEntry(ctx, "b"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("listing not trusted within the TTL")
+	}
+	time.Sleep(60 * time.Millisecond)
+	if _, err := d.lookupEntry(ctx, "b"); err != nil {
+		t.Fatalf("after the TTL: %v", err)
+	}
+}
+
+func readAll(t *testing.T, h *readHandle, chunk int, offsets []int64) ([]byte, error) {
+	t.Helper()
+	var out []byte
+	for _, off := range offsets {
+		b, err := h.read(context.Background(), make([]byte, chunk), off)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, b...)
+	}
+	return out, nil
+}
+
+func TestReadHandleSequentialAndRandom(t *testing.T) {
+	f, m, _ := newTestFS(t, Config{BlockSize: 64, MaxReadahead: 256})
+	data := make([]byte, 1000)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	m.Put("bkt", "obj", data)
+	info, _ := m.Stat(context.Background(), "bkt", "obj")
+
+	h := newReadHandle(f, "bkt", info)
+	var offs []int64
+	for off := int64(0); off < 1100; off += 50 {
+		offs = append(offs, off)
+	}
+	got, err := readAll(t, h, 50, offs)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("sequential read: %d bytes, %v", len(got), err)
+	}
+	if s := f.blocks.Stats(); s.Prefetches == 0 {
+		t.Fatalf("no readahead for a sequential reader: %+v", s)
+	}
+
+	// A random reader on a fresh cache fetches just what it asks for.
+	f2, m2, _ := newTestFS(t, Config{BlockSize: 64, MaxReadahead: 256})
+	m2.Put("bkt", "obj", data)
+	h2 := newReadHandle(f2, "bkt", info)
+	for _, off := range []int64{700, 100, 900, 333} {
+		b, err := h2.read(context.Background(), make([]byte, 10), off)
+		if err != nil || !bytes.Equal(b, data[off:off+10]) {
+			t.Fatalf("random read at %d: %v", off, err)
+		}
+	}
+	if s := f2.blocks.Stats(); s.Prefetches != 0 || s.Bytes != 0 {
+		t.Fatalf("random reads filled the cache: %+v", s)
+	}
+}
+
+func TestReadHandleStale(t *testing.T) {
+	f, m, _ := newTestFS(t, Config{BlockSize: 64, MaxReadahead: 0})
+	m.Put("bkt", "obj", bytes.Repeat([]byte("a"), 300))
+	info, _ := m.Stat(context.Background(), "bkt", "obj")
+	h := newReadHandle(f, "bkt", info)
+	if _, err := h.read(context.Background(), make([]byte, 64), 0); err != nil {
+		t.Fatal(err)
+	}
+	m.Put("bkt", "obj", bytes.Repeat([]byte("b"), 300))
+	_, err := h.read(context.Background(), make([]byte, 64), 64)
+	if !errors.Is(err, ErrStale) {
+		t.Fatalf("read after replace: %v, want ErrStale", err)
+	}
+	if toErrno(nil, "", err) != syscall.ESTALE {
+		t.Fatal("ErrStale must map to ESTALE")
+	}
+}
+
+func TestToErrno(t *testing.T) {
+	var logs bytes.Buffer
+	l := log.New(&logs, "", 0)
+	cases := []struct {
+		err  error
+		want syscall.Errno
+		logs bool
+	}{
+		{nil, 0, false},
+		{fmt.Errorf("x: %w", os.ErrNotExist), syscall.ENOENT, false},
+		{fmt.Errorf("x: %w", ErrStale), syscall.ESTALE, true},
+		{fmt.Errorf("x: %w", os.ErrPermission), syscall.EACCES, true},
+		{fmt.Errorf("x: %w", errors.ErrUnsupported), syscall.ENOTSUP, true},
+		{fmt.Errorf("x: %w", syscall.ENOTEMPTY), syscall.ENOTEMPTY, true},
+		{context.DeadlineExceeded, syscall.ETIMEDOUT, true},
+		{context.Canceled, syscall.EINTR, false},
+		{io.ErrUnexpectedEOF, syscall.EIO, true},
+		{errors.New("S3 InternalError"), syscall.EIO, true},
+	}
+	for _, c := range cases {
+		logs.Reset()
+		if got := toErrno(l, "op", c.err); got != c.want {
+			t.Errorf("toErrno(%v) = %v, want %v", c.err, got, c.want)
+		}
+		if (logs.Len() > 0) != c.logs {
+			t.Errorf("toErrno(%v) logged %q", c.err, logs.String())
+		}
+	}
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what kfs's tests and demo need on a fresh Debian machine (as root):
+# fuse3 and attr from Debian, and the pinned MinIO server built from the Go
+# module proxy into .tools/bin (cached: rebuilt only when missing or when the
+# pinned version changes; ~4 min the first time on 2 cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+
+need=()
+command -v fusermount3 >/dev/null || need+=(fuse3)
+command -v getfattr >/dev/null || need+=(attr)
+command -v curl >/dev/null || need+=(curl)
+if ((${#need[@]})); then
+  echo "installing ${need[*]}..."
+  export DEBIAN_FRONTEND=noninteractive
+  for try in 1 2 3; do
+    if apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null; then break; fi
+    [ "$try" = 3 ] && { echo "apt-get install ${need[*]} failed" >&2; exit 1; }
+    sleep 5
+  done
+fi
+[ -c /dev/fuse ] || { echo "/dev/fuse is missing: kfs needs FUSE" >&2; exit 1; }
+
+if [ ! -x .tools/bin/minio ] || [ "$(cat .tools/bin/minio.version 2>/dev/null)" != "$MINIO_VERSION" ]; then
+  echo "building MinIO $MINIO_VERSION into .tools/bin (a few minutes the first time)..."
+  mkdir -p .tools/bin
+  GOBIN="$PWD/.tools/bin" GOFLAGS=-buildvcs=false go install "github.com/minio/minio@$MINIO_VERSION"
+  echo "$MINIO_VERSION" > .tools/bin/minio.version
+fi
