@@ -59,7 +59,7 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 	// Bound the heap near what the cache may hold, so the block cache's
 	// garbage does not inflate the resident set.
 	debug.SetMemoryLimit(o.CacheSize + o.CacheSize/2 + 32<<20)
-	blocks := cache.New(o.CacheSize, 2*time.Minute)
+	blocks := cache.New(o.CacheSize, int(o.BlockSize), 2*time.Minute)
 
 	var servers []*fuse.Server
 	unmountAll := func() {
@@ -120,16 +120,15 @@ func fsConfig(o mountopts.Options, l *log.Logger) kfs.Config {
 func fuseOptions(o mountopts.Options, fsName string, l *log.Logger) *fusefs.Options {
 	attr, entry, neg := o.AttrTTL, o.EntryTTL, o.NegativeTTL
 	mo := fuse.MountOptions{
-		AllowOther:           o.AllowOther,
-		FsName:               fsName,
-		Name:                 "kfs",
-		MaxWrite:             1 << 20,
-		MaxReadAhead:         1 << 20,
-		MaxBackground:        64,
-		IgnoreSecurityLabels: true,
-		DirectMount:          os.Geteuid() == 0,
-		Debug:                o.Debug,
-		Logger:               l,
+		AllowOther:    o.AllowOther,
+		FsName:        fsName,
+		Name:          "kfs",
+		MaxWrite:      1 << 20,
+		MaxReadAhead:  1 << 20,
+		MaxBackground: 64,
+		DirectMount:   os.Geteuid() == 0,
+		Debug:         o.Debug,
+		Logger:        l,
 	}
 	if o.ReadOnly {
 		mo.Options = append(mo.Options, "ro")

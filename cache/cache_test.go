@@ -9,22 +9,33 @@ import (
 	"time"
 )
 
-func block(n int, fill byte) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = fill
+func filler(fill byte) FetchFunc {
+	return func(ctx context.Context, buf []byte) (int, error) {
+		for i := range buf {
+			buf[i] = fill
+		}
+		return len(buf), nil
 	}
-	return b
+}
+
+func mustGet(t *testing.T, c *Blocks, k Key, size int, fetch FetchFunc) []byte {
+	t.Helper()
+	blk, err := c.Get(context.Background(), k, size, fetch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blk.Release()
+	return append([]byte(nil), blk.Bytes()...)
 }
 
 func TestGetDeduplicatesConcurrentFetches(t *testing.T) {
-	c := New(1<<20, time.Minute)
+	c := New(1<<20, 1024, time.Minute)
 	var calls atomic.Int32
 	release := make(chan struct{})
-	fetch := func(ctx context.Context) ([]byte, error) {
+	fetch := func(ctx context.Context, buf []byte) (int, error) {
 		calls.Add(1)
 		<-release
-		return block(100, 7), nil
+		return filler(7)(ctx, buf)
 	}
 	k := Key{"b", "o", "e1", 0}
 	var wg sync.WaitGroup
@@ -32,10 +43,15 @@ func TestGetDeduplicatesConcurrentFetches(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d, err := c.Get(context.Background(), k, fetch)
-			if err != nil || len(d) != 100 || d[0] != 7 {
-				t.Errorf("Get = %d bytes, %v", len(d), err)
+			blk, err := c.Get(context.Background(), k, 100, fetch)
+			if err != nil {
+				t.Error(err)
+				return
 			}
+			if d := blk.Bytes(); len(d) != 100 || d[0] != 7 {
+				t.Errorf("Get = %d bytes", len(d))
+			}
+			blk.Release()
 		}()
 	}
 	time.Sleep(20 * time.Millisecond)
@@ -44,24 +60,17 @@ func TestGetDeduplicatesConcurrentFetches(t *testing.T) {
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("fetch called %d times, want 1", n)
 	}
-	if _, err := c.Get(context.Background(), k, func(context.Context) ([]byte, error) {
-		return nil, errors.New("must be a hit")
-	}); err != nil {
-		t.Fatal(err)
-	}
+	mustGet(t, c, k, 100, func(context.Context, []byte) (int, error) { return 0, errors.New("must be a hit") })
 	if s := c.Stats(); s.Hits != 1 || s.Bytes != 100 {
 		t.Fatalf("stats %+v", s)
 	}
 }
 
 func TestByteBoundAndETagKeys(t *testing.T) {
-	c := New(1000, time.Minute)
+	c := New(1000, 300, time.Minute)
 	for i := int64(0); i < 10; i++ {
-		i := i
-		if _, err := c.Get(context.Background(), Key{"b", "o", "e1", i}, func(context.Context) ([]byte, error) {
-			return block(300, byte(i)), nil
-		}); err != nil {
-			t.Fatal(err)
+		if d := mustGet(t, c, Key{"b", "o", "e1", i}, 300, filler(byte(i))); d[0] != byte(i) {
+			t.Fatalf("block %d has %d", i, d[0])
 		}
 	}
 	s := c.Stats()
@@ -77,34 +86,33 @@ func TestByteBoundAndETagKeys(t *testing.T) {
 }
 
 func TestErrorsAreNotCached(t *testing.T) {
-	c := New(1000, time.Minute)
+	c := New(1000, 100, time.Minute)
 	k := Key{"b", "o", "e", 0}
 	boom := errors.New("boom")
-	if _, err := c.Get(context.Background(), k, func(context.Context) ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
+	if _, err := c.Get(context.Background(), k, 5, func(context.Context, []byte) (int, error) { return 0, boom }); !errors.Is(err, boom) {
 		t.Fatalf("err = %v", err)
 	}
-	d, err := c.Get(context.Background(), k, func(context.Context) ([]byte, error) { return block(5, 1), nil })
-	if err != nil || len(d) != 5 {
-		t.Fatalf("retry after error: %v", err)
+	if d := mustGet(t, c, k, 5, filler(1)); len(d) != 5 {
+		t.Fatalf("retry after error: %d bytes", len(d))
 	}
 }
 
 func TestGetHonoursCallerContext(t *testing.T) {
-	c := New(1000, time.Minute)
+	c := New(1000, 100, time.Minute)
 	ctx, cancel := context.WithCancel(context.Background())
 	stop := make(chan struct{})
 	defer close(stop)
 	go cancel()
-	_, err := c.Get(ctx, Key{"b", "o", "e", 0}, func(context.Context) ([]byte, error) { <-stop; return nil, nil })
+	_, err := c.Get(ctx, Key{"b", "o", "e", 0}, 10, func(ctx context.Context, buf []byte) (int, error) { <-stop; return 0, nil })
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestPrefetchBudget(t *testing.T) {
-	c := New(1000, time.Minute) // prefetch budget 500
+	c := New(1000, 200, time.Minute) // prefetch budget 500
 	release := make(chan struct{})
-	fetch := func(context.Context) ([]byte, error) { <-release; return block(200, 1), nil }
+	fetch := func(ctx context.Context, buf []byte) (int, error) { <-release; return filler(1)(ctx, buf) }
 	started := 0
 	for i := int64(0); i < 5; i++ {
 		if c.Prefetch(Key{"b", "o", "e", i}, 200, fetch) {
@@ -118,9 +126,8 @@ func TestPrefetchBudget(t *testing.T) {
 		t.Fatal("prefetch of an in-flight block started again")
 	}
 	close(release)
-	d, err := c.Get(context.Background(), Key{"b", "o", "e", 1}, fetch)
-	if err != nil || len(d) != 200 {
-		t.Fatalf("Get after prefetch: %v", err)
+	if d := mustGet(t, c, Key{"b", "o", "e", 1}, 200, fetch); len(d) != 200 {
+		t.Fatalf("Get after prefetch: %d bytes", len(d))
 	}
 	deadline := time.Now().Add(time.Second)
 	for !c.Prefetch(Key{"b", "o", "e", 7}, 200, fetch) {
@@ -129,6 +136,31 @@ func TestPrefetchBudget(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// A buffer is recycled only when the cache and every reader let go of it:
+// bytes a reader holds never change under it.
+func TestBlocksAreNotRecycledWhileReferenced(t *testing.T) {
+	c := New(200, 100, time.Minute) // room for two blocks
+	held, err := c.Get(context.Background(), Key{"b", "o", "e", 0}, 100, filler(0xAA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(1); i < 50; i++ { // evict block 0 and churn the pool
+		mustGet(t, c, Key{"b", "o", "e", i}, 100, filler(byte(i)))
+	}
+	for _, x := range held.Bytes() {
+		if x != 0xAA {
+			t.Fatal("a held block was overwritten after eviction")
+		}
+	}
+	held.Release()
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a second Release did not panic")
+		}
+	}()
+	held.Release()
 }
 
 func TestReadahead(t *testing.T) {

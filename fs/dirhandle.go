@@ -26,12 +26,23 @@ var (
 	_ = (fusefs.FileReaddirenter)((*dirHandle)(nil))
 	_ = (fusefs.FileLookuper)((*dirHandle)(nil))
 	_ = (fusefs.FileSeekdirer)((*dirHandle)(nil))
+	_ = (fusefs.FileReleasedirer)((*dirHandle)(nil))
 )
+
+func (h *dirHandle) Releasedir(ctx context.Context, flags uint32) {
+	if h.lister != nil {
+		h.lister.close()
+	}
+}
 
 func (h *dirHandle) reset(now time.Time) {
 	h.pos = 0
 	if !h.fromMem {
+		if h.lister != nil {
+			h.lister.close()
+		}
 		h.lister = newLister(h.dir.fsys, h.dir.bucket, h.dir.prefix)
+		h.lister.readahead = true
 		h.building = newListing(now)
 	}
 }

@@ -31,13 +31,14 @@ func newTestFS(t *testing.T, cfg Config) (*FS, *MemStore, *bytes.Buffer) {
 		cfg.AttrTTL = time.Minute
 	}
 	cfg.Log = log.New(&logs, "", 0)
-	return New(m, cache.New(1<<20, time.Minute), cfg), m, &logs
+	return New(m, cache.New(1<<20, int(cfg.BlockSize), time.Minute), cfg), m, &logs
 }
 
-func listAll(t *testing.T, f *FS, prefix string, pageSize int) []string {
+func listAll(t *testing.T, f *FS, prefix string, pageSize int, readahead bool) []string {
 	t.Helper()
 	l := newLister(f, "bkt", prefix)
-	l.pageSize = pageSize
+	l.pageSize, l.readahead = pageSize, readahead
+	defer l.close()
 	var out []string
 	for {
 		e, ok, err := l.next(context.Background())
@@ -62,8 +63,10 @@ func TestListerMergesAndSkips(t *testing.T) {
 	}
 	want := "[a/ a.txt b c/ z]" // "a" is held back until "a/" replaces it
 	for _, ps := range []int{1, 2, 3, 1000} {
-		if got := fmt.Sprint(listAll(t, f, "d/", ps)); got != want {
-			t.Errorf("page size %d: %s, want %s", ps, got, want)
+		for _, ahead := range []bool{false, true} {
+			if got := fmt.Sprint(listAll(t, f, "d/", ps, ahead)); got != want {
+				t.Errorf("page size %d, readahead %v: %s, want %s", ps, ahead, got, want)
+			}
 		}
 	}
 	for _, w := range []string{"both an object and a prefix", "empty path segment", "longer than 255"} {
@@ -144,11 +147,23 @@ func TestListingExpires(t *testing.T) {
 	}
 }
 
+// readBytes reads like go-fuse would: take the bytes, then call Done.
+func readBytes(h *readHandle, dest []byte, off int64) ([]byte, error) {
+	res, err := h.read(context.Background(), dest, off)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := res.Bytes(make([]byte, len(dest)))
+	b = append([]byte(nil), b...)
+	res.Done()
+	return b, nil
+}
+
 func readAll(t *testing.T, h *readHandle, chunk int, offsets []int64) ([]byte, error) {
 	t.Helper()
 	var out []byte
 	for _, off := range offsets {
-		b, err := h.read(context.Background(), make([]byte, chunk), off)
+		b, err := readBytes(h, make([]byte, chunk), off)
 		if err != nil {
 			return out, err
 		}
@@ -184,7 +199,7 @@ func TestReadHandleSequentialAndRandom(t *testing.T) {
 	m2.Put("bkt", "obj", data)
 	h2 := newReadHandle(f2, "bkt", info)
 	for _, off := range []int64{700, 100, 900, 333} {
-		b, err := h2.read(context.Background(), make([]byte, 10), off)
+		b, err := readBytes(h2, make([]byte, 10), off)
 		if err != nil || !bytes.Equal(b, data[off:off+10]) {
 			t.Fatalf("random read at %d: %v", off, err)
 		}
@@ -199,11 +214,11 @@ func TestReadHandleStale(t *testing.T) {
 	m.Put("bkt", "obj", bytes.Repeat([]byte("a"), 300))
 	info, _ := m.Stat(context.Background(), "bkt", "obj")
 	h := newReadHandle(f, "bkt", info)
-	if _, err := h.read(context.Background(), make([]byte, 64), 0); err != nil {
+	if _, err := readBytes(h, make([]byte, 64), 0); err != nil {
 		t.Fatal(err)
 	}
 	m.Put("bkt", "obj", bytes.Repeat([]byte("b"), 300))
-	_, err := h.read(context.Background(), make([]byte, 64), 64)
+	_, err := readBytes(h, make([]byte, 64), 64)
 	if !errors.Is(err, ErrStale) {
 		t.Fatalf("read after replace: %v, want ErrStale", err)
 	}

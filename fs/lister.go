@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // dirEntry is one name in a directory listing.
@@ -13,8 +14,10 @@ type dirEntry struct {
 	info  ObjectInfo // files only
 }
 
-// lister streams one directory's entries page by page (no page is fetched
-// before the previous one is consumed). It merges objects and common
+// lister streams one directory's entries page by page. With readahead on,
+// the next page is requested as soon as the previous one arrives, so the
+// store's listing time overlaps the kernel's consumption of entries; at most
+// one page is ever fetched ahead. It merges objects and common
 // prefixes, skips the directory's own marker object and keys that cannot be
 // file names (one log line each), and lets a prefix win over an object of
 // the same name: such an object is held back until no prefix of its name
@@ -24,10 +27,20 @@ type lister struct {
 	bucket, prefix string
 	pageSize       int
 
+	readahead bool
+
 	token   string
 	done    bool
 	queue   []dirEntry // ready to hand out
 	pending []dirEntry // objects that a later prefix may still replace
+
+	ahead  chan pageResult    // the next page, while it is fetched in the background
+	cancel context.CancelFunc // stops that fetch
+}
+
+type pageResult struct {
+	page ListPage
+	err  error
 }
 
 func newLister(f *FS, bucket, prefix string) *lister {
@@ -52,7 +65,19 @@ func (l *lister) next(ctx context.Context) (e dirEntry, ok bool, err error) {
 // fetchPage reads one page into the queue and reports whether the listing
 // was complete in it.
 func (l *lister) fetchPage(ctx context.Context) error {
-	page, err := l.fsys.store.List(ctx, l.bucket, l.prefix, l.token, l.pageSize)
+	var page ListPage
+	var err error
+	if l.ahead != nil {
+		select {
+		case r := <-l.ahead:
+			page, err = r.page, r.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		l.ahead = nil
+	} else {
+		page, err = l.fsys.store.List(ctx, l.bucket, l.prefix, l.token, l.pageSize)
+	}
 	if err != nil {
 		return err
 	}
@@ -71,8 +96,28 @@ func (l *lister) fetchPage(ctx context.Context) error {
 		l.done = true
 		l.queue = append(l.queue, l.pending...)
 		l.pending = nil
+	} else if l.readahead {
+		l.fetchAhead()
 	}
 	return nil
+}
+
+func (l *lister) fetchAhead() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ch := make(chan pageResult, 1)
+	token := l.token
+	l.ahead, l.cancel = ch, cancel
+	go func() {
+		p, err := l.fsys.store.List(ctx, l.bucket, l.prefix, token, l.pageSize)
+		ch <- pageResult{p, err}
+	}()
+}
+
+// close stops a background fetch.
+func (l *lister) close() {
+	if l.cancel != nil {
+		l.cancel()
+	}
 }
 
 func (l *lister) flushBefore(key string) {

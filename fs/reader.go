@@ -34,19 +34,19 @@ func newReadHandle(f *FS, bucket string, info ObjectInfo) *readHandle {
 }
 
 func (h *readHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	data, err := h.read(ctx, dest, off)
+	res, err := h.read(ctx, dest, off)
 	if err != nil {
 		return nil, toErrno(h.fsys.cfg.Log, fmt.Sprintf("read %s/%s at %d", h.bucket, h.info.Key, off), err)
 	}
-	return fuse.ReadResultData(data), 0
+	return res, 0
 }
 
-// read returns the bytes at off: a slice of a cached block when the read
-// lies in one block (no copy), else dest.
-func (h *readHandle) read(ctx context.Context, dest []byte, off int64) ([]byte, error) {
+// read returns the bytes at off: a reference to a cached block when the read
+// lies in one block (no copy; released when go-fuse has sent it), else dest.
+func (h *readHandle) read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, error) {
 	size := h.info.Size
 	if off >= size || len(dest) == 0 {
-		return nil, nil
+		return fuse.ReadResultData(nil), nil
 	}
 	n := min(int64(len(dest)), size-off)
 	h.mu.Lock()
@@ -58,36 +58,53 @@ func (h *readHandle) read(ctx context.Context, dest []byte, off int64) ([]byte, 
 	if !d.Sequential {
 		if first == last {
 			if blk, ok := h.fsys.blocks.Peek(h.key(first)); ok {
-				return sliceBlock(blk, off-first*bs, n), nil
+				return newBlockResult(blk, off-first*bs, n), nil
 			}
 		}
 		m, err := h.fsys.store.ReadAt(ctx, h.bucket, h.info.Key, h.info.ETag, dest[:n], off)
-		return dest[:m], err
+		return fuse.ReadResultData(dest[:m]), err
 	}
 	for b := d.From / bs; b*bs < d.To; b++ {
 		if b > last { // the blocks this read needs are fetched on demand below
-			h.fsys.blocks.Prefetch(h.key(b), h.blockLen(b), h.fetcher(b))
+			h.fsys.blocks.Prefetch(h.key(b), h.blockLen(b), h.fetch(b))
 		}
 	}
 	if first == last {
-		blk, err := h.fsys.blocks.Get(ctx, h.key(first), h.fetcher(first))
+		blk, err := h.fsys.blocks.Get(ctx, h.key(first), h.blockLen(first), h.fetch(first))
 		if err != nil {
 			return nil, err
 		}
-		return sliceBlock(blk, off-first*bs, n), nil
+		return newBlockResult(blk, off-first*bs, n), nil
 	}
 	out := dest[:0]
 	for b := first; b <= last; b++ {
-		blk, err := h.fsys.blocks.Get(ctx, h.key(b), h.fetcher(b))
+		blk, err := h.fsys.blocks.Get(ctx, h.key(b), h.blockLen(b), h.fetch(b))
 		if err != nil {
 			return nil, err
 		}
 		lo := max(off, b*bs) - b*bs
 		hi := min(off+n, (b+1)*bs) - b*bs
-		out = append(out, sliceBlock(blk, lo, hi-lo)...)
+		out = append(out, sliceBlock(blk.Bytes(), lo, hi-lo)...)
+		blk.Release()
 	}
-	return out, nil
+	return fuse.ReadResultData(out), nil
 }
+
+// blockResult hands go-fuse a slice of a cached block without copying; the
+// block is released once the reply has been written to the kernel.
+type blockResult struct {
+	blk  *cache.Block
+	data []byte
+}
+
+func newBlockResult(blk *cache.Block, lo, n int64) *blockResult {
+	return &blockResult{blk: blk, data: sliceBlock(blk.Bytes(), lo, n)}
+}
+
+func (r *blockResult) Bytes(buf []byte) ([]byte, fuse.Status) { return r.data, fuse.OK }
+func (r *blockResult) Slices() ([][]byte, fuse.Status)        { return [][]byte{r.data}, fuse.OK }
+func (r *blockResult) Size() int                              { return len(r.data) }
+func (r *blockResult) Done()                                  { r.blk.Release() }
 
 func sliceBlock(blk []byte, lo, n int64) []byte {
 	if lo >= int64(len(blk)) {
@@ -100,21 +117,20 @@ func (h *readHandle) key(b int64) cache.Key {
 	return cache.Key{Bucket: h.bucket, Object: h.info.Key, ETag: h.info.ETag, Block: b}
 }
 
-func (h *readHandle) blockLen(b int64) int64 {
+func (h *readHandle) blockLen(b int64) int {
 	bs := h.fsys.cfg.BlockSize
-	return min(bs, h.info.Size-b*bs)
+	return int(min(bs, h.info.Size-b*bs))
 }
 
-func (h *readHandle) fetcher(b int64) cache.FetchFunc {
-	return func(ctx context.Context) ([]byte, error) {
-		buf := make([]byte, h.blockLen(b))
+func (h *readHandle) fetch(b int64) cache.FetchFunc {
+	return func(ctx context.Context, buf []byte) (int, error) {
 		n, err := h.fsys.store.ReadAt(ctx, h.bucket, h.info.Key, h.info.ETag, buf, b*h.fsys.cfg.BlockSize)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		if n < len(buf) {
-			return nil, fmt.Errorf("%s/%s block %d: %d of %d bytes: %w", h.bucket, h.info.Key, b, n, len(buf), io.ErrUnexpectedEOF)
+			return 0, fmt.Errorf("%s/%s block %d: %d of %d bytes: %w", h.bucket, h.info.Key, b, n, len(buf), io.ErrUnexpectedEOF)
 		}
-		return buf, nil
+		return n, nil
 	}
 }

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Benchmarks kfs against direct minio-go on the same MinIO in the same run,
+# with the shared harness (../shared/bench, see its README), plus one
+# scenario of our own: `cat` of 1,000 x 4 KiB files after a fresh mount vs
+# 1,000 direct GETs one at a time. Results (raw.tsv, report.md with medians
+# and per-run ratios to direct) go to $OUT (default bench-results/<time>).
+#
+#   scripts/bench.sh                 # RUNS=1, read scenarios
+#   RUNS=3 SCENARIOS="seqread list" scripts/bench.sh
+#   TARGETS="direct kfs s3fs" scripts/bench.sh   (peers: ../shared/bench/install-peers.sh first)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BENCH=${KFS_BENCH_DIR:-$ROOT/../shared/bench}
+[ -x "$BENCH/run-all.sh" ] || { echo "no bench harness at $BENCH (set KFS_BENCH_DIR)" >&2; exit 1; }
+scripts/install-deps.sh
+go build -o .tools/bin/kfs .
+
+export BENCH_WORK=${BENCH_WORK:-/var/tmp/kfs-bench}
+export OUT=${OUT:-$ROOT/bench-results/$(date +%Y%m%d-%H%M%S)}
+export RUNS=${RUNS:-1}
+export SCENARIOS=${SCENARIOS:-"seqread par4 list randread meta"}
+export S3_ENDPOINT=http://127.0.0.1:9100 S3_ACCESS_KEY=kfsbench S3_SECRET_KEY=kfsbenchsecret S3_BUCKET=kfsbench
+export BENCH_MINIO_DIR=$BENCH_WORK/minio-data MINIO_BIN=$ROOT/.tools/bin/minio
+mkdir -p "$BENCH_WORK" "$OUT"
+"$BENCH/minio-up.sh"
+stop_minio() { kill "$(cat "$BENCH_MINIO_DIR.pid")" 2>/dev/null || true; }
+trap stop_minio EXIT
+
+export KFS_ENDPOINT=$S3_ENDPOINT KFS_ACCESS_KEY=$S3_ACCESS_KEY KFS_SECRET_KEY=$S3_SECRET_KEY
+export MOUNT_CMD="$ROOT/.tools/bin/kfs mount ${KFS_BENCH_OPTS:-} \$S3_BUCKET \$MNT"
+export VERSION_CMD="$ROOT/.tools/bin/kfs version"
+"$BENCH/run-all.sh" ${TARGETS:-direct kfs}
+
+# cat of 1,000 x 4 KiB files (the stat/ set of the harness) vs direct GETs one at a time.
+S3B=$BENCH/bin/s3bench MNT=$BENCH_WORK/mnt
+for run in $(seq 1 "$RUNS"); do
+  sync; echo 3 > /proc/sys/vm/drop_caches
+  direct=$("$S3B" smallget -prefix bench/stat/ -n 1000 -par 1 -name x | awk '/^RESULT/{print $3}')
+  sync; echo 3 > /proc/sys/vm/drop_caches
+  "$ROOT/.tools/bin/kfs" mount --daemon kfsbench "$MNT"
+  t0=$(date +%s.%N); cat "$MNT"/bench/stat/* | cksum >/dev/null; t1=$(date +%s.%N)
+  "$ROOT/.tools/bin/kfs" unmount "$MNT"
+  kfs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", 1000/(b-a)}')
+  printf 'small cat 1000x4KiB, fresh mount: direct one-at-a-time %s files/s, kfs %s files/s, ratio %s\n' \
+    "$direct" "$kfs" "$(awk -v a="$kfs" -v b="$direct" 'BEGIN{printf "%.2f", a/b}')" | tee -a "$OUT/small-cat.txt"
+done
