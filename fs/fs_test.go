@@ -256,3 +256,22 @@ func TestToErrno(t *testing.T) {
 		}
 	}
 }
+
+// The first entry of a huge directory arrives after one page, not after the
+// whole listing.
+func TestListerIsLazy(t *testing.T) {
+	f, m, _ := newTestFS(t, Config{})
+	for i := 0; i < 5000; i++ {
+		m.Put("bkt", fmt.Sprintf("huge/k%05d", i), nil)
+	}
+	l := newLister(f, "bkt", "huge/")
+	l.readahead = true
+	defer l.close()
+	if _, ok, err := l.next(context.Background()); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	time.Sleep(10 * time.Millisecond) // let the one page of readahead land
+	if n := m.Calls("List"); n > 2 {
+		t.Fatalf("%d pages listed before the first entry was consumed, want at most 2", n)
+	}
+}

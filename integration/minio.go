@@ -7,6 +7,8 @@ package integration
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -53,8 +55,16 @@ type Minio struct {
 	AccessKey string
 	SecretKey string
 	DataDir   string
+	caFile    string // for https servers: the CA that signed public.crt
 	cmd       *exec.Cmd
 	exited    chan struct{}
+}
+
+func caFileIn(certsDir string) string {
+	if certsDir == "" {
+		return ""
+	}
+	return filepath.Join(certsDir, "ca.pem")
 }
 
 // MinioConfig says how to start a server.
@@ -65,6 +75,8 @@ type MinioConfig struct {
 	LogPath string   // "" = DataDir + ".log"
 	// AccessKey/SecretKey: "" = random.
 	AccessKey, SecretKey string
+	// CertsDir holds public.crt and private.key: the server speaks https.
+	CertsDir string
 	// Detach starts the server in its own session, outliving this process
 	// (the demo); otherwise it dies with its parent.
 	Detach bool
@@ -118,7 +130,13 @@ func StartMinio(cfg MinioConfig) (*Minio, error) {
 	defer logf.Close()
 	kms := make([]byte, 32)
 	_, _ = rand.Read(kms)
-	cmd := exec.Command(bin, "server", cfg.DataDir, "--address", cfg.Addr, "--console-address", console, "--quiet")
+	args := []string{"server", cfg.DataDir, "--address", cfg.Addr, "--console-address", console, "--quiet"}
+	scheme := "http://"
+	if cfg.CertsDir != "" {
+		args = append(args, "--certs-dir", cfg.CertsDir)
+		scheme = "https://"
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+cfg.AccessKey, "MINIO_ROOT_PASSWORD="+cfg.SecretKey,
 		"MINIO_KMS_SECRET_KEY=kfs-key:"+base64.StdEncoding.EncodeToString(kms),
@@ -132,7 +150,7 @@ func StartMinio(cfg MinioConfig) (*Minio, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	m := &Minio{Endpoint: "http://" + cfg.Addr, Addr: cfg.Addr, AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey,
+	m := &Minio{Endpoint: scheme + cfg.Addr, caFile: caFileIn(cfg.CertsDir), Addr: cfg.Addr, AccessKey: cfg.AccessKey, SecretKey: cfg.SecretKey,
 		DataDir: cfg.DataDir, cmd: cmd, exited: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(m.exited) }()
 	if err := m.waitReady(60 * time.Second); err != nil {
@@ -156,6 +174,14 @@ func (m *Minio) waitReady(timeout time.Duration) error {
 	if err != nil {
 		return err
 	}
+	hc := http.DefaultClient
+	if m.caFile != "" {
+		tr, err := m.transport()
+		if err != nil {
+			return err
+		}
+		hc = &http.Client{Transport: tr}
+	}
 	var last error
 	for time.Now().Before(deadline) {
 		select {
@@ -163,7 +189,7 @@ func (m *Minio) waitReady(timeout time.Duration) error {
 			return errors.New("server exited")
 		default:
 		}
-		resp, err := http.Get(m.Endpoint + "/minio/health/live")
+		resp, err := hc.Get(m.Endpoint + "/minio/health/live")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -184,10 +210,30 @@ func (m *Minio) waitReady(timeout time.Duration) error {
 
 // Client returns a minio-go client for the server.
 func (m *Minio) Client() (*minio.Client, error) {
-	return minio.New(m.Addr, &minio.Options{
+	opts := &minio.Options{
 		Creds:  credentials.NewStaticV4(m.AccessKey, m.SecretKey, ""),
 		Region: "us-east-1",
-	})
+	}
+	if m.caFile != "" {
+		tr, err := m.transport()
+		if err != nil {
+			return nil, err
+		}
+		opts.Secure, opts.Transport = true, tr
+	}
+	return minio.New(m.Addr, opts)
+}
+
+func (m *Minio) transport() (*http.Transport, error) {
+	pemBytes, err := os.ReadFile(m.caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pemBytes)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return tr, nil
 }
 
 // PID is the server's process id.

@@ -299,10 +299,21 @@ func TestOpenReaderNeverMixesVersions(t *testing.T) {
 	}
 }
 
-func TestStatfsAndReadOnly(t *testing.T) {
+func TestStatfsReadOnlyOwnership(t *testing.T) {
 	b := newBucket(t)
 	put(t, b, "x", []byte("x"))
-	m := mountKFS(t, b, "-o", "ro")
+	put(t, b, "d/y", []byte("y"))
+	m := mountKFS(t, b, "-o", "ro,uid=1234,gid=5678,file_mode=0600", "--dir-mode", "0750")
+	for p, want := range map[string]os.FileMode{"x": 0o600, "d": os.ModeDir | 0o750, "": os.ModeDir | 0o750} {
+		st, err := os.Stat(m.path(p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := st.Sys().(*syscall.Stat_t)
+		if st.Mode() != want || sys.Uid != 1234 || sys.Gid != 5678 {
+			t.Errorf("%q: mode %v uid %d gid %d; want %v 1234 5678", p, st.Mode(), sys.Uid, sys.Gid, want)
+		}
+	}
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(m.dir, &st); err != nil || st.Blocks == 0 || st.Bsize == 0 {
 		t.Fatalf("statfs: %+v %v", st, err)
