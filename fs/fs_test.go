@@ -59,7 +59,7 @@ func listAll(t *testing.T, f *FS, prefix string, pageSize int, readahead bool) [
 func TestListerMergesAndSkips(t *testing.T) {
 	f, m, logs := newTestFS(t, Config{})
 	for _, k := range []string{"d/", "d/a", "d/a.txt", "d/a/inner", "d/b", "d/c/x", "d//empty", "d/" + strings.Repeat("n", 256), "d/z"} {
-		m.Put("bkt", k, []byte("1"))
+		m.PutBytes("bkt", k, []byte("1"))
 	}
 	want := "[a/ a.txt b c/ z]" // "a" is held back until "a/" replaces it
 	for _, ps := range []int{1, 2, 3, 1000} {
@@ -82,9 +82,9 @@ func TestListerMergesAndSkips(t *testing.T) {
 func TestLookupUsesOneListing(t *testing.T) {
 	f, m, _ := newTestFS(t, Config{})
 	for i := 0; i < 50; i++ {
-		m.Put("bkt", fmt.Sprintf("dir/f%02d", i), []byte("x"))
+		m.PutBytes("bkt", fmt.Sprintf("dir/f%02d", i), []byte("x"))
 	}
-	m.Put("bkt", "dir/sub/y", []byte("y"))
+	m.PutBytes("bkt", "dir/sub/y", []byte("y"))
 	d := &dirNode{fsys: f, bucket: "bkt", prefix: "dir/"}
 	ctx := context.Background()
 	for i := 0; i < 50; i++ {
@@ -107,9 +107,9 @@ func TestLookupUsesOneListing(t *testing.T) {
 func TestLookupInLargeDirectoryIsTargeted(t *testing.T) {
 	f, m, _ := newTestFS(t, Config{})
 	for i := 0; i < 1500; i++ {
-		m.Put("bkt", fmt.Sprintf("big/f%04d", i), []byte("x"))
+		m.PutBytes("bkt", fmt.Sprintf("big/f%04d", i), []byte("x"))
 	}
-	m.Put("bkt", "big/zz/marker", nil)
+	m.PutBytes("bkt", "big/zz/marker", nil)
 	d := &dirNode{fsys: f, bucket: "bkt", prefix: "big/"}
 	ctx := context.Background()
 	if e, err := d.lookupEntry(ctx, "f0001"); err != nil || e.isDir { // on the first page
@@ -131,13 +131,13 @@ func TestLookupInLargeDirectoryIsTargeted(t *testing.T) {
 
 func TestListingExpires(t *testing.T) {
 	f, m, _ := newTestFS(t, Config{EntryTTL: 50 * time.Millisecond})
-	m.Put("bkt", "a", []byte("1"))
+	m.PutBytes("bkt", "a", []byte("1"))
 	d := &dirNode{fsys: f, bucket: "bkt"}
 	ctx := context.Background()
 	if _, err := d.lookupEntry(ctx, "b"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}
-	m.Put("bkt", "b", []byte("2"))
+	m.PutBytes("bkt", "b", []byte("2"))
 	if _, err := d.lookupEntry(ctx, "b"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("listing not trusted within the TTL")
 	}
@@ -178,7 +178,7 @@ func TestReadHandleSequentialAndRandom(t *testing.T) {
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
-	m.Put("bkt", "obj", data)
+	m.PutBytes("bkt", "obj", data)
 	info, _ := m.Stat(context.Background(), "bkt", "obj")
 
 	h := newReadHandle(f, "bkt", info)
@@ -196,7 +196,7 @@ func TestReadHandleSequentialAndRandom(t *testing.T) {
 
 	// A random reader on a fresh cache fetches just what it asks for.
 	f2, m2, _ := newTestFS(t, Config{BlockSize: 64, MaxReadahead: 256})
-	m2.Put("bkt", "obj", data)
+	m2.PutBytes("bkt", "obj", data)
 	h2 := newReadHandle(f2, "bkt", info)
 	for _, off := range []int64{700, 100, 900, 333} {
 		b, err := readBytes(h2, make([]byte, 10), off)
@@ -211,13 +211,13 @@ func TestReadHandleSequentialAndRandom(t *testing.T) {
 
 func TestReadHandleStale(t *testing.T) {
 	f, m, _ := newTestFS(t, Config{BlockSize: 64, MaxReadahead: 0})
-	m.Put("bkt", "obj", bytes.Repeat([]byte("a"), 300))
+	m.PutBytes("bkt", "obj", bytes.Repeat([]byte("a"), 300))
 	info, _ := m.Stat(context.Background(), "bkt", "obj")
 	h := newReadHandle(f, "bkt", info)
 	if _, err := readBytes(h, make([]byte, 64), 0); err != nil {
 		t.Fatal(err)
 	}
-	m.Put("bkt", "obj", bytes.Repeat([]byte("b"), 300))
+	m.PutBytes("bkt", "obj", bytes.Repeat([]byte("b"), 300))
 	_, err := readBytes(h, make([]byte, 64), 64)
 	if !errors.Is(err, ErrStale) {
 		t.Fatalf("read after replace: %v, want ErrStale", err)
@@ -262,7 +262,7 @@ func TestToErrno(t *testing.T) {
 func TestListerIsLazy(t *testing.T) {
 	f, m, _ := newTestFS(t, Config{})
 	for i := 0; i < 5000; i++ {
-		m.Put("bkt", fmt.Sprintf("huge/k%05d", i), nil)
+		m.PutBytes("bkt", fmt.Sprintf("huge/k%05d", i), nil)
 	}
 	l := newLister(f, "bkt", "huge/")
 	l.readahead = true

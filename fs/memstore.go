@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -19,6 +20,9 @@ type MemStore struct {
 	buckets map[string]map[string]*memObject // GUARDED_BY(mu)
 	created map[string]time.Time             // GUARDED_BY(mu)
 	calls   map[string]int                   // GUARDED_BY(mu): method name -> number of calls
+	uploads map[string]*memUpload            // GUARDED_BY(mu): by upload id
+	nextID  int                              // GUARDED_BY(mu)
+	failPut error                            // GUARDED_BY(mu): returned by every write while set
 }
 
 type memObject struct {
@@ -26,9 +30,17 @@ type memObject struct {
 	info ObjectInfo
 }
 
+type memUpload struct {
+	bucket, key string
+	opts        PutOptions
+	parts       map[int][]byte
+	initiated   time.Time
+}
+
 // NewMemStore returns an empty store.
 func NewMemStore() *MemStore {
-	return &MemStore{buckets: map[string]map[string]*memObject{}, created: map[string]time.Time{}, calls: map[string]int{}}
+	return &MemStore{buckets: map[string]map[string]*memObject{}, created: map[string]time.Time{}, calls: map[string]int{},
+		uploads: map[string]*memUpload{}}
 }
 
 var _ Store = (*MemStore)(nil)
@@ -43,13 +55,48 @@ func (m *MemStore) MakeBucket(name string) {
 	}
 }
 
-// Put stores an object (test helper).
-func (m *MemStore) Put(bucket, key string, data []byte) {
+// PutBytes stores an object (test helper).
+func (m *MemStore) PutBytes(bucket, key string, data []byte) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.storeLocked(bucket, key, data, PutOptions{})
+}
+
+// FailWrites makes every write method fail with err (nil to stop).
+func (m *MemStore) FailWrites(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.failPut = err
+}
+
+// Data returns an object's bytes (test helper).
+func (m *MemStore) Data(bucket, key string) ([]byte, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.buckets[bucket][key]
+	if !ok {
+		return nil, false
+	}
+	return append([]byte(nil), o.data...), true
+}
+
+func (m *MemStore) storeLocked(bucket, key string, data []byte, opts PutOptions) ObjectInfo {
 	sum := md5.Sum(data)
-	m.buckets[bucket][key] = &memObject{data: append([]byte(nil), data...), info: ObjectInfo{
-		Key: key, Size: int64(len(data)), ETag: hex.EncodeToString(sum[:]), LastModified: time.Now().UTC().Truncate(time.Millisecond)}}
+	info := ObjectInfo{Key: key, Size: int64(len(data)), ETag: hex.EncodeToString(sum[:]),
+		LastModified: time.Now().UTC().Truncate(time.Millisecond), ContentType: opts.ContentType, Meta: copyMeta(opts.Meta)}
+	m.buckets[bucket][key] = &memObject{data: append([]byte(nil), data...), info: info}
+	return info
+}
+
+func copyMeta(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[strings.ToLower(k)] = v
+	}
+	return out
 }
 
 // Delete removes an object (test helper).
@@ -189,4 +236,181 @@ func (m *MemStore) ReadAt(ctx context.Context, bucket, key, etag string, p []byt
 		return 0, nil
 	}
 	return copy(p, o.data[off:]), nil
+}
+
+func (m *MemStore) writeLocked(method, bucket string) (map[string]*memObject, error) {
+	b, err := m.bucketLocked(method, bucket)
+	if err == nil && m.failPut != nil {
+		err = m.failPut
+	}
+	return b, err
+}
+
+func (m *MemStore) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, opts PutOptions) (ObjectInfo, error) {
+	data, err := io.ReadAll(io.LimitReader(r, size))
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	if int64(len(data)) != size {
+		return ObjectInfo{}, fmt.Errorf("put %s: %d of %d bytes: %w", key, len(data), size, io.ErrUnexpectedEOF)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := m.writeLocked("Put", bucket); err != nil {
+		return ObjectInfo{}, err
+	}
+	return m.storeLocked(bucket, key, data, opts), nil
+}
+
+func (m *MemStore) NewUpload(ctx context.Context, bucket, key string, opts PutOptions) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := m.writeLocked("NewUpload", bucket); err != nil {
+		return "", err
+	}
+	m.nextID++
+	id := fmt.Sprintf("upload-%d", m.nextID)
+	m.uploads[id] = &memUpload{bucket: bucket, key: key, opts: opts, parts: map[int][]byte{}, initiated: time.Now()}
+	return id, nil
+}
+
+func (m *MemStore) uploadLocked(method, bucket, key, id string) (*memUpload, error) {
+	if _, err := m.writeLocked(method, bucket); err != nil {
+		return nil, err
+	}
+	u, ok := m.uploads[id]
+	if !ok || u.bucket != bucket || u.key != key {
+		return nil, fmt.Errorf("upload %s of %s: %w", id, key, os.ErrNotExist)
+	}
+	return u, nil
+}
+
+func partETag(data []byte) string {
+	sum := md5.Sum(data)
+	return hex.EncodeToString(sum[:])
+}
+
+func (m *MemStore) PutPart(ctx context.Context, bucket, key, id string, num int, data []byte) (Part, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, err := m.uploadLocked("PutPart", bucket, key, id)
+	if err != nil {
+		return Part{}, err
+	}
+	u.parts[num] = append([]byte(nil), data...)
+	return Part{Number: num, ETag: partETag(data)}, nil
+}
+
+func (m *MemStore) CopyPart(ctx context.Context, bucket, key, id string, num int, srcKey, srcETag string, off, n int64) (Part, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, err := m.uploadLocked("CopyPart", bucket, key, id)
+	if err != nil {
+		return Part{}, err
+	}
+	src, ok := m.buckets[bucket][srcKey]
+	if !ok {
+		return Part{}, fmt.Errorf("copy part from %s: %w", srcKey, os.ErrNotExist)
+	}
+	if srcETag != "" && src.info.ETag != srcETag {
+		return Part{}, fmt.Errorf("copy part from %s: %w", srcKey, ErrStale)
+	}
+	if off < 0 || off+n > int64(len(src.data)) {
+		return Part{}, fmt.Errorf("copy part from %s: range %d+%d outside %d bytes", srcKey, off, n, len(src.data))
+	}
+	u.parts[num] = append([]byte(nil), src.data[off:off+n]...)
+	return Part{Number: num, ETag: partETag(u.parts[num])}, nil
+}
+
+func (m *MemStore) CompleteUpload(ctx context.Context, bucket, key, id string, parts []Part) (ObjectInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, err := m.uploadLocked("CompleteUpload", bucket, key, id)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	var data []byte
+	for i, p := range parts {
+		d, ok := u.parts[p.Number]
+		if !ok || partETag(d) != p.ETag || (i > 0 && p.Number <= parts[i-1].Number) {
+			return ObjectInfo{}, fmt.Errorf("complete %s: bad part %d", key, p.Number)
+		}
+		if i < len(parts)-1 && len(d) < MinPartSize {
+			return ObjectInfo{}, fmt.Errorf("complete %s: part %d is %d bytes, under the S3 minimum (EntityTooSmall)", key, p.Number, len(d))
+		}
+		data = append(data, d...)
+	}
+	delete(m.uploads, id)
+	return m.storeLocked(bucket, key, data, u.opts), nil
+}
+
+func (m *MemStore) AbortUpload(ctx context.Context, bucket, key, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := m.uploadLocked("AbortUpload", bucket, key, id); err != nil {
+		return err
+	}
+	delete(m.uploads, id)
+	return nil
+}
+
+func (m *MemStore) ListUploads(ctx context.Context, bucket, prefix string) ([]Upload, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := m.bucketLocked("ListUploads", bucket); err != nil {
+		return nil, err
+	}
+	var out []Upload
+	for id, u := range m.uploads {
+		if u.bucket == bucket && strings.HasPrefix(u.key, prefix) {
+			out = append(out, Upload{Key: u.key, ID: id, Initiated: u.initiated})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+func (m *MemStore) Copy(ctx context.Context, bucket, srcKey, srcETag, dstKey string, opts *PutOptions) (ObjectInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.writeLocked("Copy", bucket)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	src, ok := b[srcKey]
+	if !ok {
+		return ObjectInfo{}, fmt.Errorf("copy %s: %w", srcKey, os.ErrNotExist)
+	}
+	if srcETag != "" && src.info.ETag != srcETag {
+		return ObjectInfo{}, fmt.Errorf("copy %s: %w", srcKey, ErrStale)
+	}
+	o := PutOptions{ContentType: src.info.ContentType, Meta: src.info.Meta}
+	if opts != nil {
+		o = *opts
+	}
+	return m.storeLocked(bucket, dstKey, src.data, o), nil
+}
+
+func (m *MemStore) Remove(ctx context.Context, bucket, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.writeLocked("Remove", bucket)
+	if err != nil {
+		return err
+	}
+	delete(b, key)
+	return nil
+}
+
+func (m *MemStore) RemoveMany(ctx context.Context, bucket string, keys []string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.writeLocked("RemoveMany", bucket)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		delete(b, k)
+	}
+	return nil
 }

@@ -51,7 +51,8 @@ func (s *MinioStore) Stat(ctx context.Context, bucket, key string) (ObjectInfo, 
 	if err != nil {
 		return ObjectInfo{}, mapErr(err, bucket+"/"+key)
 	}
-	return ObjectInfo{Key: oi.Key, Size: oi.Size, ETag: strings.Trim(oi.ETag, `"`), LastModified: oi.LastModified}, nil
+	return ObjectInfo{Key: oi.Key, Size: oi.Size, ETag: strings.Trim(oi.ETag, `"`), LastModified: oi.LastModified,
+		ContentType: oi.ContentType, Meta: lowerKeys(oi.UserMetadata)}, nil
 }
 
 func (s *MinioStore) List(ctx context.Context, bucket, prefix, token string, maxKeys int) (ListPage, error) {

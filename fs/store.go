@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 )
 
@@ -16,6 +17,33 @@ type ObjectInfo struct {
 	Size         int64
 	ETag         string // without quotes
 	LastModified time.Time
+	ContentType  string            // empty when the store did not say (listings)
+	Meta         map[string]string // user metadata, keys lower-case without "x-amz-meta-"; nil when unknown
+}
+
+// PutOptions are what a new object gets besides its bytes.
+type PutOptions struct {
+	ContentType string
+	Meta        map[string]string // user metadata, keys without "x-amz-meta-"
+}
+
+// S3 multipart limits.
+const (
+	MinPartSize = 5 << 20 // every part but the last
+	MaxPartSize = 5 << 30
+	MaxParts    = 10000
+)
+
+// Part is one uploaded part of a multipart upload.
+type Part struct {
+	Number int
+	ETag   string
+}
+
+// Upload is one incomplete multipart upload.
+type Upload struct {
+	Key, ID   string
+	Initiated time.Time
 }
 
 // BucketInfo is one bucket of ListBuckets.
@@ -50,4 +78,29 @@ type Store interface {
 	// the end of the object. When etag is not empty the read is refused with
 	// ErrStale unless the object still has that ETag.
 	ReadAt(ctx context.Context, bucket, key, etag string, p []byte, off int64) (int, error)
+
+	// Put stores an object of size bytes read from r.
+	Put(ctx context.Context, bucket, key string, r io.Reader, size int64, opts PutOptions) (ObjectInfo, error)
+	// NewUpload starts a multipart upload.
+	NewUpload(ctx context.Context, bucket, key string, opts PutOptions) (uploadID string, err error)
+	// PutPart uploads part number num (1-based) of an upload.
+	PutPart(ctx context.Context, bucket, key, uploadID string, num int, data []byte) (Part, error)
+	// CopyPart makes part num of an upload from n bytes at off of the object
+	// srcKey, server side, refusing with ErrStale unless srcKey still has
+	// ETag srcETag.
+	CopyPart(ctx context.Context, bucket, key, uploadID string, num int, srcKey, srcETag string, off, n int64) (Part, error)
+	// CompleteUpload assembles the parts (in order) into the object.
+	CompleteUpload(ctx context.Context, bucket, key, uploadID string, parts []Part) (ObjectInfo, error)
+	// AbortUpload discards an upload and its parts.
+	AbortUpload(ctx context.Context, bucket, key, uploadID string) error
+	// ListUploads lists incomplete uploads under prefix.
+	ListUploads(ctx context.Context, bucket, prefix string) ([]Upload, error)
+	// Copy copies srcKey to dstKey server side (any size), refusing with
+	// ErrStale unless srcKey has ETag srcETag (when not empty). With opts
+	// nil the copy keeps the source's metadata; otherwise it replaces it.
+	Copy(ctx context.Context, bucket, srcKey, srcETag, dstKey string, opts *PutOptions) (ObjectInfo, error)
+	// Remove deletes one object; removing a missing object is not an error.
+	Remove(ctx context.Context, bucket, key string) error
+	// RemoveMany deletes keys in batches; it reports the first failure.
+	RemoveMany(ctx context.Context, bucket string, keys []string) error
 }

@@ -3,6 +3,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -112,6 +113,100 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 		}
 		if _, err := e.Store.ReadAt(ctx, e.Bucket, "gone", "", buf, 0); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("read of a missing key: %v", err)
+		}
+	})
+	t.Run("PutStatAndCopy", func(t *testing.T) {
+		e := newEnv(t)
+		meta := map[string]string{"mode": "33188", "mtime": "1700000000"}
+		info, err := e.Store.Put(ctx, e.Bucket, "p/a.csv", bytes.NewReader([]byte("a,b\n")), 4, kfs.PutOptions{ContentType: "text/csv", Meta: meta})
+		if err != nil || info.ETag == "" || info.Size != 4 {
+			t.Fatalf("Put = %+v, %v", info, err)
+		}
+		st, err := e.Store.Stat(ctx, e.Bucket, "p/a.csv")
+		if err != nil || st.ContentType != "text/csv" || st.Meta["mode"] != "33188" || st.Meta["mtime"] != "1700000000" || st.ETag != info.ETag {
+			t.Fatalf("Stat after Put = %+v, %v", st, err)
+		}
+		if _, err := e.Store.Copy(ctx, e.Bucket, "p/a.csv", "not-the-etag", "p/b.csv", nil); !errors.Is(err, kfs.ErrStale) {
+			t.Fatalf("Copy with a wrong ETag: %v, want ErrStale", err)
+		}
+		if _, err := e.Store.Copy(ctx, e.Bucket, "p/a.csv", info.ETag, "p/b.csv", nil); err != nil {
+			t.Fatal(err)
+		}
+		st, err = e.Store.Stat(ctx, e.Bucket, "p/b.csv")
+		if err != nil || st.Meta["mode"] != "33188" || st.Size != 4 {
+			t.Fatalf("copy kept metadata? %+v %v", st, err)
+		}
+		if _, err := e.Store.Copy(ctx, e.Bucket, "p/b.csv", "", "p/b.csv", &kfs.PutOptions{ContentType: "text/plain", Meta: map[string]string{"mode": "33261"}}); err != nil {
+			t.Fatal(err)
+		}
+		st, _ = e.Store.Stat(ctx, e.Bucket, "p/b.csv")
+		if st.Meta["mode"] != "33261" || st.Meta["mtime"] != "" || st.ContentType != "text/plain" {
+			t.Fatalf("self-copy with new metadata: %+v", st)
+		}
+		if err := e.Store.Remove(ctx, e.Bucket, "p/b.csv"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Store.Remove(ctx, e.Bucket, "p/b.csv"); err != nil {
+			t.Fatalf("removing a missing object: %v", err)
+		}
+		for i := 0; i < 3; i++ {
+			e.Put(fmt.Sprintf("many/%d", i), []byte("x"))
+		}
+		if err := e.Store.RemoveMany(ctx, e.Bucket, []string{"many/0", "many/1", "many/2", "many/none"}); err != nil {
+			t.Fatal(err)
+		}
+		if p, _ := e.Store.List(ctx, e.Bucket, "many/", "", 0); len(p.Objects) != 0 {
+			t.Fatalf("left after RemoveMany: %+v", p.Objects)
+		}
+	})
+	t.Run("Multipart", func(t *testing.T) {
+		e := newEnv(t)
+		base := bytes.Repeat([]byte("B"), kfs.MinPartSize+10)
+		e.Put("src", base)
+		src, _ := e.Store.Stat(ctx, e.Bucket, "src")
+		id, err := e.Store.NewUpload(ctx, e.Bucket, "dst", kfs.PutOptions{Meta: map[string]string{"uid": "7"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p1, err := e.Store.CopyPart(ctx, e.Bucket, "dst", id, 1, "src", src.ETag, 0, kfs.MinPartSize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p2, err := e.Store.PutPart(ctx, e.Bucket, "dst", id, 2, []byte("tail"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Store.CopyPart(ctx, e.Bucket, "dst", id, 3, "src", "bad-etag", 0, 10); !errors.Is(err, kfs.ErrStale) {
+			t.Fatalf("CopyPart with a stale ETag: %v", err)
+		}
+		ups, err := e.Store.ListUploads(ctx, e.Bucket, "")
+		if err != nil || len(ups) != 1 || ups[0].Key != "dst" || ups[0].ID != id {
+			t.Fatalf("ListUploads = %+v, %v", ups, err)
+		}
+		info, err := e.Store.CompleteUpload(ctx, e.Bucket, "dst", id, []kfs.Part{p1, p2})
+		if err != nil || info.ETag == "" {
+			t.Fatalf("Complete = %+v, %v", info, err)
+		}
+		st, err := e.Store.Stat(ctx, e.Bucket, "dst")
+		if err != nil || st.Size != kfs.MinPartSize+4 || st.Meta["uid"] != "7" {
+			t.Fatalf("Stat = %+v, %v", st, err)
+		}
+		buf := make([]byte, 8)
+		if n, _ := e.Store.ReadAt(ctx, e.Bucket, "dst", "", buf, kfs.MinPartSize-4); string(buf[:n]) != "BBBBtail" {
+			t.Fatalf("assembled bytes %q", buf[:n])
+		}
+		id2, _ := e.Store.NewUpload(ctx, e.Bucket, "gone", kfs.PutOptions{})
+		if _, err := e.Store.PutPart(ctx, e.Bucket, "gone", id2, 1, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Store.AbortUpload(ctx, e.Bucket, "gone", id2); err != nil {
+			t.Fatal(err)
+		}
+		if ups, _ := e.Store.ListUploads(ctx, e.Bucket, ""); len(ups) != 0 {
+			t.Fatalf("uploads left: %+v", ups)
+		}
+		if _, err := e.Store.Stat(ctx, e.Bucket, "gone"); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("aborted upload visible: %v", err)
 		}
 	})
 }
