@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -43,11 +46,12 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 	for _, w := range o.Warnings {
 		logger.Print(w)
 	}
-	client, err := newClient(o)
+	client, transport, err := newClient(o)
 	if err != nil {
 		return exitError{2, err}
 	}
 	store := kfs.NewMinioStore(client)
+	store.EnableMetadataListing(o.AccessKey, o.SecretKey, o.SessionToken, o.Region, transport)
 	for _, m := range o.Mounts {
 		if err := checkMountpoint(m.Mountpoint); err != nil {
 			return exitError{2, err}
@@ -70,7 +74,14 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 		}
 	}
 	for _, m := range o.Mounts {
-		fsys := kfs.New(store, blocks, fsConfig(o, logger))
+		cfg := fsConfig(o, logger)
+		journal, err := prepareCacheDir(&cfg, o, m, store, logger)
+		if err != nil {
+			unmountAll()
+			return exitError{2, err}
+		}
+		defer closeCacheDir(journal, cfg.CacheDir)
+		fsys := kfs.New(store, blocks, cfg)
 		var root fusefs.InodeEmbedder
 		name := m.Bucket
 		if m.Bucket == "" {
@@ -114,7 +125,54 @@ func fsConfig(o mountopts.Options, l *log.Logger) kfs.Config {
 		UID: o.UID, GID: o.GID, FileMode: uint32(o.FileMode), DirMode: uint32(o.DirMode),
 		AttrTTL: o.AttrTTL, EntryTTL: o.EntryTTL, NegativeTTL: o.NegativeTTL,
 		ReadOnly: o.ReadOnly, BlockSize: o.BlockSize, MaxReadahead: o.MaxReadahead, Log: l,
+		CacheDirSize: o.CacheDirSize, PartSize: o.PartSize, WriteBuffer: o.WriteBuffer,
 	}
+}
+
+// prepareCacheDir makes the mount's cache directory (a fixed name per
+// bucket, prefix and mount point, so the next mount finds the upload journal
+// of a crashed one) and aborts the uploads such a crash left behind.
+func prepareCacheDir(cfg *kfs.Config, o mountopts.Options, m mountopts.Mount, store kfs.Store, l *log.Logger) (*kfs.Journal, error) {
+	dir := o.CacheDir
+	if dir == "" {
+		sum := sha256.Sum256([]byte(o.Endpoint + "\x00" + m.Bucket + "\x00" + m.Prefix + "\x00" + m.Mountpoint))
+		dir = filepath.Join(os.TempDir(), fmt.Sprintf("kfs-%d", os.Getuid()), hex.EncodeToString(sum[:8]))
+		if _, err := os.Stat("/var/tmp"); err == nil {
+			dir = filepath.Join("/var/tmp", fmt.Sprintf("kfs-%d", os.Getuid()), hex.EncodeToString(sum[:8]))
+		}
+	} else if len(o.Mounts) > 1 {
+		dir = filepath.Join(dir, filepath.Base(m.Mountpoint))
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cache dir: %v", err)
+	}
+	cfg.CacheDir = dir
+	if o.ReadOnly {
+		return nil, nil
+	}
+	j, err := kfs.OpenJournal(filepath.Join(dir, "uploads.journal"))
+	if err != nil {
+		return nil, fmt.Errorf("cache dir: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if n, err := j.Recover(ctx, store); err != nil {
+		l.Printf("cleaning up uploads of an earlier run: %v", err)
+	} else if n > 0 {
+		l.Printf("aborted %d incomplete multipart uploads left by an earlier run", n)
+	}
+	cfg.Journal = j
+	return j, nil
+}
+
+func closeCacheDir(j *kfs.Journal, dir string) {
+	if j != nil {
+		j.Close()
+		if st, err := os.Stat(filepath.Join(dir, "uploads.journal")); err == nil && st.Size() == 0 {
+			os.Remove(filepath.Join(dir, "uploads.journal"))
+		}
+	}
+	os.Remove(dir) // only when empty
 }
 
 func fuseOptions(o mountopts.Options, fsName string, l *log.Logger) *fusefs.Options {
@@ -152,34 +210,35 @@ func newLogger(o mountopts.Options, stderr io.Writer) (*log.Logger, error) {
 	return log.New(w, "kfs: ", log.LstdFlags|log.Lmicroseconds), nil
 }
 
-func newClient(o mountopts.Options) (*minio.Client, error) {
+func newClient(o mountopts.Options) (*minio.Client, *http.Transport, error) {
 	u, err := url.Parse(o.Endpoint)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tr, err := minio.DefaultTransport(u.Scheme == "https")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tr.MaxIdleConnsPerHost = 256
 	tr.ResponseHeaderTimeout = 2 * time.Minute
 	if u.Scheme == "https" && o.CAFile != "" {
 		pem, err := os.ReadFile(o.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("ca file: %v", err)
+			return nil, nil, fmt.Errorf("ca file: %v", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca file %s: no PEM certificates in it", o.CAFile)
+			return nil, nil, fmt.Errorf("ca file %s: no PEM certificates in it", o.CAFile)
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return minio.New(u.Host, &minio.Options{
+	c, err := minio.New(u.Host, &minio.Options{
 		Creds:     credentials.NewStaticV4(o.AccessKey, o.SecretKey, o.SessionToken),
 		Secure:    u.Scheme == "https",
 		Region:    o.Region,
 		Transport: tr,
 	})
+	return c, tr, err
 }
 
 // preflight proves the endpoint answers, the credentials work and the

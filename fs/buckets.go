@@ -76,7 +76,7 @@ func (r *bucketsNode) Lookup(ctx context.Context, name string, out *fuse.EntryOu
 		if ch := r.GetChild(name); ch != nil {
 			return ch, 0
 		}
-		return r.NewInode(ctx, &dirNode{fsys: r.fsys, bucket: name, mtime: b.Created}, fusefs.StableAttr{Mode: syscall.S_IFDIR}), 0
+		return r.NewInode(ctx, newDirNode(r.fsys, name, "", b.Created), fusefs.StableAttr{Mode: syscall.S_IFDIR}), 0
 	}
 	return nil, toErrno(nil, "", fmt.Errorf("bucket %s: %w", name, os.ErrNotExist))
 }

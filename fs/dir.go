@@ -18,10 +18,10 @@ type dirNode struct {
 	fusefs.Inode
 	fsys   *FS
 	bucket string
-	prefix string // "" for the bucket itself, else ends in "/"
 	mtime  time.Time
 
 	mu       sync.Mutex    // protects the fields below
+	prefix   string        // GUARDED_BY(mu): "" for the bucket itself, else ends in "/"; changes on rename
 	listing  *listing      // GUARDED_BY(mu): the last listing kfs made of this directory
 	listWait chan struct{} // GUARDED_BY(mu): closed when a lookup-triggered listing ends
 	listedAt time.Time     // GUARDED_BY(mu): start of the last lookup-triggered listing
@@ -63,14 +63,25 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	if len(name) > maxNameLen {
 		return nil, syscall.ENAMETOOLONG
 	}
+	at := time.Now()
 	e, err := d.lookupEntry(ctx, name)
 	if err != nil {
 		return nil, toErrno(d.fsys.cfg.Log, "lookup "+d.path(name), err)
 	}
-	return d.child(ctx, e, out), 0
+	return d.child(ctx, e, at, out), 0
 }
 
-func (d *dirNode) path(name string) string { return d.bucket + "/" + d.prefix + name }
+func (d *dirNode) path(name string) string { return d.bucket + "/" + d.pfx() + name }
+
+func (d *dirNode) pfx() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.prefix
+}
+
+func newDirNode(f *FS, bucket, prefix string, mtime time.Time) *dirNode {
+	return &dirNode{fsys: f, bucket: bucket, prefix: prefix, mtime: mtime}
+}
 
 // cached answers a lookup from a fresh listing: known is false when the
 // listing cannot tell.
@@ -134,7 +145,7 @@ func (d *dirNode) lookupEntry(ctx context.Context, name string) (dirEntry, error
 
 // listFirstPage lists one page of the directory.
 func (d *dirNode) listFirstPage(ctx context.Context, now time.Time) (*listing, error) {
-	ls := newLister(d.fsys, d.bucket, d.prefix)
+	ls := newLister(d.fsys, d.bucket, d.pfx())
 	if err := ls.fetchPage(ctx); err != nil {
 		return nil, err
 	}
@@ -152,7 +163,7 @@ func (d *dirNode) targetedLookup(ctx context.Context, name string) (dirEntry, er
 	if reason := checkName(name); reason != "" {
 		return dirEntry{}, fmt.Errorf("%s: %s: %w", d.path(name), reason, os.ErrNotExist)
 	}
-	key := d.prefix + name
+	key := d.pfx() + name
 	var info ObjectInfo
 	var statErr error
 	done := make(chan struct{})
@@ -160,7 +171,7 @@ func (d *dirNode) targetedLookup(ctx context.Context, name string) (dirEntry, er
 		defer close(done)
 		info, statErr = d.fsys.store.Stat(ctx, d.bucket, key)
 	}()
-	page, listErr := d.fsys.store.List(ctx, d.bucket, key+"/", "", 1)
+	page, listErr := d.fsys.store.List(ctx, d.bucket, key+"/", "", 1, false)
 	<-done
 	if listErr == nil && (len(page.Objects) > 0 || len(page.Prefixes) > 0) {
 		if statErr == nil {
@@ -177,9 +188,9 @@ func (d *dirNode) targetedLookup(ctx context.Context, name string) (dirEntry, er
 	return dirEntry{}, statErr
 }
 
-// child returns the inode for e, reusing the existing one when the type
-// matches so the kernel keeps its caches, and fills out.
-func (d *dirNode) child(ctx context.Context, e dirEntry, out *fuse.EntryOut) *fusefs.Inode {
+// child returns the inode for e (as known at `at`), reusing the existing one
+// when the type matches so the kernel keeps its caches, and fills out.
+func (d *dirNode) child(ctx context.Context, e dirEntry, at time.Time, out *fuse.EntryOut) *fusefs.Inode {
 	existing := d.GetChild(e.name)
 	if e.isDir {
 		d.fsys.dirAttr(&out.Attr, d.fsys.mounted)
@@ -188,19 +199,24 @@ func (d *dirNode) child(ctx context.Context, e dirEntry, out *fuse.EntryOut) *fu
 				return existing
 			}
 		}
-		n := &dirNode{fsys: d.fsys, bucket: d.bucket, prefix: d.prefix + e.name + "/", mtime: d.fsys.mounted}
+		n := newDirNode(d.fsys, d.bucket, d.pfx()+e.name+"/", d.fsys.mounted)
 		return d.NewInode(ctx, n, fusefs.StableAttr{Mode: syscall.S_IFDIR})
 	}
-	d.fsys.fileAttr(&out.Attr, e.info)
-	if existing != nil {
+	mode := uint32(syscall.S_IFREG)
+	if parseAttrs(e.info.Meta).isSymlink() {
+		mode = syscall.S_IFLNK
+	}
+	if existing != nil && existing.Mode()&syscall.S_IFMT == mode {
 		if f, ok := existing.Operations().(*fileNode); ok {
-			f.setInfo(e.info)
+			f.setInfo(e.info, at)
+			info, _, _ := f.snapshot()
+			d.fsys.fileAttr(&out.Attr, info)
 			return existing
 		}
 	}
-	n := &fileNode{fsys: d.fsys, bucket: d.bucket, key: e.info.Key}
-	n.setInfo(e.info)
-	return d.NewInode(ctx, n, fusefs.StableAttr{Mode: syscall.S_IFREG})
+	d.fsys.fileAttr(&out.Attr, e.info)
+	n := newFileNode(d.fsys, d.bucket, e.info.Key, e.info, true)
+	return d.NewInode(ctx, n, fusefs.StableAttr{Mode: mode})
 }
 
 // OpendirHandle starts a listing. A directory listed completely within the
@@ -212,7 +228,7 @@ func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileH
 	d.mu.Unlock()
 	h := &dirHandle{dir: d}
 	if l != nil && l.complete && now.Sub(l.at) <= d.fsys.cfg.EntryTTL {
-		h.fromMem, h.cached = true, l.entries
+		h.fromMem, h.cached, h.listedAt = true, l.entries, l.at
 	} else {
 		h.reset(now)
 	}

@@ -18,6 +18,7 @@ type dirHandle struct {
 	cached   []dirEntry // the listing served when fromMem
 	lister   *lister    // when streaming from the store
 	building *listing   // what the stream has said so far
+	listedAt time.Time  // when what is handed out was listed
 	pos      int        // entries handed out, "." and ".." included
 	last     dirEntry   // the last entry handed out, for readdirplus lookups
 }
@@ -37,11 +38,12 @@ func (h *dirHandle) Releasedir(ctx context.Context, flags uint32) {
 
 func (h *dirHandle) reset(now time.Time) {
 	h.pos = 0
+	h.listedAt = now
 	if !h.fromMem {
 		if h.lister != nil {
 			h.lister.close()
 		}
-		h.lister = newLister(h.dir.fsys, h.dir.bucket, h.dir.prefix)
+		h.lister = newLister(h.dir.fsys, h.dir.bucket, h.dir.pfx())
 		h.lister.readahead = true
 		h.building = newListing(now)
 	}
@@ -104,7 +106,7 @@ func (h *dirHandle) nextEntry(ctx context.Context) (dirEntry, bool, error) {
 // listing said: no request per entry.
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	if name == h.last.name {
-		return h.dir.child(ctx, h.last, out), 0
+		return h.dir.child(ctx, h.last, h.listedAt, out), 0
 	}
 	return h.dir.Lookup(ctx, name, out)
 }

@@ -18,7 +18,10 @@ func toErrno(l *log.Logger, op string, err error) syscall.Errno {
 	var errno syscall.Errno
 	switch {
 	case errors.As(err, &errno):
-		// already an errno (from fs logic such as ENOTEMPTY)
+		switch errno {
+		case syscall.ENOTEMPTY, syscall.EEXIST, syscall.ENOTDIR, syscall.EISDIR, syscall.ENOENT:
+			return errno // ordinary answers: no log line
+		}
 	case errors.Is(err, fs.ErrNotExist):
 		return syscall.ENOENT // an ordinary answer: no log line
 	case errors.Is(err, ErrStale):

@@ -12,7 +12,9 @@ package fs
 import (
 	"context"
 	"log"
+	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -33,6 +35,15 @@ type Config struct {
 	BlockSize         int64
 	MaxReadahead      int64
 	Log               *log.Logger
+
+	// Write path.
+	CacheDir       string        // staging files (must exist)
+	CacheDirSize   int64         // most bytes of staging files at once
+	PartSize       int64         // first multipart part size (grows after 1,000 parts)
+	UploadParallel int           // parts in flight per file
+	WriteBuffer    int64         // most bytes of part buffers, all files together
+	UploadTimeout  time.Duration // bound on one part upload / completion
+	Journal        *Journal      // records multipart uploads in flight (nil: none)
 }
 
 // FS is the state shared by every node of one mount.
@@ -41,6 +52,10 @@ type FS struct {
 	blocks  *cache.Blocks
 	cfg     Config
 	mounted time.Time
+
+	writeMem  *memBudget   // bounds part buffers
+	partPool  sync.Pool    // *[]byte of cfg.PartSize bytes
+	stageUsed atomic.Int64 // bytes charged to staging files
 
 	logMu  sync.Mutex          // protects logged
 	logged map[string]struct{} // GUARDED_BY(logMu): messages already logged once
@@ -51,12 +66,56 @@ func New(store Store, blocks *cache.Blocks, cfg Config) *FS {
 	if cfg.Log == nil {
 		cfg.Log = log.Default()
 	}
-	return &FS{store: store, blocks: blocks, cfg: cfg, mounted: time.Now(), logged: map[string]struct{}{}}
+	if cfg.PartSize < MinPartSize {
+		cfg.PartSize = 16 << 20
+	}
+	if cfg.UploadParallel <= 0 {
+		cfg.UploadParallel = 4
+	}
+	if cfg.WriteBuffer < cfg.PartSize {
+		cfg.WriteBuffer = 6 * cfg.PartSize
+	}
+	if cfg.UploadTimeout <= 0 {
+		cfg.UploadTimeout = 10 * time.Minute
+	}
+	if cfg.CacheDirSize <= 0 {
+		cfg.CacheDirSize = 10 << 30
+	}
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = os.TempDir()
+	}
+	return &FS{store: store, blocks: blocks, cfg: cfg, mounted: time.Now(), logged: map[string]struct{}{},
+		writeMem: newMemBudget(cfg.WriteBuffer)}
+}
+
+// partBuf returns an empty buffer with room for n bytes.
+func (f *FS) partBuf(n int) []byte {
+	if int64(n) == f.cfg.PartSize {
+		if b, ok := f.partPool.Get().(*[]byte); ok {
+			return (*b)[:0]
+		}
+	}
+	return make([]byte, 0, n)
+}
+
+func (f *FS) putPartBuf(b []byte) {
+	if int64(cap(b)) == f.cfg.PartSize {
+		b = b[:0]
+		f.partPool.Put(&b)
+	}
+}
+
+// trackUpload records a multipart upload starting or ending, so one left
+// behind by a crash is aborted at the next mount.
+func (f *FS) trackUpload(bucket, key, id string, start bool) {
+	if f.cfg.Journal != nil {
+		f.cfg.Journal.record(bucket, key, id, start)
+	}
 }
 
 // BucketRoot returns the root node of a mount of one bucket (or prefix).
 func (f *FS) BucketRoot(bucket, prefix string) fusefs.InodeEmbedder {
-	return &dirNode{fsys: f, bucket: bucket, prefix: prefix, mtime: f.mounted}
+	return newDirNode(f, bucket, prefix, f.mounted)
 }
 
 // logOnce logs msg the first time it is seen (bounded memory).
@@ -80,14 +139,34 @@ func (f *FS) dirAttr(out *fuse.Attr, mtime time.Time) {
 	setTimes(out, mtime)
 }
 
+// fileAttr fills attributes from an object: mode, owner and mtime from its
+// metadata when it has them (s3fs names), else from the mount options and
+// LastModified.
 func (f *FS) fileAttr(out *fuse.Attr, info ObjectInfo) {
+	a := parseAttrs(info.Meta)
 	out.Mode = syscall.S_IFREG | f.cfg.FileMode
+	if a.mode != 0 {
+		out.Mode = syscall.S_IFREG | a.mode&0o7777
+		if a.isSymlink() {
+			out.Mode = syscall.S_IFLNK | 0o777
+		}
+	}
 	out.Nlink = 1
 	out.Size = uint64(info.Size)
 	out.Blocks = (uint64(info.Size) + 511) / 512
 	out.Uid, out.Gid = f.cfg.UID, f.cfg.GID
+	if a.uid != nil {
+		out.Uid = *a.uid
+	}
+	if a.gid != nil {
+		out.Gid = *a.gid
+	}
 	out.Blksize = 1 << 20
-	setTimes(out, info.LastModified)
+	mtime := info.LastModified
+	if !a.mtime.IsZero() {
+		mtime = a.mtime
+	}
+	setTimes(out, mtime)
 }
 
 func setTimes(out *fuse.Attr, t time.Time) {

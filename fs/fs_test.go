@@ -85,7 +85,7 @@ func TestLookupUsesOneListing(t *testing.T) {
 		m.PutBytes("bkt", fmt.Sprintf("dir/f%02d", i), []byte("x"))
 	}
 	m.PutBytes("bkt", "dir/sub/y", []byte("y"))
-	d := &dirNode{fsys: f, bucket: "bkt", prefix: "dir/"}
+	d := newDirNode(f, "bkt", "dir/", time.Now())
 	ctx := context.Background()
 	for i := 0; i < 50; i++ {
 		e, err := d.lookupEntry(ctx, fmt.Sprintf("f%02d", i))
@@ -110,7 +110,7 @@ func TestLookupInLargeDirectoryIsTargeted(t *testing.T) {
 		m.PutBytes("bkt", fmt.Sprintf("big/f%04d", i), []byte("x"))
 	}
 	m.PutBytes("bkt", "big/zz/marker", nil)
-	d := &dirNode{fsys: f, bucket: "bkt", prefix: "big/"}
+	d := newDirNode(f, "bkt", "big/", time.Now())
 	ctx := context.Background()
 	if e, err := d.lookupEntry(ctx, "f0001"); err != nil || e.isDir { // on the first page
 		t.Fatalf("%+v %v", e, err)
@@ -132,7 +132,7 @@ func TestLookupInLargeDirectoryIsTargeted(t *testing.T) {
 func TestListingExpires(t *testing.T) {
 	f, m, _ := newTestFS(t, Config{EntryTTL: 50 * time.Millisecond})
 	m.PutBytes("bkt", "a", []byte("1"))
-	d := &dirNode{fsys: f, bucket: "bkt"}
+	d := newDirNode(f, "bkt", "", time.Now())
 	ctx := context.Background()
 	if _, err := d.lookupEntry(ctx, "b"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
@@ -240,7 +240,8 @@ func TestToErrno(t *testing.T) {
 		{fmt.Errorf("x: %w", ErrStale), syscall.ESTALE, true},
 		{fmt.Errorf("x: %w", os.ErrPermission), syscall.EACCES, true},
 		{fmt.Errorf("x: %w", errors.ErrUnsupported), syscall.ENOTSUP, true},
-		{fmt.Errorf("x: %w", syscall.ENOTEMPTY), syscall.ENOTEMPTY, true},
+		{fmt.Errorf("x: %w", syscall.ENOTEMPTY), syscall.ENOTEMPTY, false},
+		{fmt.Errorf("x: %w", syscall.ENOSPC), syscall.ENOSPC, true},
 		{context.DeadlineExceeded, syscall.ETIMEDOUT, true},
 		{context.Canceled, syscall.EINTR, false},
 		{io.ErrUnexpectedEOF, syscall.EIO, true},

@@ -155,7 +155,7 @@ func (m *MemStore) Stat(ctx context.Context, bucket, key string) (ObjectInfo, er
 	return o.info, nil
 }
 
-func (m *MemStore) List(ctx context.Context, bucket, prefix, token string, maxKeys int) (ListPage, error) {
+func (m *MemStore) List(ctx context.Context, bucket, prefix, token string, maxKeys int, withMeta bool) (ListPage, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, err := m.bucketLocked("List", bucket)
@@ -201,7 +201,17 @@ func (m *MemStore) List(ctx context.Context, bucket, prefix, token string, maxKe
 		if e.isDir {
 			p.Prefixes = append(p.Prefixes, e.key)
 		} else {
-			p.Objects = append(p.Objects, b[e.key].info)
+			info := b[e.key].info
+			info.ContentType = ""
+			if withMeta {
+				m.calls["ListWithMeta"]++
+				if info.Meta == nil {
+					info.Meta = map[string]string{}
+				}
+			} else {
+				info.Meta = nil
+			}
+			p.Objects = append(p.Objects, info)
 		}
 	}
 	return p, nil

@@ -16,6 +16,7 @@ import (
 // package that imports minio-go; SDK errors become sentinels here.
 type MinioStore struct {
 	core minio.Core
+	meta *metaLister // nil: listings never carry metadata
 }
 
 // NewMinioStore wraps a configured client.
@@ -55,9 +56,12 @@ func (s *MinioStore) Stat(ctx context.Context, bucket, key string) (ObjectInfo, 
 		ContentType: oi.ContentType, Meta: lowerKeys(oi.UserMetadata)}, nil
 }
 
-func (s *MinioStore) List(ctx context.Context, bucket, prefix, token string, maxKeys int) (ListPage, error) {
+func (s *MinioStore) List(ctx context.Context, bucket, prefix, token string, maxKeys int, withMeta bool) (ListPage, error) {
 	if err := ctx.Err(); err != nil {
 		return ListPage{}, err
+	}
+	if withMeta && s.meta != nil {
+		return s.meta.list(ctx, bucket, prefix, token, maxKeys)
 	}
 	// Core.ListObjectsV2 takes no context; the HTTP client's timeouts bound it.
 	r, err := s.core.ListObjectsV2(bucket, prefix, "", token, "/", maxKeys)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 )
@@ -18,8 +19,16 @@ func putOpts(o PutOptions) minio.PutObjectOptions {
 }
 
 func fromUpload(bucket string, u minio.UploadInfo, size int64, o PutOptions) ObjectInfo {
-	return ObjectInfo{Key: u.Key, Size: size, ETag: strings.Trim(u.ETag, `"`), LastModified: u.LastModified,
+	return ObjectInfo{Key: u.Key, Size: size, ETag: strings.Trim(u.ETag, `"`), LastModified: orNow(u.LastModified),
 		ContentType: o.ContentType, Meta: lowerKeys(o.Meta)}
+}
+
+// orNow stands in for the modification time the upload responses lack.
+func orNow(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now().UTC()
+	}
+	return t
 }
 
 func (s *MinioStore) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, opts PutOptions) (ObjectInfo, error) {
@@ -70,7 +79,7 @@ func (s *MinioStore) CompleteUpload(ctx context.Context, bucket, key, uploadID s
 	if err != nil {
 		return ObjectInfo{}, mapErr(err, "complete upload of "+bucket+"/"+key)
 	}
-	return ObjectInfo{Key: key, ETag: strings.Trim(u.ETag, `"`), LastModified: u.LastModified}, nil
+	return ObjectInfo{Key: key, ETag: strings.Trim(u.ETag, `"`), LastModified: orNow(u.LastModified)}, nil
 }
 
 func (s *MinioStore) AbortUpload(ctx context.Context, bucket, key, uploadID string) error {
@@ -119,7 +128,7 @@ func (s *MinioStore) Copy(ctx context.Context, bucket, srcKey, srcETag, dstKey s
 	if err != nil {
 		return ObjectInfo{}, mapErr(err, fmt.Sprintf("copy %s/%s to %s", bucket, srcKey, dstKey))
 	}
-	info := ObjectInfo{Key: dstKey, Size: st.Size, ETag: strings.Trim(u.ETag, `"`), LastModified: u.LastModified,
+	info := ObjectInfo{Key: dstKey, Size: st.Size, ETag: strings.Trim(u.ETag, `"`), LastModified: orNow(u.LastModified),
 		ContentType: st.ContentType, Meta: lowerKeys(st.UserMetadata)}
 	if opts != nil {
 		info.ContentType, info.Meta = opts.ContentType, lowerKeys(opts.Meta)

@@ -73,7 +73,9 @@ type Store interface {
 	Stat(ctx context.Context, bucket, key string) (ObjectInfo, error)
 	// List returns one page (at most maxKeys entries, 0 = server default)
 	// of the delimited listing of prefix, continuing at token ("" = start).
-	List(ctx context.Context, bucket, prefix, token string, maxKeys int) (ListPage, error)
+	// withMeta asks for each object's user metadata too (ObjectInfo.Meta
+	// non-nil); a store that cannot do that leaves Meta nil.
+	List(ctx context.Context, bucket, prefix, token string, maxKeys int, withMeta bool) (ListPage, error)
 	// ReadAt fills p with the object's bytes at off, reading fewer only at
 	// the end of the object. When etag is not empty the read is refused with
 	// ErrStale unless the object still has that ETag.

@@ -54,6 +54,12 @@ type Options struct {
 	BlockSize    int64 // bytes per cached block / range GET
 	MaxReadahead int64 // most bytes one sequential reader prefetches
 
+	// Write path.
+	CacheDir     string // staging files and the upload journal; "" = /var/tmp/kfs-UID/<mount>
+	CacheDirSize int64  // most bytes of staging files
+	PartSize     int64  // first multipart part size
+	WriteBuffer  int64  // memory for part buffers, all files together
+
 	// Process.
 	Daemon  bool   // fork, return once the mount is live
 	LogFile string // append log lines here; empty = stderr
@@ -80,6 +86,9 @@ func Default() Options {
 		CacheSize:    64 << 20,
 		BlockSize:    4 << 20,
 		MaxReadahead: 32 << 20,
+		CacheDirSize: 10 << 30,
+		PartSize:     16 << 20,
+		WriteBuffer:  96 << 20,
 	}
 }
 
@@ -137,6 +146,15 @@ func (o *Options) Validate() error {
 	}
 	if o.CacheSize < 2*o.BlockSize {
 		return fmt.Errorf("cache-size %s: want at least two blocks (%s)", FormatSize(o.CacheSize), FormatSize(2*o.BlockSize))
+	}
+	if o.PartSize < 5<<20 || o.PartSize > 1<<30 {
+		return fmt.Errorf("part-size %s: want between 5MiB (the S3 minimum) and 1GiB", FormatSize(o.PartSize))
+	}
+	if o.WriteBuffer < o.PartSize {
+		return fmt.Errorf("write-buffer %s: want at least one part (%s)", FormatSize(o.WriteBuffer), FormatSize(o.PartSize))
+	}
+	if o.CacheDirSize < 64<<20 {
+		return fmt.Errorf("cache-dir-size %s: want at least 64MiB", FormatSize(o.CacheDirSize))
 	}
 	if o.MaxReadahead < 0 || o.MaxReadahead > o.CacheSize/2 {
 		return fmt.Errorf("max-readahead %s: want between 0 and half the cache (%s)", FormatSize(o.MaxReadahead), FormatSize(o.CacheSize/2))

@@ -67,7 +67,7 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 		var got []string
 		token, pages := "", 0
 		for {
-			p, err := e.Store.List(ctx, e.Bucket, "d/", token, 3)
+			p, err := e.Store.List(ctx, e.Bucket, "d/", token, 3, false)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -85,7 +85,7 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 		if fmt.Sprint(got) != fmt.Sprint(want) || pages < 3 {
 			t.Fatalf("listing %q in %d pages, want %q in at least 3", got, pages, want)
 		}
-		p, err := e.Store.List(ctx, e.Bucket, "nothing/", "", 0)
+		p, err := e.Store.List(ctx, e.Bucket, "nothing/", "", 0, true)
 		if err != nil || len(p.Objects)+len(p.Prefixes) != 0 || p.NextToken != "" {
 			t.Fatalf("empty listing: %+v %v", p, err)
 		}
@@ -126,6 +126,18 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 		if err != nil || st.ContentType != "text/csv" || st.Meta["mode"] != "33188" || st.Meta["mtime"] != "1700000000" || st.ETag != info.ETag {
 			t.Fatalf("Stat after Put = %+v, %v", st, err)
 		}
+		e.Put("p/plain", []byte("x"))
+		e.Put("p/sub/x", []byte("x"))
+		lp, err := e.Store.List(ctx, e.Bucket, "p/", "", 0, true)
+		if err != nil || len(lp.Objects) != 2 || len(lp.Prefixes) != 1 || lp.Prefixes[0] != "p/sub/" {
+			t.Fatalf("List with metadata = %+v, %v", lp, err)
+		}
+		if m := lp.Objects[0].Meta; m["mode"] != "33188" || m["mtime"] != "1700000000" || len(lp.Objects[1].Meta) != 0 || lp.Objects[1].Meta == nil {
+			t.Fatalf("metadata in the listing: %+v / %+v", lp.Objects[0].Meta, lp.Objects[1].Meta)
+		}
+		if lp, _ := e.Store.List(ctx, e.Bucket, "p/", "", 0, false); lp.Objects[0].Key != "p/a.csv" || lp.Objects[0].Size != 4 {
+			t.Fatalf("plain listing: %+v", lp.Objects)
+		}
 		if _, err := e.Store.Copy(ctx, e.Bucket, "p/a.csv", "not-the-etag", "p/b.csv", nil); !errors.Is(err, kfs.ErrStale) {
 			t.Fatalf("Copy with a wrong ETag: %v, want ErrStale", err)
 		}
@@ -155,7 +167,7 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 		if err := e.Store.RemoveMany(ctx, e.Bucket, []string{"many/0", "many/1", "many/2", "many/none"}); err != nil {
 			t.Fatal(err)
 		}
-		if p, _ := e.Store.List(ctx, e.Bucket, "many/", "", 0); len(p.Objects) != 0 {
+		if p, _ := e.Store.List(ctx, e.Bucket, "many/", "", 0, false); len(p.Objects) != 0 {
 			t.Fatalf("left after RemoveMany: %+v", p.Objects)
 		}
 	})
