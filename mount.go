@@ -35,6 +35,11 @@ import (
 // serves until unmounted or signalled. With o.Daemon it returns as soon as
 // the mounts are live, leaving a child process serving them.
 func mountAndServe(o mountopts.Options, stderr io.Writer) error {
+	// Signals are caught from the start, so one arriving while mounting
+	// still unmounts cleanly.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	logOut := stderr
 	if isDaemonChild() {
 		logOut = os.Stderr // /dev/null unless --log-file
@@ -100,8 +105,6 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 	}
 	notifyReady()
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() {
 		for _, s := range servers {

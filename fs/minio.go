@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/minio/minio-go/v7"
 )
@@ -128,6 +129,12 @@ func mapErr(err error, what string) error {
 		sentinel = ErrStale
 	case er.Code == "InvalidRange" || er.StatusCode == http.StatusRequestedRangeNotSatisfiable:
 		return fmt.Errorf("%s: %s: %w", what, er.Code, io.EOF)
+	case er.Code == "XMinioAdminBucketQuotaExceeded" || er.Code == "QuotaExceeded":
+		sentinel = syscall.EDQUOT
+	case er.Code == "EntityTooLarge":
+		sentinel = syscall.EFBIG
+	case er.Code == "ObjectLocked" || strings.Contains(er.Message, "WORM protected") || strings.Contains(er.Message, "object lock"):
+		sentinel = syscall.EPERM
 	case er.Code == "AccessDenied" || er.Code == "InvalidAccessKeyId" || er.Code == "SignatureDoesNotMatch" || er.StatusCode == http.StatusForbidden:
 		sentinel = os.ErrPermission
 	case er.Code == "NotImplemented" || er.StatusCode == http.StatusNotImplemented:

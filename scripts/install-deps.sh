@@ -11,6 +11,7 @@ need=()
 command -v fusermount3 >/dev/null || need+=(fuse3)
 command -v getfattr >/dev/null || need+=(attr)
 command -v curl >/dev/null || need+=(curl)
+command -v rsync >/dev/null || need+=(rsync)
 if ((${#need[@]})); then
   echo "installing ${need[*]}..."
   export DEBIAN_FRONTEND=noninteractive

@@ -1,0 +1,132 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+)
+
+// ownMinio starts a server for one test (these tests stop and restart it).
+func ownMinio(t *testing.T, dir, addr string, ak, sk string) *Minio {
+	t.Helper()
+	m, err := StartMinio(MinioConfig{DataDir: filepath.Join(dir, "data"), Addr: addr, AccessKey: ak, SecretKey: sk,
+		LogPath: filepath.Join(dir, "minio.log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// mountOn mounts kfs against server m (not the package's shared one).
+func mountOn(t *testing.T, m *Minio, args ...string) *mounted {
+	t.Helper()
+	saved := srv
+	srv = m
+	defer func() { srv = saved }()
+	return mountKFS(t, args...)
+}
+
+// MinIO stops in the middle of a large cp: cp fails, nothing partial is
+// visible once MinIO is back, and the mount keeps serving.
+func TestServerStopsDuringCp(t *testing.T) {
+	dir := t.TempDir()
+	addr, _ := FreeAddr()
+	m := ownMinio(t, dir, addr, "", "")
+	defer func() { m.Stop() }()
+	c, _ := m.Client()
+	ctx := context.Background()
+	if err := c.MakeBucket(ctx, "fail", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(ctx, "fail", "keep.txt", strings.NewReader("still here"), 10, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mnt := mountOn(t, m, "fail", "--part-size", "5MiB", "--attr-ttl", "1s", "--entry-ttl", "1s")
+	src := filepath.Join(dir, "src")
+	sh(t, "dd", "if=/dev/urandom", "of="+src, "bs=1M", "count=300", "status=none")
+
+	cp := exec.Command("cp", src, mnt.path("big.bin"))
+	if err := cp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	m.Stop()
+	done := make(chan error, 1)
+	go func() { done <- cp.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("cp succeeded although MinIO stopped during it")
+		}
+	case <-time.After(3 * time.Minute):
+		_ = cp.Process.Kill()
+		t.Fatal("cp did not fail within 3 minutes of MinIO stopping")
+	}
+	m = ownMinio(t, dir, addr, m.AccessKey, m.SecretKey)
+	c, _ = m.Client()
+	if _, err := c.StatObject(ctx, "fail", "big.bin", minio.StatObjectOptions{}); err == nil {
+		t.Fatal("a partial big.bin is visible")
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if got, err := os.ReadFile(mnt.path("keep.txt")); err != nil || string(got) != "still here" {
+		t.Fatalf("the mount stopped serving: %q %v", got, err)
+	}
+	if !strings.Contains(mnt.logText(), "big.bin") {
+		t.Errorf("no log line names the failed upload:\n%s", mnt.logText())
+	}
+}
+
+// kfs killed with SIGKILL during an upload: nothing is visible, and the
+// next mount of the same target aborts the multipart upload it left.
+func TestKillDuringUploadCleansUp(t *testing.T) {
+	b := newBucket(t)
+	cacheDir := t.TempDir()
+	mnt := mountKFS(t, b, "--part-size", "5MiB", "--cache-dir", cacheDir)
+	f, err := os.Create(mnt.path("partial.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := randBytes(1 << 20)
+	for i := 0; i < 12; i++ { // two full parts sent, no close
+		if _, err := f.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ups, _ := kfsStoreUploads(t, b)
+		if len(ups) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no multipart upload started")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := mnt.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for i := 0; i < 100 && isMounted(mnt.dir); i++ {
+		_ = syscall.Unmount(mnt.dir, syscall.MNT_DETACH)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := client(t).StatObject(context.Background(), b, "partial.bin", minio.StatObjectOptions{}); err == nil {
+		t.Fatal("a partial object is visible after kill -9")
+	}
+	// Same bucket and cache dir: the new mount finds the journal.
+	m2 := mountKFS(t, b, "--cache-dir", cacheDir)
+	if ups, _ := kfsStoreUploads(t, b); len(ups) != 0 {
+		t.Fatalf("uploads left after the next mount: %v", ups)
+	}
+	if !strings.Contains(m2.logText(), "aborted 1 incomplete multipart upload") {
+		t.Errorf("log does not say what was cleaned up:\n%s", m2.logText())
+	}
+}
