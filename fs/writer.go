@@ -50,6 +50,8 @@ type writeHandle struct {
 
 	// staged mode
 	st *staging
+
+	copiedFrom string // ETag of the source of a server-side copy into this handle
 }
 
 var (
@@ -286,6 +288,19 @@ func (h *writeHandle) commitLocked(ctx context.Context) error {
 		}
 		h.st = st
 	}
+	h.node.committed(info)
+	return nil
+}
+
+// adoptLocked makes the handle stand for an object just stored (by a
+// server-side copy): not dirty, and later writes overlay it.
+func (h *writeHandle) adoptLocked(info ObjectInfo) error {
+	st, err := newStaging(h.fsys, h.node.bucket, info)
+	if err != nil {
+		return err
+	}
+	h.releaseBufLocked()
+	h.st, h.streaming, h.size, h.dirty = st, false, info.Size, false
 	h.node.committed(info)
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"golang.org/x/sys/unix"
 )
 
 // sdkBytes reads an object through the SDK.
@@ -378,4 +379,43 @@ func TestReadOnlyRefusesWrites(t *testing.T) {
 			t.Errorf("%s on a read-only mount: %v, want EROFS", op, err)
 		}
 	}
+}
+
+// coreutils cp between two files of a mount uses copy_file_range: kfs makes
+// it a server-side copy.
+func TestCopyFileRangeIsServerSide(t *testing.T) {
+	b := newBucket(t)
+	data := randBytes(9<<20 + 1)
+	put(t, b, "src.bin", data)
+	m := mountKFS(t, b)
+	in, err := os.Open(m.path("src.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.Create(m.path("dst.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := unixCopyFileRange(int(in.Fd()), int(out.Fd()), len(data))
+	if err != nil || n != len(data) {
+		t.Fatalf("copy_file_range = %d, %v", n, err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := sdkSha(t, b, "dst.bin"); got != sha(data) {
+		t.Fatal("server-side copy differs")
+	}
+	// And through cp itself.
+	sh(t, "cp", m.path("src.bin"), m.path("cp.bin"))
+	if got := sdkSha(t, b, "cp.bin"); got != sha(data) {
+		t.Fatal("cp within the mount differs")
+	}
+}
+
+// unixCopyFileRange copies n bytes in one copy_file_range(2) call: a
+// server-side copy answers the whole length at once.
+func unixCopyFileRange(in, out, n int) (int, error) {
+	return unix.CopyFileRange(in, nil, out, nil, n, 0)
 }
