@@ -71,6 +71,7 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 	blocks := cache.New(o.CacheSize, int(o.BlockSize), 2*time.Minute)
 
 	var servers []*fuse.Server
+	var filesystems []*kfs.FS
 	unmountAll := func() {
 		for _, s := range servers {
 			if err := s.Unmount(); err != nil {
@@ -100,6 +101,7 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 			return exitError{4, fmt.Errorf("mount %s: %v", m.Mountpoint, err)}
 		}
 		servers = append(servers, srv)
+		filesystems = append(filesystems, fsys)
 		tuneReadahead(m.Mountpoint, logger)
 		logger.Printf("mounted %s at %s", strings.TrimSuffix(name+"/"+m.Prefix, "/"), m.Mountpoint)
 	}
@@ -118,6 +120,11 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 		unmountAll()
 		<-done
 	case <-done:
+	}
+	for _, f := range filesystems {
+		if err := f.Close(); err != nil {
+			logger.Printf("at unmount: %v", err)
+		}
 	}
 	logger.Print("unmounted; exiting")
 	return nil

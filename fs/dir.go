@@ -65,6 +65,9 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 	}
 	at := time.Now()
 	e, err := d.lookupEntry(ctx, name)
+	if err == nil && !e.isDir && d.fsys.del.isPending(d.bucket, e.info.Key) {
+		err = fmt.Errorf("%s: deleted: %w", d.path(name), os.ErrNotExist)
+	}
 	if err != nil {
 		return nil, toErrno(d.fsys.cfg.Log, "lookup "+d.path(name), err)
 	}

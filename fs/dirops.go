@@ -88,6 +88,9 @@ func (d *dirNode) Create(ctx context.Context, name string, flags, mode uint32, o
 		return nil, nil, 0, e
 	}
 	key := d.pfx() + name
+	if err := d.fsys.del.flushIfPending(ctx, d.bucket, key); err != nil {
+		return nil, nil, 0, toErrno(d.fsys.cfg.Log, "create "+d.path(name), err)
+	}
 	info := ObjectInfo{Key: key, LastModified: time.Now()}
 	n := newFileNode(d.fsys, d.bucket, key, info, false)
 	n.pending = callerAttrs(ctx, syscall.S_IFREG|mode&0o7777)
@@ -133,9 +136,7 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 		}
 	}
 	if stored {
-		if err := d.fsys.store.Remove(ctx, d.bucket, key); err != nil {
-			return toErrno(d.fsys.cfg.Log, "unlink "+d.path(name), err)
-		}
+		d.fsys.del.add(d.bucket, key)
 	}
 	d.listingDel(name)
 	return 0
@@ -147,6 +148,9 @@ func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
 		return e
 	}
 	prefix := d.pfx() + name + "/"
+	if err := d.fsys.del.flush(ctx); err != nil {
+		return toErrno(d.fsys.cfg.Log, "rmdir "+d.path(name), err)
+	}
 	if err := d.checkEmpty(ctx, prefix); err != nil {
 		return toErrno(d.fsys.cfg.Log, "rmdir "+d.path(name), err)
 	}
@@ -181,6 +185,9 @@ func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.En
 		return nil, e
 	}
 	key := d.pfx() + name
+	if err := d.fsys.del.flushIfPending(ctx, d.bucket, key); err != nil {
+		return nil, toErrno(d.fsys.cfg.Log, "symlink "+d.path(name), err)
+	}
 	meta := callerAttrs(ctx, syscall.S_IFLNK|0o777).toMeta(nil)
 	info, err := d.fsys.store.Put(ctx, d.bucket, key, strings.NewReader(target), int64(len(target)), PutOptions{ContentType: "application/octet-stream", Meta: meta})
 	if err != nil {
@@ -240,6 +247,12 @@ func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.Inod
 const unixRenameNoreplace = 1 // RENAME_NOREPLACE
 
 func (d *dirNode) rename(ctx context.Context, name string, nd *dirNode, newName string, noReplace bool) error {
+	if err := d.fsys.del.flushPrefix(ctx, d.bucket, d.pfx()+name); err != nil {
+		return err
+	}
+	if err := d.fsys.del.flushPrefix(ctx, d.bucket, nd.pfx()+newName); err != nil {
+		return err
+	}
 	src, err := d.lookupEntry(ctx, name)
 	if err != nil {
 		return err

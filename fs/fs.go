@@ -53,6 +53,7 @@ type FS struct {
 	cfg     Config
 	mounted time.Time
 
+	del       *deleter     // batches deletions
 	writeMem  *memBudget   // bounds part buffers
 	partPool  sync.Pool    // *[]byte of cfg.PartSize bytes
 	stageUsed atomic.Int64 // bytes charged to staging files
@@ -84,8 +85,18 @@ func New(store Store, blocks *cache.Blocks, cfg Config) *FS {
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = os.TempDir()
 	}
-	return &FS{store: store, blocks: blocks, cfg: cfg, mounted: time.Now(), logged: map[string]struct{}{},
+	f := &FS{store: store, blocks: blocks, cfg: cfg, mounted: time.Now(), logged: map[string]struct{}{},
 		writeMem: newMemBudget(cfg.WriteBuffer)}
+	f.del = newDeleter(f)
+	return f
+}
+
+// Close finishes what the mount deferred (batched deletions); call it once
+// the filesystem is unmounted.
+func (f *FS) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	return f.del.flush(ctx)
 }
 
 // partBuf returns an empty buffer with room for n bytes.

@@ -151,7 +151,7 @@ func (l *lister) pushObject(o ObjectInfo) {
 		return // the directory's own marker object
 	}
 	name := o.Key[len(l.prefix):]
-	if !l.usable(o.Key, name) {
+	if !l.usable(o.Key, name) || l.fsys.del.isPending(l.bucket, o.Key) {
 		return
 	}
 	l.pending = append(l.pending, dirEntry{name: name, info: o})

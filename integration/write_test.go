@@ -419,3 +419,42 @@ func TestCopyFileRangeIsServerSide(t *testing.T) {
 func unixCopyFileRange(in, out, n int) (int, error) {
 	return unix.CopyFileRange(in, nil, out, nil, n, 0)
 }
+
+// rm -rf of many files: unlinks are batched, names vanish at once in this
+// mount, and the objects are gone when rm returns (its rmdir waits).
+func TestRmRfBatched(t *testing.T) {
+	b := newBucket(t)
+	keys := make([]string, 450)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("tree/d%d/f%03d", i%3, i)
+	}
+	putMany(t, b, keys, func(k string) []byte { return []byte("x") })
+	put(t, b, "single.txt", []byte("s"))
+	m := mountKFS(t, b)
+	sh(t, "rm", "-rf", m.path("tree"))
+	if left := listKeys(t, b, "tree/"); len(left) != 0 {
+		t.Fatalf("%d objects left after rm -rf returned", len(left))
+	}
+	// A lone rm: hidden at once, gone from the bucket within the batch delay.
+	sh(t, "rm", m.path("single.txt"))
+	if _, err := os.Stat(m.path("single.txt")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stat after rm: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(listKeys(t, b, "single.txt")) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("single.txt still in the bucket 5s after rm")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Re-creating a name whose deletion is pending keeps the new object.
+	os.WriteFile(m.path("again.txt"), []byte("1"), 0o644)
+	os.Remove(m.path("again.txt"))
+	if err := os.WriteFile(m.path("again.txt"), []byte("2"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := string(sdkBytes(t, b, "again.txt")); got != "2" {
+		t.Fatalf("re-created file: %q", got)
+	}
+}

@@ -1,0 +1,140 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// deleter batches object deletions. rm -rf unlinks one name at a time, and
+// one DELETE per name costs about four times a batch delete of the same
+// keys; so unlink hands the key here and returns. A batch goes out when it
+// reaches 200 keys (so it overlaps the unlinks that follow), 50 ms after the
+// first key, before an rmdir, rename or
+// create that could be affected, and at unmount. Until then this mount hides
+// the names. A batch that fails is logged, its names reappear, and the next
+// rmdir or flush reports the error.
+type deleter struct {
+	fsys *FS
+
+	flushMu sync.Mutex // serialises batches, so a flush waits for one in progress
+
+	mu      sync.Mutex             // protects the fields below
+	pending map[string][]string    // GUARDED_BY(mu): bucket -> keys
+	hidden  map[[2]string]struct{} // GUARDED_BY(mu): {bucket, key} of keys not yet deleted
+	timer   *time.Timer            // GUARDED_BY(mu)
+	failed  error                  // GUARDED_BY(mu): a background batch's failure, not yet reported
+}
+
+const (
+	deleteBatch = 1000                  // most keys in one request (the S3 limit)
+	deleteEarly = 200                   // keys that start a batch in the background, overlapping further unlinks
+	deleteDelay = 50 * time.Millisecond // longest a key waits
+)
+
+func newDeleter(f *FS) *deleter {
+	return &deleter{fsys: f, pending: map[string][]string{}, hidden: map[[2]string]struct{}{}}
+}
+
+// add schedules key for deletion.
+func (d *deleter) add(bucket, key string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	k := [2]string{bucket, key}
+	if _, ok := d.hidden[k]; ok {
+		return
+	}
+	d.hidden[k] = struct{}{}
+	d.pending[bucket] = append(d.pending[bucket], key)
+	if len(d.pending[bucket]) == deleteEarly {
+		go d.background()
+	} else if d.timer == nil {
+		d.timer = time.AfterFunc(deleteDelay, d.background)
+	}
+}
+
+// isPending reports whether key is waiting to be deleted.
+func (d *deleter) isPending(bucket, key string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.hidden[[2]string{bucket, key}]
+	return ok
+}
+
+func (d *deleter) background() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := d.flush(ctx); err != nil {
+		d.mu.Lock()
+		if d.failed == nil {
+			d.failed = err
+		}
+		d.mu.Unlock()
+	}
+}
+
+// flush deletes everything pending now and reports a failure, including
+// one of an earlier background batch.
+func (d *deleter) flush(ctx context.Context) error {
+	d.flushMu.Lock()
+	defer d.flushMu.Unlock()
+	d.mu.Lock()
+	batch := d.pending
+	d.pending = map[string][]string{}
+	if d.timer != nil {
+		d.timer.Stop()
+		d.timer = nil
+	}
+	err := d.failed
+	d.failed = nil
+	d.mu.Unlock()
+	for bucket, keys := range batch {
+		for len(keys) > 0 {
+			n := min(len(keys), deleteBatch)
+			if rerr := d.fsys.store.RemoveMany(ctx, bucket, keys[:n]); rerr != nil {
+				d.fsys.cfg.Log.Printf("deleting %d objects in %s failed, they stay: %v", n, bucket, rerr)
+				if err == nil {
+					err = fmt.Errorf("deleting %d objects: %w", n, rerr)
+				}
+			}
+			d.unhide(bucket, keys[:n])
+			keys = keys[n:]
+		}
+	}
+	return err
+}
+
+func (d *deleter) unhide(bucket string, keys []string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, k := range keys {
+		delete(d.hidden, [2]string{bucket, k})
+	}
+}
+
+// flushIfPending runs the batch now when it holds key, so a new object of
+// that name is not deleted by it afterwards.
+func (d *deleter) flushIfPending(ctx context.Context, bucket, key string) error {
+	if !d.isPending(bucket, key) {
+		return nil
+	}
+	return d.flush(ctx)
+}
+
+// flushPrefix runs the batch when it holds a key under prefix.
+func (d *deleter) flushPrefix(ctx context.Context, bucket, prefix string) error {
+	d.mu.Lock()
+	hit := false
+	for k := range d.hidden {
+		if k[0] == bucket && len(k[1]) >= len(prefix) && k[1][:len(prefix)] == prefix {
+			hit = true
+			break
+		}
+	}
+	d.mu.Unlock()
+	if !hit {
+		return nil
+	}
+	return d.flush(ctx)
+}
