@@ -222,11 +222,31 @@ func (f *fileNode) setattr(ctx context.Context, h *writeHandle, in *fuse.SetAttr
 	return 0
 }
 
+// truncate resizes through h; without one (truncate(2), or open(O_TRUNC)
+// as the kernel sends it: OPEN, then SETATTR), through every open writer,
+// which store it when closed; with none, at once by a transient writer.
 func (f *fileNode) truncate(ctx context.Context, h *writeHandle, size int64) error {
 	if h != nil {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return h.truncateLocked(ctx, size)
+	}
+	f.mu.Lock()
+	writers := make([]*writeHandle, 0, len(f.writers))
+	for w := range f.writers {
+		writers = append(writers, w)
+	}
+	f.mu.Unlock()
+	if len(writers) > 0 {
+		for _, w := range writers {
+			w.mu.Lock()
+			err := w.truncateLocked(ctx, size)
+			w.mu.Unlock()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	w, err := f.openWriter(size == 0)
 	if err != nil {

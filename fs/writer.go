@@ -51,7 +51,8 @@ type writeHandle struct {
 	// staged mode
 	st *staging
 
-	copiedFrom string // ETag of the source of a server-side copy into this handle
+	copiedFrom string     // ETag of the source of a server-side copy into this handle
+	base       ObjectInfo // what the store holds for this handle after its last commit
 }
 
 var (
@@ -201,7 +202,7 @@ func (h *writeHandle) stageLocked(ctx context.Context) error {
 	if h.st != nil {
 		return nil
 	}
-	var base ObjectInfo
+	base := h.base
 	if h.mp != nil {
 		info, err := h.commitStreamLocked(ctx)
 		if err != nil {
@@ -280,14 +281,7 @@ func (h *writeHandle) commitLocked(ctx context.Context) error {
 		h.err = err
 		return err
 	}
-	h.dirty = false
-	if h.st == nil {
-		st, serr := newStaging(h.fsys, h.node.bucket, info)
-		if serr != nil {
-			return serr
-		}
-		h.st = st
-	}
+	h.dirty, h.base = false, info
 	h.node.committed(info)
 	return nil
 }
@@ -295,12 +289,8 @@ func (h *writeHandle) commitLocked(ctx context.Context) error {
 // adoptLocked makes the handle stand for an object just stored (by a
 // server-side copy): not dirty, and later writes overlay it.
 func (h *writeHandle) adoptLocked(info ObjectInfo) error {
-	st, err := newStaging(h.fsys, h.node.bucket, info)
-	if err != nil {
-		return err
-	}
 	h.releaseBufLocked()
-	h.st, h.streaming, h.size, h.dirty = st, false, info.Size, false
+	h.streaming, h.size, h.dirty, h.base = false, info.Size, false, info
 	h.node.committed(info)
 	return nil
 }
@@ -382,7 +372,7 @@ func (h *writeHandle) truncateLocked(ctx context.Context, size int64) error {
 	if h.err != nil {
 		return h.err
 	}
-	if h.streaming && size == h.size {
+	if h.st == nil && size == h.size {
 		return nil
 	}
 	if err := h.stageLocked(ctx); err != nil {

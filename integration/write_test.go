@@ -76,6 +76,17 @@ func TestCpSizes(t *testing.T) {
 			t.Errorf("%s: stat %d %v", name, st.Size, err)
 		}
 	}
+	// Overwriting an existing file (open without O_TRUNC, then truncate, as
+	// the kernel sends cp's O_TRUNC) and a shell redirection.
+	small := writeLocal(t, []byte("short"))
+	sh(t, "cp", small, m.path(fmt.Sprintf("cp-%d.bin", part+1)))
+	if got := string(sdkBytes(t, b, fmt.Sprintf("cp-%d.bin", part+1))); got != "short" {
+		t.Errorf("overwrite with cp: %q", got)
+	}
+	sh(t, "sh", "-c", "echo replaced > "+m.path("cp-1.bin"))
+	if got := string(sdkBytes(t, b, "cp-1.bin")); got != "replaced\n" {
+		t.Errorf("overwrite with >: %q", got)
+	}
 	// Content-Type comes from the extension.
 	sh(t, "cp", writeLocal(t, []byte("a,b\n1,2\n")), m.path("table.csv"))
 	if st, _ := client(t).StatObject(context.Background(), b, "table.csv", minio.StatObjectOptions{}); st.ContentType != "text/csv; charset=utf-8" && st.ContentType != "text/csv" {

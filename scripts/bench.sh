@@ -19,7 +19,7 @@ go build -o .tools/bin/kfs .
 export BENCH_WORK=${BENCH_WORK:-/var/tmp/kfs-bench}
 export OUT=${OUT:-$ROOT/bench-results/$(date +%Y%m%d-%H%M%S)}
 export RUNS=${RUNS:-1}
-export SCENARIOS=${SCENARIOS:-"seqread par4 list randread meta"}
+export SCENARIOS=${SCENARIOS:-"seqread par4 seqwrite list small randread meta"}
 export S3_ENDPOINT=http://127.0.0.1:9100 S3_ACCESS_KEY=kfsbench S3_SECRET_KEY=kfsbenchsecret S3_BUCKET=kfsbench
 export BENCH_MINIO_DIR=$BENCH_WORK/minio-data MINIO_BIN=$ROOT/.tools/bin/minio
 mkdir -p "$BENCH_WORK" "$OUT"
@@ -32,7 +32,9 @@ export MOUNT_CMD="$ROOT/.tools/bin/kfs mount ${KFS_BENCH_OPTS:-} \$S3_BUCKET \$M
 export VERSION_CMD="$ROOT/.tools/bin/kfs version"
 "$BENCH/run-all.sh" ${TARGETS:-direct kfs}
 
-# cat of 1,000 x 4 KiB files (the stat/ set of the harness) vs direct GETs one at a time.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
+# cat of 1,000 x 4 KiB files (the stat/ set of the harness) vs direct GETs one at a time;
+# rm -rf of 1,000 x 4 KiB files vs one listing + batch RemoveObjects.
 S3B=$BENCH/bin/s3bench MNT=$BENCH_WORK/mnt
 for run in $(seq 1 "$RUNS"); do
   sync; echo 3 > /proc/sys/vm/drop_caches
@@ -43,5 +45,16 @@ for run in $(seq 1 "$RUNS"); do
   "$ROOT/.tools/bin/kfs" unmount "$MNT"
   kfs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", 1000/(b-a)}')
   printf 'small cat 1000x4KiB, fresh mount: direct one-at-a-time %s files/s, kfs %s files/s, ratio %s\n' \
-    "$direct" "$kfs" "$(awk -v a="$kfs" -v b="$direct" 'BEGIN{printf "%.2f", a/b}')" | tee -a "$OUT/small-cat.txt"
+    "$direct" "$kfs" "$(ratio "$kfs" "$direct")" | tee -a "$OUT/extra.txt"
+
+  "$S3B" smallput -prefix rmtest/ -n 1000 -size 4096 -par 16 -name x >/dev/null
+  t0=$(date +%s.%N); "$S3B" rm -prefix rmtest/; t1=$(date +%s.%N)
+  direct=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')
+  "$S3B" smallput -prefix rmtest/ -n 1000 -size 4096 -par 16 -name x >/dev/null
+  "$ROOT/.tools/bin/kfs" mount --daemon kfsbench "$MNT"
+  t0=$(date +%s.%N); rm -rf "$MNT/rmtest"; t1=$(date +%s.%N)
+  "$ROOT/.tools/bin/kfs" unmount "$MNT"
+  kfs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')
+  printf 'rm -rf 1000x4KiB: direct list+batch delete %s s, kfs %s s, ratio (direct/kfs) %s\n' \
+    "$direct" "$kfs" "$(ratio "$direct" "$kfs")" | tee -a "$OUT/extra.txt"
 done
