@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hanwen/go-fuse/v2/fuse"
+
 	"kfs/cache"
 )
 
@@ -99,8 +101,35 @@ func TestLookupUsesOneListing(t *testing.T) {
 	if _, err := d.lookupEntry(ctx, "missing"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("lookup missing: %v", err)
 	}
-	if n := m.Calls("List"); n != 1 || m.Calls("Stat") != 0 {
-		t.Fatalf("52 lookups cost %d lists and %d stats, want 1 list", n, m.Calls("Stat"))
+	if n := m.Calls("List"); n != 1 || m.Calls("Stat") != 1 {
+		t.Fatalf("52 lookups cost %d lists and %d stats, want 1 list and the 1 HEAD sampling metadata", n, m.Calls("Stat"))
+	}
+}
+
+// A directory is listed with metadata only when a sample object has POSIX
+// metadata.
+func TestListingAsksForMetadataOnlyWhenUseful(t *testing.T) {
+	f, m, _ := newTestFS(t, Config{})
+	m.PutBytes("bkt", "plain/a", []byte("1"))
+	m.PutBytes("bkt", "plain/b", []byte("1"))
+	ctx := context.Background()
+	if _, err := m.Put(ctx, "bkt", "posix/a", bytes.NewReader([]byte("1")), 1, PutOptions{Meta: map[string]string{"mode": "33261", "mtime": "1600000000"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newDirNode(f, "bkt", "plain/", time.Now()).lookupEntry(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if n := m.Calls("ListWithMeta"); n != 0 {
+		t.Fatalf("plain directory listed with metadata (%d objects)", n)
+	}
+	e, err := newDirNode(f, "bkt", "posix/", time.Now()).lookupEntry(ctx, "a")
+	if err != nil || e.info.Meta["mode"] != "33261" {
+		t.Fatalf("posix directory: %+v %v", e, err)
+	}
+	var a fuse.Attr
+	f.fileAttr(&a, e.info)
+	if a.Mode != syscall.S_IFREG|0o755 || a.Mtime != 1600000000 {
+		t.Fatalf("attributes from metadata: mode %o mtime %d", a.Mode, a.Mtime)
 	}
 }
 

@@ -28,7 +28,7 @@ type lister struct {
 	pageSize       int
 
 	readahead bool
-	noMeta    bool // a page without POSIX metadata was seen: stop asking for it
+	meta      listMeta // whether pages are asked for with user metadata
 
 	token   string
 	done    bool
@@ -77,12 +77,14 @@ func (l *lister) fetchPage(ctx context.Context) error {
 		}
 		l.ahead = nil
 	} else {
-		page, err = l.fsys.store.List(ctx, l.bucket, l.prefix, l.token, l.pageSize, !l.noMeta)
+		page, err = l.fsys.store.List(ctx, l.bucket, l.prefix, l.token, l.pageSize, l.meta == metaOn)
+	}
+	if err == nil && l.meta == metaUnknown {
+		page, err = l.decideMeta(ctx, page)
 	}
 	if err != nil {
 		return err
 	}
-	l.noMeta = l.noMeta || !anyPosixMeta(page.Objects)
 	i, j := 0, 0
 	for i < len(page.Objects) || j < len(page.Prefixes) {
 		if j == len(page.Prefixes) || (i < len(page.Objects) && page.Objects[i].Key < page.Prefixes[j]) {
@@ -107,7 +109,7 @@ func (l *lister) fetchPage(ctx context.Context) error {
 func (l *lister) fetchAhead() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	ch := make(chan pageResult, 1)
-	token, meta := l.token, !l.noMeta
+	token, meta := l.token, l.meta == metaOn
 	l.ahead, l.cancel = ch, cancel
 	go func() {
 		p, err := l.fsys.store.List(ctx, l.bucket, l.prefix, token, l.pageSize, meta)
@@ -115,17 +117,46 @@ func (l *lister) fetchAhead() {
 	}()
 }
 
-// anyPosixMeta says whether any object carries mode, owner or mtime
-// metadata. Listing with metadata costs MinIO about 2.5 times a plain one,
-// so a directory whose first page has none (a bucket not written through a
-// POSIX tool) is listed plainly from then on; its files show the mount's
-// defaults until a HEAD (attribute refresh) says otherwise.
-func anyPosixMeta(objs []ObjectInfo) bool {
-	for _, o := range objs {
-		for _, k := range []string{metaMode, metaUID, metaGID, metaMtime} {
-			if _, ok := o.Meta[k]; ok {
-				return true
-			}
+// listMeta says whether a directory's pages are listed with user metadata.
+type listMeta int
+
+const (
+	metaUnknown listMeta = iota
+	metaOn
+	metaOff
+)
+
+// decideMeta settles, on a directory's first plain page, whether to list it
+// with metadata: a listing with metadata costs MinIO about 2.5 times a plain
+// one (it reads every object's metadata), so kfs asks only when the first
+// object of the directory, sampled with one HEAD, carries POSIX metadata (it
+// was written through kfs or s3fs). Then the page is listed again with
+// metadata. Files of a directory judged plain show the mount's defaults
+// until a HEAD (the attribute refresh) says otherwise.
+func (l *lister) decideMeta(ctx context.Context, page ListPage) (ListPage, error) {
+	l.meta = metaOff
+	var first *ObjectInfo
+	for i := range page.Objects {
+		if page.Objects[i].Key != l.prefix {
+			first = &page.Objects[i]
+			break
+		}
+	}
+	if first == nil {
+		return page, nil
+	}
+	info, err := l.fsys.store.Stat(ctx, l.bucket, first.Key)
+	if err != nil || !hasPosixMeta(info.Meta) {
+		return page, nil // a vanished sample decides nothing worth a failure
+	}
+	l.meta = metaOn
+	return l.fsys.store.List(ctx, l.bucket, l.prefix, l.token, l.pageSize, true)
+}
+
+func hasPosixMeta(m map[string]string) bool {
+	for _, k := range []string{metaMode, metaUID, metaGID, metaMtime} {
+		if _, ok := m[k]; ok {
+			return true
 		}
 	}
 	return false
