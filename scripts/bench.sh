@@ -66,22 +66,6 @@ for run in $(seq 1 "$RUNS"); do
   "$S3B" smallput -prefix rmtest/ -n 1000 -size 4096 -par 16 -name x >/dev/null
   t0=$(date +%s.%N); "$S3B" rm -prefix rmtest/; t1=$(date +%s.%N)
   direct=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')
-  # cp of 1,000 x 4 KiB local files whose page cache is warm (the harness's
-  # "small" step reads them cold from disk after drop_caches, while its
-  # direct baseline makes the bytes in memory) vs PutObject one at a time.
-  src=$BENCH_WORK/small-src-1000x4096
-  [ -d "$src" ] || "$S3B" mkfiles -dir "$src" -n 1000 -size 4096
-  cat "$src"/* > /dev/null
-  direct=$("$S3B" smallput -prefix cptest-direct/ -n 1000 -size 4096 -par 1 -name x | awk '/^RESULT/{print $3}')
-  "$ROOT/.tools/bin/kfs" mount --daemon kfsbench "$MNT"
-  mkdir -p "$MNT/cptest/$run"
-  t0=$(date +%s.%N); cp "$src"/* "$MNT/cptest/$run/"; t1=$(date +%s.%N)
-  "$ROOT/.tools/bin/kfs" unmount "$MNT"
-  kfs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", 1000/(b-a)}')
-  printf 'cp 1000x4KiB (warm source) into a new dir: direct PutObject one at a time %s files/s, kfs %s files/s, ratio %s\n' \
-    "$direct" "$kfs" "$(ratio "$kfs" "$direct")" | tee -a "$OUT/extra.txt"
-  "$S3B" rm -prefix cptest-direct/ && "$S3B" rm -prefix cptest/
-
   "$S3B" smallput -prefix rmtest/ -n 1000 -size 4096 -par 16 -name x >/dev/null
   "$ROOT/.tools/bin/kfs" mount --daemon kfsbench "$MNT"
   t0=$(date +%s.%N); rm -rf "$MNT/rmtest"; t1=$(date +%s.%N)
