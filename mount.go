@@ -188,15 +188,17 @@ func closeCacheDir(j *kfs.Journal, dir string) {
 func fuseOptions(o mountopts.Options, fsName string, l *log.Logger) *fusefs.Options {
 	attr, entry, neg := o.AttrTTL, o.EntryTTL, o.NegativeTTL
 	mo := fuse.MountOptions{
-		AllowOther:    o.AllowOther,
-		FsName:        fsName,
-		Name:          "kfs",
-		MaxWrite:      1 << 20,
-		MaxReadAhead:  1 << 20,
-		MaxBackground: 64,
-		DirectMount:   os.Geteuid() == 0,
-		Debug:         o.Debug,
-		Logger:        l,
+		AllowOther:        o.AllowOther,
+		FsName:            fsName,
+		Name:              "kfs",
+		MaxWrite:          1 << 20,
+		MaxReadAhead:      1 << 20,
+		MaxBackground:     64,
+		DisableSplice:     true,                    // results are in memory: splicing them only adds a copy through a pipe
+		ExtraCapabilities: fuse.CAP_ATOMIC_O_TRUNC, // O_TRUNC arrives with OPEN: the writer streams, no staging
+		DirectMount:       os.Geteuid() == 0,
+		Debug:             o.Debug,
+		Logger:            l,
 	}
 	if o.ReadOnly {
 		mo.Options = append(mo.Options, "ro")
