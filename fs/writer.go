@@ -139,15 +139,15 @@ func (h *writeHandle) appendLocked(ctx context.Context, data []byte) error {
 	return nil
 }
 
-// growLocked makes room in buf. Small files grow by doubling up to 1 MiB
-// (no budget); past that the buffer becomes a full part, charged to the
-// mount's write memory budget.
+// growLocked makes room in buf. Until the first part is full, the buffer
+// grows by doubling up to 1 MiB (small files need no more, and no budget);
+// past that it is a full part, charged to the mount's write memory budget.
 func (h *writeHandle) growLocked(ctx context.Context, want int) error {
 	if len(h.buf) < cap(h.buf) {
 		return nil
 	}
 	const small = 1 << 20
-	if cap(h.buf) < small && want > cap(h.buf) {
+	if h.nparts == 0 && cap(h.buf) < small && want > cap(h.buf) {
 		nb := make([]byte, len(h.buf), min(max(2*cap(h.buf), 64<<10), small, want))
 		copy(nb, h.buf)
 		h.buf = nb
@@ -271,7 +271,10 @@ func (h *writeHandle) commitLocked(ctx context.Context) error {
 	var err error
 	if h.st == nil {
 		info, err = h.commitStreamLocked(ctx)
-		if err == nil { // further writes overlay what was just stored
+		// Further writes overlay what was just stored, except when that is
+		// nothing: a shell's or dd's dup2-and-close of a new file flushes it
+		// empty before the first write, and the file still streams.
+		if err == nil && h.size > 0 {
 			h.streaming = false
 		}
 	} else {
