@@ -74,11 +74,32 @@ func (d *dirNode) writable(name string) syscall.Errno {
 	return 0
 }
 
-func callerAttrs(ctx context.Context, mode uint32) posixAttrs {
-	a := posixAttrs{mode: mode}
+// callerAttrs are the attributes a new file or directory stores: only those
+// that differ from what the mount shows by default (its --uid, --gid and
+// modes), so a plain `cp` stores no metadata (and PUTs faster).
+func (f *FS) callerAttrs(ctx context.Context, mode uint32) posixAttrs {
+	var a posixAttrs
+	switch mode & syscall.S_IFMT {
+	case syscall.S_IFREG:
+		if mode&0o7777 != f.cfg.FileMode {
+			a.mode = mode
+		}
+	case syscall.S_IFDIR:
+		if mode&0o7777 != f.cfg.DirMode {
+			a.mode = mode
+		}
+	default:
+		a.mode = mode
+	}
 	if c, ok := fuse.FromContext(ctx); ok {
-		uid, gid := c.Uid, c.Gid
-		a.uid, a.gid = &uid, &gid
+		if c.Uid != f.cfg.UID {
+			uid := c.Uid
+			a.uid = &uid
+		}
+		if c.Gid != f.cfg.GID {
+			gid := c.Gid
+			a.gid = &gid
+		}
 	}
 	return a
 }
@@ -93,7 +114,7 @@ func (d *dirNode) Create(ctx context.Context, name string, flags, mode uint32, o
 	}
 	info := ObjectInfo{Key: key, LastModified: time.Now()}
 	n := newFileNode(d.fsys, d.bucket, key, info, false)
-	n.pending = callerAttrs(ctx, syscall.S_IFREG|mode&0o7777)
+	n.pending = d.fsys.callerAttrs(ctx, syscall.S_IFREG|mode&0o7777)
 	info.Meta = n.pending.toMeta(nil)
 	n.info = info
 	h, err := n.openWriter(true)
@@ -110,7 +131,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 		return nil, e
 	}
 	key := d.pfx() + name + "/"
-	meta := callerAttrs(ctx, syscall.S_IFDIR|mode&0o7777).toMeta(nil)
+	meta := d.fsys.callerAttrs(ctx, syscall.S_IFDIR|mode&0o7777).toMeta(nil)
 	if _, err := d.fsys.store.Put(ctx, d.bucket, key, bytes.NewReader(nil), 0, PutOptions{ContentType: "application/x-directory", Meta: meta}); err != nil {
 		return nil, toErrno(d.fsys.cfg.Log, "mkdir "+d.path(name), err)
 	}
@@ -188,7 +209,7 @@ func (d *dirNode) Symlink(ctx context.Context, target, name string, out *fuse.En
 	if err := d.fsys.del.flushIfPending(ctx, d.bucket, key); err != nil {
 		return nil, toErrno(d.fsys.cfg.Log, "symlink "+d.path(name), err)
 	}
-	meta := callerAttrs(ctx, syscall.S_IFLNK|0o777).toMeta(nil)
+	meta := d.fsys.callerAttrs(ctx, syscall.S_IFLNK|0o777).toMeta(nil)
 	info, err := d.fsys.store.Put(ctx, d.bucket, key, strings.NewReader(target), int64(len(target)), PutOptions{ContentType: "application/octet-stream", Meta: meta})
 	if err != nil {
 		return nil, toErrno(d.fsys.cfg.Log, "symlink "+d.path(name), err)
