@@ -83,21 +83,11 @@ func (m *MemStore) Data(bucket, key string) ([]byte, bool) {
 func (m *MemStore) storeLocked(bucket, key string, data []byte, opts PutOptions) ObjectInfo {
 	sum := md5.Sum(data)
 	info := ObjectInfo{Key: key, Size: int64(len(data)), ETag: hex.EncodeToString(sum[:]),
-		LastModified: time.Now().UTC().Truncate(time.Millisecond), ContentType: opts.ContentType, Meta: copyMeta(opts.Meta)}
+		LastModified: time.Now().UTC().Truncate(time.Millisecond), ContentType: opts.ContentType, Meta: lowerKeys(opts.Meta)}
 	m.buckets[bucket][key] = &memObject{data: append([]byte(nil), data...), info: info}
 	return info
 }
 
-func copyMeta(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[strings.ToLower(k)] = v
-	}
-	return out
-}
 
 // Delete removes an object (test helper).
 func (m *MemStore) Delete(bucket, key string) {
