@@ -88,7 +88,6 @@ func (m *MemStore) storeLocked(bucket, key string, data []byte, opts PutOptions)
 	return info
 }
 
-
 // Delete removes an object (test helper).
 func (m *MemStore) Delete(bucket, key string) {
 	m.mu.Lock()
