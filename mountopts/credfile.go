@@ -86,12 +86,13 @@ func ParseCredFile(data []byte) (CredFile, error) {
 }
 
 // StripTrailingCommas removes commas that directly precede (modulo white
-// space) a closing '}' or ']' outside string literals, turning the relaxed
-// JSON people write by hand into strict JSON. Everything else is unchanged.
+// space, and other such commas) a closing '}' or ']' outside string
+// literals, turning the relaxed JSON people write by hand into strict JSON.
+// Everything else is unchanged.
 func StripTrailingCommas(in []byte) []byte {
 	out := make([]byte, 0, len(in))
 	inString, escaped := false, false
-	pendingComma := -1 // index in out of a comma that may be trailing
+	var pending []int // indexes in out of commas that may be trailing
 	for _, b := range in {
 		if inString {
 			out = append(out, b)
@@ -109,17 +110,18 @@ func StripTrailingCommas(in []byte) []byte {
 		case ' ', '\t', '\n', '\r':
 			out = append(out, b)
 			continue
+		case ',':
+			pending = append(pending, len(out))
+			out = append(out, b)
+			continue
 		case '}', ']':
-			if pendingComma >= 0 {
-				out = append(out[:pendingComma], out[pendingComma+1:]...)
+			for i := len(pending) - 1; i >= 0; i-- {
+				out = append(out[:pending[i]], out[pending[i]+1:]...)
 			}
 		case '"':
 			inString = true
 		}
-		pendingComma = -1
-		if b == ',' {
-			pendingComma = len(out)
-		}
+		pending = pending[:0]
 		out = append(out, b)
 	}
 	return out

@@ -142,7 +142,7 @@ func TestStripTrailingCommas(t *testing.T) {
 		`{"a":"b" , }`:        `{"a":"b"  }`,
 		`,}`:                  `}`,
 		`{"unterminated,}`:    `{"unterminated,}`,
-		`{"k":"v",,}`:         `{"k":"v",}`,
+		`{"k":"v",,}`:         `{"k":"v"}`,
 		`{"k":"v"} trailing,`: `{"k":"v"} trailing,`,
 	}
 	for in, want := range cases {

@@ -158,7 +158,8 @@ func parseArgs(o *Options, set map[string]bool, args []string, out io.Writer) ([
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			// One line, whatever the user typed.
+			return nil, errors.New(strings.ReplaceAll(err.Error(), "\n", `\n`))
 		}
 		args = fs.Args()
 		if len(args) == 0 {
