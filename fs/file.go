@@ -27,6 +27,8 @@ type fileNode struct {
 	pageCacheETag string                    // GUARDED_BY(mu): version whose bytes the kernel may cache
 	pending       posixAttrs                // GUARDED_BY(mu): attributes to store with the next upload
 	writers       map[*writeHandle]struct{} // GUARDED_BY(mu): open write handles
+
+	xattrMu sync.Mutex // serialises attribute read-modify-writes (tags, metadata); taken before mu
 }
 
 var (

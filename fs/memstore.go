@@ -28,6 +28,7 @@ type MemStore struct {
 type memObject struct {
 	data []byte
 	info ObjectInfo
+	tags map[string]string
 }
 
 type memUpload struct {
@@ -410,6 +411,42 @@ func (m *MemStore) RemoveMany(ctx context.Context, bucket string, keys []string)
 	}
 	for _, k := range keys {
 		delete(b, k)
+	}
+	return nil
+}
+
+func (m *MemStore) GetTags(ctx context.Context, bucket, key string) (map[string]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.bucketLocked("GetTags", bucket)
+	if err != nil {
+		return nil, err
+	}
+	o, ok := b[key]
+	if !ok {
+		return nil, fmt.Errorf("%s/%s: %w", bucket, key, os.ErrNotExist)
+	}
+	out := map[string]string{}
+	for k, v := range o.tags {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func (m *MemStore) PutTags(ctx context.Context, bucket, key string, tags map[string]string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := m.writeLocked("PutTags", bucket)
+	if err != nil {
+		return err
+	}
+	o, ok := b[key]
+	if !ok {
+		return fmt.Errorf("%s/%s: %w", bucket, key, os.ErrNotExist)
+	}
+	o.tags = map[string]string{}
+	for k, v := range tags {
+		o.tags[k] = v
 	}
 	return nil
 }

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/tags"
 )
 
 // Write-side methods of the MinIO adapter.
@@ -167,4 +169,33 @@ func lowerKeys(m map[string]string) map[string]string {
 		out[strings.ToLower(strings.TrimPrefix(strings.ToLower(k), "x-amz-meta-"))] = v
 	}
 	return out
+}
+
+func (s *MinioStore) GetTags(ctx context.Context, bucket, key string) (map[string]string, error) {
+	t, err := s.core.Client.GetObjectTagging(ctx, bucket, key, minio.GetObjectTaggingOptions{})
+	if err != nil {
+		return nil, mapErr(err, "get tags of "+bucket+"/"+key)
+	}
+	m := t.ToMap()
+	if m == nil {
+		m = map[string]string{}
+	}
+	return m, nil
+}
+
+func (s *MinioStore) PutTags(ctx context.Context, bucket, key string, m map[string]string) error {
+	var err error
+	if len(m) == 0 {
+		err = s.core.Client.RemoveObjectTagging(ctx, bucket, key, minio.RemoveObjectTaggingOptions{})
+	} else {
+		t, terr := tags.MapToObjectTags(m)
+		if terr != nil {
+			return fmt.Errorf("tags of %s/%s: %v: %w", bucket, key, terr, syscall.EINVAL)
+		}
+		err = s.core.Client.PutObjectTagging(ctx, bucket, key, t, minio.PutObjectTaggingOptions{})
+	}
+	if err != nil {
+		return mapErr(err, "set tags of "+bucket+"/"+key)
+	}
+	return nil
 }

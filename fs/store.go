@@ -105,4 +105,9 @@ type Store interface {
 	Remove(ctx context.Context, bucket, key string) error
 	// RemoveMany deletes keys in batches; it reports the first failure.
 	RemoveMany(ctx context.Context, bucket string, keys []string) error
+
+	// GetTags returns an object's tag set (empty, not nil, when untagged).
+	GetTags(ctx context.Context, bucket, key string) (map[string]string, error)
+	// PutTags replaces an object's tag set; an empty set removes it.
+	PutTags(ctx context.Context, bucket, key string, tags map[string]string) error
 }

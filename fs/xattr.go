@@ -23,18 +23,12 @@ func getxattr(name string) syscall.Errno {
 
 var (
 	_ = (fusefs.NodeGetxattrer)((*dirNode)(nil))
-	_ = (fusefs.NodeGetxattrer)((*fileNode)(nil))
 	_ = (fusefs.NodeGetxattrer)((*bucketsNode)(nil))
 	_ = (fusefs.NodeListxattrer)((*dirNode)(nil))
-	_ = (fusefs.NodeListxattrer)((*fileNode)(nil))
 	_ = (fusefs.NodeListxattrer)((*bucketsNode)(nil))
 )
 
 func (d *dirNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	return 0, getxattr(attr)
-}
-
-func (f *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	return 0, getxattr(attr)
 }
 
@@ -43,10 +37,6 @@ func (r *bucketsNode) Getxattr(ctx context.Context, attr string, dest []byte) (u
 }
 
 func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	return 0, 0
-}
-
-func (f *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
 	return 0, 0
 }
 

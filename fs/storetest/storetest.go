@@ -221,4 +221,27 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 			t.Fatalf("aborted upload visible: %v", err)
 		}
 	})
+	t.Run("Tags", func(t *testing.T) {
+		e := newEnv(t)
+		e.Put("t", []byte("x"))
+		if m, err := e.Store.GetTags(ctx, e.Bucket, "t"); err != nil || m == nil || len(m) != 0 {
+			t.Fatalf("untagged: %v %v", m, err)
+		}
+		want := map[string]string{"project": "kfs", "team": "data science"}
+		if err := e.Store.PutTags(ctx, e.Bucket, "t", want); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := e.Store.GetTags(ctx, e.Bucket, "t"); err != nil || fmt.Sprint(m) != fmt.Sprint(want) {
+			t.Fatalf("GetTags = %v %v", m, err)
+		}
+		if err := e.Store.PutTags(ctx, e.Bucket, "t", map[string]string{}); err != nil {
+			t.Fatal(err)
+		}
+		if m, _ := e.Store.GetTags(ctx, e.Bucket, "t"); len(m) != 0 {
+			t.Fatalf("after clearing: %v", m)
+		}
+		if _, err := e.Store.GetTags(ctx, e.Bucket, "missing"); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("tags of a missing object: %v", err)
+		}
+	})
 }
