@@ -25,6 +25,8 @@ type dirNode struct {
 	listing  *listing      // GUARDED_BY(mu): the last listing kfs made of this directory
 	listWait chan struct{} // GUARDED_BY(mu): closed when a lookup-triggered listing ends
 	listedAt time.Time     // GUARDED_BY(mu): start of the last lookup-triggered listing
+
+	xattrMu sync.Mutex // serialises bucket tag read-modify-writes; taken before mu
 }
 
 var (

@@ -28,6 +28,8 @@ type fileNode struct {
 	pending       posixAttrs                // GUARDED_BY(mu): attributes to store with the next upload
 	writers       map[*writeHandle]struct{} // GUARDED_BY(mu): open write handles
 
+	pendingX pendingXattrs // GUARDED_BY(mu): extended attributes for the coming upload
+
 	xattrMu sync.Mutex // serialises attribute read-modify-writes (tags, metadata); taken before mu
 }
 
@@ -87,6 +89,7 @@ func (f *fileNode) committed(info ObjectInfo) {
 	f.info, f.infoAt, f.stored = info, time.Now(), true
 	f.pageCacheETag = info.ETag // the kernel's pages hold what was just written
 	f.pending = posixAttrs{}
+	f.pendingX = pendingXattrs{}
 	f.mu.Unlock()
 	if name, parent := f.Parent(); parent != nil {
 		if d, ok := parent.Operations().(*dirNode); ok {
@@ -101,12 +104,32 @@ func (f *fileNode) writerGone(h *writeHandle) {
 	f.mu.Unlock()
 }
 
-// putOptions are the Content-Type and metadata an upload of this file gets:
-// the stored metadata with pending attribute changes applied.
+// pendingXattrs are extended attributes set while an upload is pending.
+type pendingXattrs struct {
+	tags        map[string]string
+	meta        map[string]string
+	contentType string
+	lockMode    string
+	lockUntil   time.Time
+	legalHold   *bool
+}
+
+// putOptions are what an upload of this file gets: the stored metadata
+// with pending attribute changes applied, the Content-Type its name implies
+// unless one was set, and tags and lock settings set while it was pending.
 func (f *fileNode) putOptions() PutOptions {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return PutOptions{ContentType: contentType(f.key), Meta: f.pending.toMeta(f.info.Meta)}
+	meta := f.pending.toMeta(f.info.Meta)
+	for k, v := range f.pendingX.meta {
+		meta[k] = v
+	}
+	o := PutOptions{ContentType: contentType(f.key), Meta: meta, Tags: f.pendingX.tags,
+		LockMode: f.pendingX.lockMode, LockUntil: f.pendingX.lockUntil, LegalHold: f.pendingX.legalHold}
+	if f.pendingX.contentType != "" {
+		o.ContentType = f.pendingX.contentType
+	}
+	return o
 }
 
 func (f *fileNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {

@@ -16,19 +16,23 @@ import (
 // MemStore is an in-memory Store for fast tests of the fs layer. It follows
 // the same conformance suite as the MinIO adapter (see storetest).
 type MemStore struct {
-	mu      sync.Mutex                       // protects the fields below
-	buckets map[string]map[string]*memObject // GUARDED_BY(mu)
-	created map[string]time.Time             // GUARDED_BY(mu)
-	calls   map[string]int                   // GUARDED_BY(mu): method name -> number of calls
-	uploads map[string]*memUpload            // GUARDED_BY(mu): by upload id
-	nextID  int                              // GUARDED_BY(mu)
-	failPut error                            // GUARDED_BY(mu): returned by every write while set
+	mu       sync.Mutex                       // protects the fields below
+	buckets  map[string]map[string]*memObject // GUARDED_BY(mu)
+	created  map[string]time.Time             // GUARDED_BY(mu)
+	calls    map[string]int                   // GUARDED_BY(mu): method name -> number of calls
+	uploads  map[string]*memUpload            // GUARDED_BY(mu): by upload id
+	settings map[[2]string]string             // GUARDED_BY(mu): {bucket, kind} -> bucket setting
+	nextID   int                              // GUARDED_BY(mu)
+	failPut  error                            // GUARDED_BY(mu): returned by every write while set
 }
 
 type memObject struct {
-	data []byte
-	info ObjectInfo
-	tags map[string]string
+	data      []byte
+	info      ObjectInfo
+	tags      map[string]string
+	lockMode  string
+	lockUntil time.Time
+	legalHold bool
 }
 
 type memUpload struct {
@@ -41,7 +45,7 @@ type memUpload struct {
 // NewMemStore returns an empty store.
 func NewMemStore() *MemStore {
 	return &MemStore{buckets: map[string]map[string]*memObject{}, created: map[string]time.Time{}, calls: map[string]int{},
-		uploads: map[string]*memUpload{}}
+		uploads: map[string]*memUpload{}, settings: map[[2]string]string{}}
 }
 
 var _ Store = (*MemStore)(nil)
@@ -85,7 +89,14 @@ func (m *MemStore) storeLocked(bucket, key string, data []byte, opts PutOptions)
 	sum := md5.Sum(data)
 	info := ObjectInfo{Key: key, Size: int64(len(data)), ETag: hex.EncodeToString(sum[:]),
 		LastModified: time.Now().UTC().Truncate(time.Millisecond), ContentType: opts.ContentType, Meta: lowerKeys(opts.Meta)}
-	m.buckets[bucket][key] = &memObject{data: append([]byte(nil), data...), info: info}
+	o := &memObject{data: append([]byte(nil), data...), info: info, tags: map[string]string{}, lockMode: opts.LockMode, lockUntil: opts.LockUntil}
+	for k, v := range opts.Tags {
+		o.tags[k] = v
+	}
+	if opts.LegalHold != nil {
+		o.legalHold = *opts.LegalHold
+	}
+	m.buckets[bucket][key] = o
 	return info
 }
 
@@ -448,5 +459,78 @@ func (m *MemStore) PutTags(ctx context.Context, bucket, key string, tags map[str
 	for k, v := range tags {
 		o.tags[k] = v
 	}
+	return nil
+}
+
+func (m *MemStore) objLocked(method, bucket, key string) (*memObject, error) {
+	b, err := m.bucketLocked(method, bucket)
+	if err != nil {
+		return nil, err
+	}
+	o, ok := b[key]
+	if !ok {
+		return nil, fmt.Errorf("%s/%s: %w", bucket, key, os.ErrNotExist)
+	}
+	return o, nil
+}
+
+func (m *MemStore) GetRetention(ctx context.Context, bucket, key string) (string, time.Time, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, err := m.objLocked("GetRetention", bucket, key)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return o.lockMode, o.lockUntil, nil
+}
+
+func (m *MemStore) PutRetention(ctx context.Context, bucket, key, mode string, until time.Time, bypass bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, err := m.objLocked("PutRetention", bucket, key)
+	if err != nil {
+		return err
+	}
+	o.lockMode, o.lockUntil = mode, until
+	return nil
+}
+
+func (m *MemStore) GetLegalHold(ctx context.Context, bucket, key string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, err := m.objLocked("GetLegalHold", bucket, key)
+	if err != nil {
+		return false, err
+	}
+	return o.legalHold, nil
+}
+
+func (m *MemStore) PutLegalHold(ctx context.Context, bucket, key string, on bool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, err := m.objLocked("PutLegalHold", bucket, key)
+	if err != nil {
+		return err
+	}
+	o.legalHold = on
+	return nil
+}
+
+func (m *MemStore) GetBucketSetting(ctx context.Context, bucket, kind string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := m.bucketLocked("GetBucketSetting", bucket); err != nil {
+		return "", err
+	}
+	return m.settings[[2]string{bucket, kind}], nil
+}
+
+func (m *MemStore) PutBucketSetting(ctx context.Context, bucket, kind, value string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, err := m.bucketLocked("PutBucketSetting", bucket); err != nil {
+		return err
+	}
+	m.settings[[2]string{bucket, kind}] = value
 	return nil
 }

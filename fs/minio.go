@@ -54,7 +54,7 @@ func (s *MinioStore) Stat(ctx context.Context, bucket, key string) (ObjectInfo, 
 		return ObjectInfo{}, mapErr(err, bucket+"/"+key)
 	}
 	return ObjectInfo{Key: oi.Key, Size: oi.Size, ETag: strings.Trim(oi.ETag, `"`), LastModified: oi.LastModified,
-		ContentType: oi.ContentType, Meta: lowerKeys(oi.UserMetadata)}, nil
+		ContentType: oi.ContentType, Meta: lowerKeys(oi.UserMetadata), VersionID: oi.VersionID, StorageClass: oi.StorageClass}, nil
 }
 
 func (s *MinioStore) List(ctx context.Context, bucket, prefix, token string, maxKeys int, withMeta bool) (ListPage, error) {
@@ -133,6 +133,8 @@ func mapErr(err error, what string) error {
 		sentinel = syscall.EDQUOT
 	case er.Code == "EntityTooLarge":
 		sentinel = syscall.EFBIG
+	case strings.Contains(er.Message, "missing ObjectLockConfiguration") || strings.Contains(er.Message, "Object Lock configuration does not exist"):
+		sentinel = errors.ErrUnsupported
 	case er.Code == "ObjectLocked" || strings.Contains(er.Message, "WORM protected") || strings.Contains(er.Message, "object lock"):
 		sentinel = syscall.EPERM
 	case er.Code == "AccessDenied" || er.Code == "InvalidAccessKeyId" || er.Code == "SignatureDoesNotMatch" || er.StatusCode == http.StatusForbidden:

@@ -16,8 +16,18 @@ import (
 // Write-side methods of the MinIO adapter.
 
 func putOpts(o PutOptions) minio.PutObjectOptions {
-	return minio.PutObjectOptions{ContentType: o.ContentType, UserMetadata: o.Meta,
+	po := minio.PutObjectOptions{ContentType: o.ContentType, UserMetadata: o.Meta, UserTags: o.Tags,
 		DisableContentSha256: true, SendContentMd5: false}
+	if o.LockMode != "" {
+		po.Mode, po.RetainUntilDate = minio.RetentionMode(o.LockMode), o.LockUntil
+	}
+	if o.LegalHold != nil {
+		po.LegalHold = minio.LegalHoldDisabled
+		if *o.LegalHold {
+			po.LegalHold = minio.LegalHoldEnabled
+		}
+	}
+	return po
 }
 
 func fromUpload(bucket string, u minio.UploadInfo, size int64, o PutOptions) ObjectInfo {

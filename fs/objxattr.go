@@ -14,9 +14,10 @@ import (
 	"kfs/xattrs"
 )
 
-// Extended attributes of files: object tags, user metadata, Content-Type
-// and read-only facts (see package xattrs for the names). Retention and
-// legal hold are not served yet (ENOTSUP).
+// Extended attributes of files: object tags, retention, legal hold, user
+// metadata, Content-Type and read-only facts (see package xattrs for the
+// names). A file still being written keeps what is set on it and stores it
+// with the upload.
 
 var (
 	_ = (fusefs.NodeSetxattrer)((*fileNode)(nil))
@@ -68,6 +69,34 @@ func (f *fileNode) xattrValue(ctx context.Context, n xattrs.Name) (string, error
 			return "", xattrs.ErrNoData
 		}
 		return v, nil
+	case xattrs.Retention:
+		mode, until, err := f.fsys.store.GetRetention(ctx, f.bucket, f.objKey())
+		if err != nil || mode == "" {
+			return "", orNoData(err)
+		}
+		return xattrs.FormatRetention(xattrs.RetentionValue{Mode: mode, Until: until}), nil
+	case xattrs.LegalHold:
+		on, err := f.fsys.store.GetLegalHold(ctx, f.bucket, f.objKey())
+		if err != nil {
+			return "", err
+		}
+		return xattrs.FormatLegalHold(on), nil
+	case xattrs.VersionID, xattrs.StorageClass:
+		info, err := f.fsys.store.Stat(ctx, f.bucket, f.objKey())
+		if err != nil {
+			return "", err
+		}
+		v := info.VersionID
+		if n.Kind == xattrs.StorageClass {
+			v = info.StorageClass
+			if v == "" {
+				v = "STANDARD"
+			}
+		}
+		if v == "" || v == "null" {
+			return "", xattrs.ErrNoData
+		}
+		return v, nil
 	case xattrs.ETag, xattrs.ContentType, xattrs.Meta:
 		info, err := f.storedInfo(ctx)
 		if err != nil {
@@ -86,6 +115,13 @@ func (f *fileNode) xattrValue(ctx context.Context, n xattrs.Name) (string, error
 		return v, nil
 	}
 	return "", errNotYet
+}
+
+func orNoData(err error) error {
+	if err == nil {
+		return xattrs.ErrNoData
+	}
+	return err
 }
 
 func isPosixKey(k string) bool {
@@ -133,6 +169,12 @@ func (f *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.
 			more = append(more, xattrs.Name{Kind: xattrs.Meta, Arg: k}.String())
 		}
 	}
+	if mode, _, err := f.fsys.store.GetRetention(ctx, f.bucket, f.objKey()); err == nil && mode != "" {
+		names = append(names, xattrs.Name{Kind: xattrs.Retention}.String())
+	}
+	if on, err := f.fsys.store.GetLegalHold(ctx, f.bucket, f.objKey()); err == nil && on {
+		names = append(names, xattrs.Name{Kind: xattrs.LegalHold}.String())
+	}
 	sort.Strings(more)
 	sz, ferr := xattrs.Fit(xattrs.List(append(names, more...)), dest)
 	if ferr != nil {
@@ -178,11 +220,25 @@ func (f *fileNode) setXattr(ctx context.Context, n xattrs.Name, value string, fl
 	}
 	f.xattrMu.Lock()
 	defer f.xattrMu.Unlock()
+	if f.uploadPending() {
+		return f.setPending(n, value, flags, remove)
+	}
 	if _, err := f.storedInfo(ctx); err != nil {
 		return err
 	}
 	key := f.objKey()
 	switch n.Kind {
+	case xattrs.Retention:
+		return f.setRetention(ctx, key, value, remove)
+	case xattrs.LegalHold:
+		if remove {
+			return f.fsys.store.PutLegalHold(ctx, f.bucket, key, false)
+		}
+		on, err := xattrs.ParseLegalHold(value)
+		if err != nil {
+			return err
+		}
+		return f.fsys.store.PutLegalHold(ctx, f.bucket, key, on)
 	case xattrs.Tag, xattrs.Tags:
 		tags, err := f.fsys.store.GetTags(ctx, f.bucket, key)
 		if err != nil {
@@ -256,4 +312,119 @@ func (f *fileNode) setXattr(ctx context.Context, n xattrs.Name, value string, fl
 		return nil
 	}
 	return errNotYet
+}
+
+// setRetention applies the object-lock rules before asking the store:
+// COMPLIANCE retention never shortens or goes away, and GOVERNANCE
+// retention shortens or goes away only with an explicit bypass.
+func (f *fileNode) setRetention(ctx context.Context, key, value string, remove bool) error {
+	r := xattrs.RetentionValue{}
+	if !remove {
+		var err error
+		if r, err = xattrs.ParseRetention(value); err != nil {
+			return err
+		}
+	}
+	mode, until, err := f.fsys.store.GetRetention(ctx, f.bucket, key)
+	if err != nil {
+		return err
+	}
+	weaker := mode != "" && (r.Mode == "" || r.Until.Before(until) || (mode == xattrs.Compliance && r.Mode != xattrs.Compliance))
+	switch {
+	case weaker && mode == xattrs.Compliance:
+		return fmt.Errorf("COMPLIANCE retention until %s cannot be shortened or removed: %w", until.Format("2006-01-02T15:04:05Z"), syscall.EPERM)
+	case weaker && !r.Bypass:
+		return fmt.Errorf("shortening or clearing GOVERNANCE retention needs \" bypass\" after the value: %w", syscall.EPERM)
+	case remove && mode == "":
+		return xattrs.ErrNoData
+	}
+	return f.fsys.store.PutRetention(ctx, f.bucket, key, r.Mode, r.Until, r.Bypass)
+}
+
+// uploadPending reports whether an upload of this file is still to come
+// (it is being created, or a writer has unsaved changes): attributes set
+// now go with it, since a new upload replaces tags and lock settings.
+func (f *fileNode) uploadPending() bool {
+	f.mu.Lock()
+	stored := f.stored
+	writers := make([]*writeHandle, 0, len(f.writers))
+	for w := range f.writers {
+		writers = append(writers, w)
+	}
+	f.mu.Unlock()
+	if !stored {
+		return true
+	}
+	for _, w := range writers {
+		w.mu.Lock()
+		dirty := w.dirty && w.err == nil
+		w.mu.Unlock()
+		if dirty {
+			return true
+		}
+	}
+	return false
+}
+
+// setPending records an attribute for the coming upload.
+func (f *fileNode) setPending(n xattrs.Name, value string, flags uint32, remove bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := &f.pendingX
+	switch n.Kind {
+	case xattrs.Tag, xattrs.Tags:
+		if p.tags == nil {
+			p.tags = map[string]string{}
+		}
+		if n.Kind == xattrs.Tags {
+			if err := xattrs.CheckFlags(flags, len(p.tags) > 0); err != nil {
+				return err
+			}
+			t, err := xattrs.ParseTags(value)
+			if err != nil {
+				return err
+			}
+			p.tags = t
+			return nil
+		}
+		_, exists := p.tags[n.Arg]
+		if err := xattrs.CheckFlags(flags, exists); err != nil {
+			return err
+		}
+		if remove {
+			delete(p.tags, n.Arg)
+			return nil
+		}
+		p.tags[n.Arg] = value
+		return xattrs.CheckTags(p.tags)
+	case xattrs.Retention:
+		r, err := xattrs.ParseRetention(value)
+		if err != nil {
+			return err
+		}
+		p.lockMode, p.lockUntil = r.Mode, r.Until
+	case xattrs.LegalHold:
+		on, err := xattrs.ParseLegalHold(value)
+		if err != nil {
+			return err
+		}
+		p.legalHold = &on
+	case xattrs.ContentType:
+		if value == "" || strings.ContainsAny(value, "\r\n") {
+			return xattrs.ErrInvalid
+		}
+		p.contentType = value
+	case xattrs.Meta:
+		if p.meta == nil {
+			p.meta = map[string]string{}
+		}
+		if remove {
+			delete(p.meta, n.Arg)
+		} else {
+			p.meta[n.Arg] = value
+		}
+	default:
+		return errNotYet
+	}
+	return nil
 }

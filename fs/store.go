@@ -19,12 +19,18 @@ type ObjectInfo struct {
 	LastModified time.Time
 	ContentType  string            // empty when the store did not say (listings)
 	Meta         map[string]string // user metadata, keys lower-case without "x-amz-meta-"; nil when unknown
+	VersionID    string            // HEAD only
+	StorageClass string            // HEAD only
 }
 
 // PutOptions are what a new object gets besides its bytes.
 type PutOptions struct {
 	ContentType string
 	Meta        map[string]string // user metadata, keys without "x-amz-meta-"
+	Tags        map[string]string // object tags (nil: none)
+	LockMode    string            // retention mode, "" for none
+	LockUntil   time.Time
+	LegalHold   *bool
 }
 
 // S3 multipart limits.
@@ -110,4 +116,21 @@ type Store interface {
 	GetTags(ctx context.Context, bucket, key string) (map[string]string, error)
 	// PutTags replaces an object's tag set; an empty set removes it.
 	PutTags(ctx context.Context, bucket, key string, tags map[string]string) error
+
+	// GetRetention returns the retention mode and date ("" when none).
+	// Object-lock calls on a bucket without object lock wrap
+	// errors.ErrUnsupported; refusals by the lock wrap syscall.EPERM.
+	GetRetention(ctx context.Context, bucket, key string) (mode string, until time.Time, err error)
+	// PutRetention sets retention; mode "" clears it. bypass lets GOVERNANCE
+	// retention be shortened or cleared.
+	PutRetention(ctx context.Context, bucket, key, mode string, until time.Time, bypass bool) error
+	GetLegalHold(ctx context.Context, bucket, key string) (bool, error)
+	PutLegalHold(ctx context.Context, bucket, key string, on bool) error
+
+	// GetBucketSetting returns a bucket setting in the text form package
+	// xattrs documents ("" when unset); kind is versioning, encryption,
+	// lifecycle, tags, object-lock or notification.
+	GetBucketSetting(ctx context.Context, bucket, kind string) (string, error)
+	// PutBucketSetting changes one ("" removes it where S3 can).
+	PutBucketSetting(ctx context.Context, bucket, kind, value string) error
 }

@@ -278,7 +278,14 @@ func (h *writeHandle) commitLocked(ctx context.Context) error {
 			h.streaming = false
 		}
 	} else {
-		info, err = h.st.commit(ctx, h.node.objKey(), h.size, h.node.putOptions())
+		opts := h.node.putOptions()
+		if opts.Tags == nil && h.st.base.Key != "" {
+			// A modified object keeps its tags (a new upload would drop them).
+			if t, terr := h.fsys.store.GetTags(ctx, h.node.bucket, h.st.base.Key); terr == nil && len(t) > 0 {
+				opts.Tags = t
+			}
+		}
+		info, err = h.st.commit(ctx, h.node.objKey(), h.size, opts)
 	}
 	if err != nil {
 		h.err = err

@@ -22,22 +22,12 @@ func getxattr(name string) syscall.Errno {
 }
 
 var (
-	_ = (fusefs.NodeGetxattrer)((*dirNode)(nil))
 	_ = (fusefs.NodeGetxattrer)((*bucketsNode)(nil))
-	_ = (fusefs.NodeListxattrer)((*dirNode)(nil))
 	_ = (fusefs.NodeListxattrer)((*bucketsNode)(nil))
 )
 
-func (d *dirNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	return 0, getxattr(attr)
-}
-
 func (r *bucketsNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
 	return 0, getxattr(attr)
-}
-
-func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	return 0, 0
 }
 
 func (r *bucketsNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
