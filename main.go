@@ -30,6 +30,10 @@ Usage:
   kfs mount --config FILE [flags]                mount PUBLIC_BUCKET at /kfs_public and
                                                  PRIVATE_BUCKET at /kfs_private
   kfs unmount MOUNTPOINT                         unmount (also: fusermount3 -u MOUNTPOINT)
+  kfs presign [--method M] [--expires D] PATH    print a presigned URL (default GET, 7 days)
+  kfs stat [--version-id V] PATH                 everything stat_object says, as JSON
+  kfs buckets PATH                               the buckets the mount's credentials see
+  kfs status PATH                                the mount serving PATH: bucket, endpoint, cache
   kfs version                                    print the version
 
 Run 'kfs mount --help' for every option and its default.
@@ -56,6 +60,12 @@ func run(prog string, args []string, stdout, stderr io.Writer) int {
 		return runMount(args[1:], stderr)
 	case "unmount", "umount":
 		return runUnmount(args[1:], stderr)
+	case "presign":
+		return runPresign(args[1:], stdout, stderr)
+	case "stat":
+		return runStat(args[1:], stdout, stderr)
+	case "buckets", "status":
+		return runMountInfo(args[0], args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, version())
 		return 0

@@ -27,6 +27,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"kfs/cache"
+	"kfs/ctl"
 	kfs "kfs/fs"
 	"kfs/mountopts"
 )
@@ -102,6 +103,14 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 		}
 		servers = append(servers, srv)
 		filesystems = append(filesystems, fsys)
+		sock, err := ctl.Listen(ctl.Config{Mountpoint: m.Mountpoint, Bucket: m.Bucket, Prefix: m.Prefix,
+			Endpoint: o.Endpoint, MountedAt: time.Now().UTC(), Log: logger,
+			Stats: func() any { return blocks.Stats() }}, ctl.MinioBackend{C: client})
+		if err != nil {
+			logger.Printf("%v (kfs subcommands will not reach %s)", err, m.Mountpoint)
+		} else {
+			defer sock.Close()
+		}
 		tuneReadahead(m.Mountpoint, logger)
 		logger.Printf("mounted %s at %s", strings.TrimSuffix(name+"/"+m.Prefix, "/"), m.Mountpoint)
 	}

@@ -1,0 +1,131 @@
+package ctl
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// FindMount returns the kfs mount point holding path (from
+// /proc/self/mountinfo; fuse.kfs entries, longest match).
+func FindMount(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	best := ""
+	for _, line := range strings.Split(string(data), "\n") {
+		// ... mountpoint (field 5) ... " - " fstype source options
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok {
+			continue
+		}
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if len(f) < 5 || len(g) < 1 || g[0] != "fuse.kfs" {
+			continue
+		}
+		mp := unescape(f[4])
+		if (abs == mp || strings.HasPrefix(abs, strings.TrimSuffix(mp, "/")+"/")) && len(mp) > len(best) {
+			best = mp
+		}
+	}
+	if best == "" {
+		return "", fmt.Errorf("%s is not inside a kfs mount", path)
+	}
+	return best, nil
+}
+
+func unescape(s string) string {
+	return strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`).Replace(s)
+}
+
+// Client talks to one mount's socket.
+type Client struct {
+	hc *http.Client
+}
+
+// Dial returns a client for the socket at path.
+func Dial(path string) *Client {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}
+	return &Client{hc: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
+}
+
+// ForPath finds the mount holding path and dials its socket.
+func ForPath(path string) (*Client, string, error) {
+	mp, err := FindMount(path)
+	if err != nil {
+		return nil, "", err
+	}
+	return Dial(SocketPath(mp)), mp, nil
+}
+
+func (c *Client) do(method, endpoint string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://kfs"+endpoint, body)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("control socket: %v", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e ErrorBody
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return fmt.Errorf("%s", e.Error)
+		}
+		return fmt.Errorf("control socket: HTTP %d", resp.StatusCode)
+	}
+	return json.Unmarshal(data, out)
+}
+
+// Presign asks for a presigned URL.
+func (c *Client) Presign(r PresignRequest) (PresignResponse, error) {
+	var out PresignResponse
+	return out, c.do(http.MethodPost, "/v1/presign", r, &out)
+}
+
+// Stat asks for an object's facts.
+func (c *Client) Stat(r StatRequest) (ObjectStat, error) {
+	var out ObjectStat
+	return out, c.do(http.MethodPost, "/v1/stat", r, &out)
+}
+
+// Buckets lists the buckets.
+func (c *Client) Buckets() ([]Bucket, error) {
+	var out []Bucket
+	return out, c.do(http.MethodGet, "/v1/buckets", nil, &out)
+}
+
+// Status describes the mount.
+func (c *Client) Status() (Status, error) {
+	var out Status
+	return out, c.do(http.MethodGet, "/v1/status", nil, &out)
+}

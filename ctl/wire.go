@@ -1,0 +1,77 @@
+// Package ctl is the control socket every kfs mount serves: HTTP with JSON
+// bodies over a unix socket (mode 0600, owned by whoever mounted), for what
+// a filesystem cannot say — presigned URLs, object facts, buckets, status.
+// Paths in requests are local paths inside the mount, never bucket/key
+// pairs; the server maps them and refuses anything outside the mount.
+//
+// Protocol (curl --unix-socket SOCKET http://kfs/v1/...):
+//
+//	POST /v1/presign  {"path", "method", "expires", "version_id", "response_headers"} -> {"url", "expires_at"}
+//	POST /v1/stat     {"path", "version_id"}                                           -> object facts
+//	GET  /v1/buckets                                                                    -> [{"name", "created"}]
+//	GET  /v1/status                                                                     -> mount facts
+//
+// Errors are 4xx/5xx with {"error": "one line"}.
+package ctl
+
+import "time"
+
+// PresignRequest asks for a presigned URL.
+type PresignRequest struct {
+	Path            string            `json:"path"`
+	Method          string            `json:"method"`  // GET (default), PUT, DELETE, HEAD
+	Expires         string            `json:"expires"` // Go duration, default and maximum 7 days
+	VersionID       string            `json:"version_id,omitempty"`
+	ResponseHeaders map[string]string `json:"response_headers,omitempty"` // e.g. response-content-type
+}
+
+// PresignResponse carries the URL.
+type PresignResponse struct {
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// StatRequest asks for an object's facts.
+type StatRequest struct {
+	Path      string `json:"path"`
+	VersionID string `json:"version_id,omitempty"`
+}
+
+// ObjectStat is what stat_object gave.
+type ObjectStat struct {
+	Bucket       string            `json:"bucket"`
+	Key          string            `json:"key"`
+	Size         int64             `json:"size"`
+	ETag         string            `json:"etag"`
+	VersionID    string            `json:"version_id,omitempty"`
+	LastModified time.Time         `json:"last_modified"`
+	ContentType  string            `json:"content_type"`
+	Metadata     map[string]string `json:"metadata,omitempty"`
+	TagCount     int               `json:"tag_count"`
+	LockMode     string            `json:"lock_mode,omitempty"`
+	LockUntil    *time.Time        `json:"lock_until,omitempty"`
+	LegalHold    string            `json:"legal_hold,omitempty"`
+	StorageClass string            `json:"storage_class,omitempty"`
+}
+
+// Bucket is one of ListBuckets.
+type Bucket struct {
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+}
+
+// Status describes the mount serving the socket.
+type Status struct {
+	Mountpoint string    `json:"mountpoint"`
+	Bucket     string    `json:"bucket,omitempty"` // empty: every bucket
+	Prefix     string    `json:"prefix,omitempty"`
+	Endpoint   string    `json:"endpoint"`
+	MountedAt  time.Time `json:"mounted_at"`
+	PID        int       `json:"pid"`
+	Extra      any       `json:"stats,omitempty"` // cache and upload counters
+}
+
+// ErrorBody is every error answer.
+type ErrorBody struct {
+	Error string `json:"error"`
+}

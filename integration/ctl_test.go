@@ -1,0 +1,169 @@
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"kfs/ctl"
+)
+
+func kfsOut(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(kfsBin, args...)
+	cmd.Env = kfsEnv()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("kfs %q: %v: %s", args, err, errb.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
+func httpDo(t *testing.T, method, url string, body []byte) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func TestPresignedURLs(t *testing.T) {
+	b := newBucket(t)
+	m := mountKFS(t, b, "--entry-ttl", "1s", "--negative-ttl", "1s")
+	sh(t, "cp", writeLocal(t, []byte("title,year\nSoul,2020\n")), m.path("movies.csv"))
+
+	u := kfsOut(t, "presign", m.path("movies.csv"))
+	resp, body := httpDo(t, http.MethodGet, u, nil)
+	if resp.StatusCode != 200 || string(body) != "title,year\nSoul,2020\n" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") {
+		t.Fatalf("presigned GET: %d %q %q", resp.StatusCode, body, resp.Header.Get("Content-Type"))
+	}
+	u = kfsOut(t, "presign", "--method", "PUT", "--expires", "10m", m.path("uploaded.txt"))
+	if resp, body := httpDo(t, http.MethodPut, u, []byte("via presigned PUT")); resp.StatusCode != 200 {
+		t.Fatalf("presigned PUT: %d %s", resp.StatusCode, body)
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if got, err := os.ReadFile(m.path("uploaded.txt")); err != nil || string(got) != "via presigned PUT" {
+		t.Fatalf("the uploaded file through the mount: %q %v", got, err)
+	}
+	u = kfsOut(t, "presign", "--method", "DELETE", m.path("uploaded.txt"))
+	if resp, _ := httpDo(t, http.MethodDelete, u, nil); resp.StatusCode != 204 {
+		t.Fatalf("presigned DELETE: %d", resp.StatusCode)
+	}
+	if _, err := client(t).StatObject(context.Background(), b, "uploaded.txt", minio.StatObjectOptions{}); err == nil {
+		t.Fatal("object still there after the presigned DELETE")
+	}
+	u = kfsOut(t, "presign", "--expires", "1s", m.path("movies.csv"))
+	time.Sleep(2100 * time.Millisecond)
+	if resp, _ := httpDo(t, http.MethodGet, u, nil); resp.StatusCode != 403 {
+		t.Fatalf("expired URL: %d, want 403", resp.StatusCode)
+	}
+
+	var st ctl.ObjectStat
+	if err := json.Unmarshal([]byte(kfsOut(t, "stat", m.path("movies.csv"))), &st); err != nil || st.Size != 21 || st.ETag == "" || st.Key != "movies.csv" {
+		t.Fatalf("kfs stat: %+v %v", st, err)
+	}
+	if out := kfsOut(t, "buckets", m.dir); !strings.Contains(out, b) {
+		t.Fatalf("kfs buckets: %s", out)
+	}
+	if out := kfsOut(t, "status", m.path("movies.csv")); !strings.Contains(out, `"bucket": "`+b+`"`) {
+		t.Fatalf("kfs status: %s", out)
+	}
+}
+
+// Every bad request gets a 4xx with one line, and the server keeps serving.
+func TestControlSocketRejectsBadRequests(t *testing.T) {
+	b := newBucket(t)
+	put(t, b, "x", []byte("x"))
+	m := mountKFS(t, b)
+	sock := ctl.SocketPath(m.dir)
+	st, err := os.Stat(sock)
+	if err != nil || st.Mode().Perm() != 0o600 || st.Mode()&os.ModeSocket == 0 {
+		t.Fatalf("socket %s: %v %v", sock, st, err)
+	}
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", sock)
+	}}}
+	post := func(path, body string) (int, string) {
+		resp, err := hc.Post("http://kfs"+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	x := m.path("x")
+	cases := []struct {
+		name, path, body string
+		code             int
+		want             string
+	}{
+		{"expiry too long", "/v1/presign", `{"path":"` + x + `","expires":"192h"}`, 400, "at most 7 days"},
+		{"expiry zero", "/v1/presign", `{"path":"` + x + `","expires":"0s"}`, 400, "more than 0"},
+		{"bad method", "/v1/presign", `{"path":"` + x + `","method":"PATCH"}`, 400, "want GET, PUT"},
+		{"outside the mount", "/v1/presign", `{"path":"/etc/passwd"}`, 400, "not inside the mount"},
+		{"dot-dot escape", "/v1/presign", `{"path":"` + m.dir + `/../x"}`, 400, "not inside the mount"},
+		{"relative path", "/v1/presign", `{"path":"x"}`, 400, "absolute path"},
+		{"malformed JSON", "/v1/presign", `{"path":`, 400, "malformed JSON"},
+		{"unknown field", "/v1/presign", `{"path":"` + x + `","bucket":"other"}`, 400, "unknown field"},
+		{"trailing data", "/v1/presign", `{"path":"` + x + `"} {}`, 400, "after the object"},
+		{"bad response header", "/v1/presign", `{"path":"` + x + `","response_headers":{"x-evil":"1"}}`, 400, "response-*"},
+		{"huge body", "/v1/presign", `{"path":"` + strings.Repeat("a", 70000) + `"}`, 413, "over"},
+		{"missing object", "/v1/stat", `{"path":"` + m.path("nope") + `"}`, 404, "not found"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, body := post(c.path, c.body)
+			var e ctl.ErrorBody
+			if code != c.code || json.Unmarshal([]byte(body), &e) != nil || !strings.Contains(e.Error, c.want) || strings.Contains(e.Error, "\n") {
+				t.Fatalf("%d %s; want %d and %q", code, body, c.code, c.want)
+			}
+		})
+	}
+	resp, err := hc.Get("http://kfs/v1/presign")
+	if err != nil || resp.StatusCode != 405 {
+		t.Fatalf("GET on a POST endpoint: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if code, _ := post("/v1/presign", `{"path":"`+x+`"}`); code != 200 {
+		t.Fatalf("the server stopped serving after bad requests: %d", code)
+	}
+
+	// Another user cannot reach the socket.
+	cmd := exec.Command("curl", "-sS", "--unix-socket", sock, "http://kfs/v1/status")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("user nobody reached the socket: %s", out)
+	}
+	// The socket goes away with the mount.
+	_ = m.cmd.Process.Signal(syscall.SIGTERM)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(sock); os.IsNotExist(err) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("socket left behind after unmount")
+}
