@@ -32,6 +32,12 @@ Usage:
   kfs unmount MOUNTPOINT                         unmount (also: fusermount3 -u MOUNTPOINT)
   kfs presign [--method M] [--expires D] PATH    print a presigned URL (default GET, 7 days)
   kfs stat [--version-id V] PATH                 everything stat_object says, as JSON
+  kfs versions PATH                              versions and delete markers of an object
+  kfs cat [--version-id V] PATH                  print an object (or one version of it)
+  kfs rm [--version-id V | -r] PATH              delete a version, or a tree in batches
+  kfs cp --server-side [conditions] SRC DST      copy inside the store (--if-match, --metadata k=v ...)
+  kfs compose DST SRC...                         concatenate objects server side
+  kfs select PATH --sql QUERY [--input csv|json|parquet] [--output csv|json] [--stats]
   kfs buckets PATH                               the buckets the mount's credentials see
   kfs status PATH                                the mount serving PATH: bucket, endpoint, cache
   kfs version                                    print the version
@@ -64,6 +70,18 @@ func run(prog string, args []string, stdout, stderr io.Writer) int {
 		return runPresign(args[1:], stdout, stderr)
 	case "stat":
 		return runStat(args[1:], stdout, stderr)
+	case "versions":
+		return runVersions(args[1:], stdout, stderr)
+	case "cat":
+		return runCat(args[1:], stdout, stderr)
+	case "rm":
+		return runRm(args[1:], stdout, stderr)
+	case "cp":
+		return runCp(args[1:], stdout, stderr)
+	case "compose":
+		return runCompose(args[1:], stdout, stderr)
+	case "select":
+		return runSelect(args[1:], stdout, stderr)
 	case "buckets", "status":
 		return runMountInfo(args[0], args[1:], stdout, stderr)
 	case "version", "--version", "-version":

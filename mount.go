@@ -96,13 +96,8 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 		} else {
 			root = fsys.BucketRoot(m.Bucket, m.Prefix)
 		}
-		srv, err := fusefs.Mount(m.Mountpoint, root, fuseOptions(o, "kfs:"+name+":"+m.Prefix, logger))
-		if err != nil {
-			unmountAll()
-			return exitError{4, fmt.Errorf("mount %s: %v", m.Mountpoint, err)}
-		}
-		servers = append(servers, srv)
-		filesystems = append(filesystems, fsys)
+		// The control socket exists before the mount shows, so whoever sees
+		// the mount can reach it.
 		sock, err := ctl.Listen(ctl.Config{Mountpoint: m.Mountpoint, Bucket: m.Bucket, Prefix: m.Prefix,
 			Endpoint: o.Endpoint, MountedAt: time.Now().UTC(), Log: logger,
 			Stats: func() any { return blocks.Stats() }}, ctl.MinioBackend{C: client})
@@ -111,6 +106,14 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 		} else {
 			defer sock.Close()
 		}
+		srv, err := fusefs.Mount(m.Mountpoint, root, fuseOptions(o, "kfs:"+name+":"+m.Prefix, logger))
+		if err != nil {
+			unmountAll()
+			return exitError{4, fmt.Errorf("mount %s: %v", m.Mountpoint, err)}
+		}
+		servers = append(servers, srv)
+		filesystems = append(filesystems, fsys)
+
 		tuneReadahead(m.Mountpoint, logger)
 		logger.Printf("mounted %s at %s", strings.TrimSuffix(name+"/"+m.Prefix, "/"), m.Mountpoint)
 	}

@@ -129,3 +129,55 @@ func (c *Client) Status() (Status, error) {
 	var out Status
 	return out, c.do(http.MethodGet, "/v1/status", nil, &out)
 }
+
+// Versions lists an object's versions.
+func (c *Client) Versions(path string) ([]Version, error) {
+	var out []Version
+	return out, c.do(http.MethodPost, "/v1/versions", VersionsRequest{Path: path}, &out)
+}
+
+// Remove deletes an object, a version, or (recursive) a tree.
+func (c *Client) Remove(r RemoveRequest) (RemoveResponse, error) {
+	var out RemoveResponse
+	return out, c.do(http.MethodPost, "/v1/rm", r, &out)
+}
+
+// Copy copies server side.
+func (c *Client) Copy(r CopyRequest) (ObjectStat, error) {
+	var out ObjectStat
+	return out, c.do(http.MethodPost, "/v1/copy", r, &out)
+}
+
+// Compose concatenates server side.
+func (c *Client) Compose(r ComposeRequest) (ObjectStat, error) {
+	var out ObjectStat
+	return out, c.do(http.MethodPost, "/v1/compose", r, &out)
+}
+
+// Stream runs a streaming request (cat, select), copying the answer to w,
+// and returns the response trailer.
+func (c *Client) Stream(endpoint string, in any, w io.Writer) (http.Header, error) {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
+	hc := *c.hc
+	hc.Timeout = 0 // streams may run long
+	resp, err := hc.Post("http://kfs"+endpoint, "application/json", bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var e ErrorBody
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return nil, fmt.Errorf("%s", e.Error)
+		}
+		return nil, fmt.Errorf("control socket: HTTP %d", resp.StatusCode)
+	}
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return nil, err
+	}
+	return resp.Trailer, nil
+}

@@ -93,6 +93,7 @@ func Listen(cfg Config, be Backend) (*Server, error) {
 	mux.HandleFunc("/v1/stat", s.post(s.stat))
 	mux.HandleFunc("/v1/buckets", s.get(s.buckets))
 	mux.HandleFunc("/v1/status", s.get(s.status))
+	s.routeMore(mux)
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		ErrorLog: cfg.Log}
 	go func() { _ = s.http.Serve(ln) }()

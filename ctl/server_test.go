@@ -8,7 +8,10 @@ import (
 	"time"
 )
 
-type fakeBackend struct{ presigned []string }
+type fakeBackend struct {
+	Extended  // not used by these tests
+	presigned []string
+}
 
 func (f *fakeBackend) Presign(ctx context.Context, method, bucket, key string, exp time.Duration, p url.Values) (string, error) {
 	u := "http://s3/" + bucket + "/" + key + "?m=" + method + "&e=" + exp.String() + "&" + p.Encode()

@@ -75,3 +75,80 @@ type Status struct {
 type ErrorBody struct {
 	Error string `json:"error"`
 }
+
+// VersionsRequest lists an object's versions.
+type VersionsRequest struct {
+	Path string `json:"path"`
+}
+
+// Version is one version of an object (or a delete marker).
+type Version struct {
+	VersionID    string    `json:"version_id"`
+	Size         int64     `json:"size"`
+	ETag         string    `json:"etag,omitempty"`
+	LastModified time.Time `json:"last_modified"`
+	IsLatest     bool      `json:"is_latest"`
+	DeleteMarker bool      `json:"delete_marker"`
+}
+
+// CatRequest streams an object (or one version of it).
+type CatRequest struct {
+	Path      string `json:"path"`
+	VersionID string `json:"version_id,omitempty"`
+}
+
+// RemoveRequest deletes one object (version), or with Recursive every
+// object under a directory in batches.
+type RemoveRequest struct {
+	Path      string `json:"path"`
+	VersionID string `json:"version_id,omitempty"`
+	Recursive bool   `json:"recursive,omitempty"`
+}
+
+// RemoveResponse reports what a removal did.
+type RemoveResponse struct {
+	Removed int      `json:"removed"`
+	Errors  []string `json:"errors,omitempty"` // "key: message" per object that stayed
+}
+
+// CopyRequest is a server-side copy between two paths of mounts of one
+// endpoint, with optional conditions and metadata replacement.
+type CopyRequest struct {
+	Src             string            `json:"src"`
+	Dst             string            `json:"dst"`
+	IfMatch         string            `json:"if_match,omitempty"`
+	IfModifiedSince *time.Time        `json:"if_modified_since,omitempty"`
+	Metadata        map[string]string `json:"metadata,omitempty"`
+	ReplaceMetadata bool              `json:"replace_metadata,omitempty"`
+}
+
+// ComposeRequest concatenates sources into dst, server side.
+type ComposeRequest struct {
+	Dst  string   `json:"dst"`
+	Srcs []string `json:"srcs"`
+}
+
+// SelectRequest runs S3 Select on an object; records stream back, and the
+// statistics follow in the X-Kfs-Select-Stats trailer.
+type SelectRequest struct {
+	Path        string `json:"path"`
+	SQL         string `json:"sql"`
+	Input       string `json:"input,omitempty"`       // csv (default), json, parquet
+	CSVHeader   string `json:"csv_header,omitempty"`  // use (default), ignore, none
+	Delimiter   string `json:"delimiter,omitempty"`   // CSV field delimiter, default ","
+	JSONType    string `json:"json_type,omitempty"`   // lines (default), document
+	Compression string `json:"compression,omitempty"` // none (default), gzip, bzip2
+	Output      string `json:"output,omitempty"`      // csv (default), json
+}
+
+// SelectStats are the scanned, processed and returned byte counts.
+type SelectStats struct {
+	BytesScanned   int64 `json:"bytes_scanned"`
+	BytesProcessed int64 `json:"bytes_processed"`
+	BytesReturned  int64 `json:"bytes_returned"`
+}
+
+// ObjectRef names one object for the backend.
+type ObjectRef struct {
+	Bucket, Key, VersionID string
+}

@@ -167,3 +167,104 @@ func TestControlSocketRejectsBadRequests(t *testing.T) {
 	}
 	t.Fatal("socket left behind after unmount")
 }
+
+func TestVersionsCopyComposeRemove(t *testing.T) {
+	b := newLockedBucket(t) // versioning enabled
+	plain := newBucket(t)
+	put(t, b, "doc.txt", []byte("one"))
+	put(t, b, "doc.txt", []byte("two"))
+	m := mountKFS(t)
+	doc := m.path(b, "doc.txt")
+	var vs []ctl.Version
+	out := kfsOut(t, "versions", doc)
+	lines := strings.Split(out, "\n")
+	if len(lines) != 3 || !strings.Contains(lines[1], "true") {
+		t.Fatalf("kfs versions:\n%s", out)
+	}
+	c, _, err := ctl.ForPath(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vs, err = c.Versions(doc); err != nil || len(vs) != 2 {
+		t.Fatalf("versions: %+v %v", vs, err)
+	}
+	old := vs[1].VersionID
+	if vs[0].IsLatest {
+		old = vs[1].VersionID
+	} else {
+		old = vs[0].VersionID
+	}
+	if got := kfsOut(t, "cat", "--version-id", old, doc); got != "one" {
+		t.Fatalf("kfs cat --version-id: %q", got)
+	}
+	var st ctl.ObjectStat
+	json.Unmarshal([]byte(kfsOut(t, "stat", "--version-id", old, doc)), &st)
+	if st.Size != 3 || st.VersionID != old {
+		t.Fatalf("kfs stat --version-id: %+v", st)
+	}
+	kfsOut(t, "rm", "--version-id", old, doc)
+	if vs, _ = c.Versions(doc); len(vs) != 1 {
+		t.Fatalf("after rm --version-id: %+v", vs)
+	}
+
+	// Server-side copy: conditions and metadata.
+	put(t, plain, "src.bin", []byte("source bytes"))
+	src := m.path(plain, "src.bin")
+	sst, _ := client(t).StatObject(context.Background(), plain, "src.bin", minio.StatObjectOptions{})
+	code, stderr := runKFS(t, kfsEnv(), "cp", "--server-side", "--if-match", "not-the-etag", src, m.path(plain, "refused.bin"))
+	if code == 0 || !strings.Contains(stderr, "condition") {
+		t.Fatalf("conditional copy with a wrong ETag: %d %s", code, stderr)
+	}
+	kfsOut(t, "cp", "--server-side", "--if-match", sst.ETag, "--metadata", "owner=team", src, m.path(plain, "copy.bin"))
+	cst, err := client(t).StatObject(context.Background(), plain, "copy.bin", minio.StatObjectOptions{})
+	if err != nil || cst.UserMetadata["Owner"] != "team" || string(sdkBytes(t, plain, "copy.bin")) != "source bytes" {
+		t.Fatalf("copy: %v %v", cst.UserMetadata, err)
+	}
+
+	// Compose: two parts of 5 MiB+, and the 5 MiB rule explained.
+	p1, p2 := randBytes(5<<20+1), randBytes(1000)
+	put(t, plain, "p1", p1)
+	put(t, plain, "p2", p2)
+	kfsOut(t, "compose", m.path(plain, "joined"), m.path(plain, "p1"), m.path(plain, "p2"))
+	if got := sdkSha(t, plain, "joined"); got != sha(append(append([]byte(nil), p1...), p2...)) {
+		t.Fatal("composed bytes differ")
+	}
+	code, stderr = runKFS(t, kfsEnv(), "compose", m.path(plain, "bad"), m.path(plain, "p2"), m.path(plain, "p1"))
+	if code == 0 || !strings.Contains(stderr, "5 MiB") {
+		t.Fatalf("compose with a small first source: %d %s", code, stderr)
+	}
+
+	// rm -r: batch removal.
+	putMany(t, plain, []string{"tree/a", "tree/b/c", "tree/b/d"}, func(string) []byte { return []byte("x") })
+	if out := kfsOut(t, "rm", "-r", m.path(plain, "tree")); out != "removed 3" {
+		t.Fatalf("kfs rm -r: %q", out)
+	}
+	if left := listKeys(t, plain, "tree/"); len(left) != 0 {
+		t.Fatalf("left: %v", left)
+	}
+}
+
+func TestSelect(t *testing.T) {
+	b := newBucket(t)
+	put(t, b, "movies.csv", []byte("title,yr\nSoul,2020\nDune,2021\nTenet,2020\n"))
+	put(t, b, "movies.json", []byte(`{"title":"Soul","yr":2020}`+"\n"+`{"title":"Dune","yr":2021}`+"\n"))
+	m := mountKFS(t, b)
+	cmd := exec.Command(kfsBin, "select", m.path("movies.csv"), "--sql", "select title from S3Object where yr = '2020'", "--stats")
+	cmd.Env = kfsEnv()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("select: %v %s", err, errb.String())
+	}
+	if out.String() != "Soul\nTenet\n" || !strings.Contains(errb.String(), "bytes scanned") {
+		t.Fatalf("select csv: %q / %q", out.String(), errb.String())
+	}
+	got := kfsOut(t, "select", m.path("movies.json"), "--input", "json", "--output", "json", "--sql", "select s.title from S3Object s where s.yr > 2020")
+	if got != `{"title":"Dune"}` {
+		t.Fatalf("select json: %q", got)
+	}
+	code, stderr := runKFS(t, kfsEnv(), "select", m.path("movies.csv"), "--sql", "selec nonsense")
+	if code == 0 || stderr == "" {
+		t.Fatalf("bad SQL: %d %q", code, stderr)
+	}
+}
