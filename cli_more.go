@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
@@ -111,8 +112,24 @@ func runCp(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if !*serverSide {
-		fmt.Fprintln(stderr, "kfs: only --server-side copies are served so far; use cp(1) for local <-> mount copies")
-		return 2
+		if *ifMatch != "" || *ifModSince != "" || len(meta) > 0 || *replace {
+			fmt.Fprintln(stderr, "kfs: conditions and metadata need --server-side")
+			return 2
+		}
+		_, errSrc := ctl.FindMount(pos[0])
+		_, errDst := ctl.FindMount(pos[1])
+		if errSrc != nil && errDst != nil {
+			fmt.Fprintf(stderr, "kfs: %v\n", errUsageCp)
+			return 2
+		}
+		errw, _ := stderr.(*os.File)
+		if errw == nil {
+			errw = os.Stderr
+		}
+		if err := copyFile(pos[0], pos[1], errw); err != nil {
+			return fail(stderr, err)
+		}
+		return 0
 	}
 	req := ctl.CopyRequest{IfMatch: *ifMatch, Metadata: meta, ReplaceMetadata: *replace}
 	if *ifModSince != "" {

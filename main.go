@@ -35,6 +35,7 @@ Usage:
   kfs versions PATH                              versions and delete markers of an object
   kfs cat [--version-id V] PATH                  print an object (or one version of it)
   kfs rm [--version-id V | -r] PATH              delete a version, or a tree in batches
+  kfs cp SRC DST                                 copy a file between a local path and a mount, with a progress bar on a terminal
   kfs cp --server-side [conditions] SRC DST      copy inside the store (--if-match, --metadata k=v ...)
   kfs compose DST SRC...                         concatenate objects server side
   kfs select PATH --sql QUERY [--input csv|json|parquet] [--output csv|json] [--stats]

@@ -268,3 +268,38 @@ func TestSelect(t *testing.T) {
 		t.Fatalf("bad SQL: %d %q", code, stderr)
 	}
 }
+
+// kfs cp between a local file and a mount: a progress line on a terminal
+// (run under script(1) for a pseudo-TTY), nothing when not a terminal.
+func TestCpWithProgress(t *testing.T) {
+	b := newBucket(t)
+	m := mountKFS(t, b)
+	data := randBytes(24 << 20)
+	src := writeLocal(t, data)
+	cmd := exec.Command("script", "-qec", kfsBin+" cp "+src+" "+m.path("up.bin"), "/dev/null")
+	cmd.Env = kfsEnv()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("kfs cp under a pty: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "24.0 MiB") || !strings.Contains(string(out), "/s") || !strings.Contains(string(out), "done in") {
+		t.Fatalf("no progress line on the terminal:\n%q", out)
+	}
+	if got := sdkSha(t, b, "up.bin"); got != sha(data) {
+		t.Fatal("uploaded bytes differ")
+	}
+	dst := t.TempDir() + "/down.bin"
+	cmd = exec.Command(kfsBin, "cp", m.path("up.bin"), dst)
+	cmd.Env = kfsEnv()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil || stderr.Len() != 0 {
+		t.Fatalf("kfs cp without a terminal: %v, stderr %q", err, stderr.String())
+	}
+	if got, _ := os.ReadFile(dst); sha(got) != sha(data) {
+		t.Fatal("downloaded bytes differ")
+	}
+	if code, msg := runKFS(t, kfsEnv(), "cp", src, dst); code != 2 || !strings.Contains(msg, "kfs mount") {
+		t.Fatalf("cp with neither side in a mount: %d %q", code, msg)
+	}
+}
