@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -215,6 +216,26 @@ func runSelect(args []string, stdout, stderr io.Writer) int {
 	}
 	if *stats {
 		fmt.Fprintf(stderr, "bytes scanned %d, processed %d, returned %d\n", st.BytesScanned, st.BytesProcessed, st.BytesReturned)
+	}
+	return 0
+}
+
+func runWatch(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("kfs watch", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	events := fs.String("events", "created,removed", "comma-separated: created, removed, accessed, or full names (s3:ObjectCreated:Put)")
+	suffix := fs.String("suffix", "", "only keys ending so, e.g. .csv")
+	path, ok := parseOne(fs, args, "kfs watch [--events created,removed] [--suffix .csv] DIR", stderr)
+	if !ok {
+		return 2
+	}
+	c, abs, err := clientFor(path)
+	if err != nil {
+		return fail(stderr, err)
+	}
+	req := ctl.WatchRequest{Path: abs, Suffix: *suffix, Events: strings.Split(*events, ",")}
+	if _, err := c.Stream("/v1/watch", req, stdout); err != nil {
+		return fail(stderr, err)
 	}
 	return 0
 }

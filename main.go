@@ -39,6 +39,7 @@ Usage:
   kfs cp --server-side [conditions] SRC DST      copy inside the store (--if-match, --metadata k=v ...)
   kfs compose DST SRC...                         concatenate objects server side
   kfs select PATH --sql QUERY [--input csv|json|parquet] [--output csv|json] [--stats]
+  kfs watch [--events E,...] [--suffix S] DIR    one JSON line per bucket event under DIR
   kfs buckets PATH                               the buckets the mount's credentials see
   kfs status PATH                                the mount serving PATH: bucket, endpoint, cache
   kfs version                                    print the version
@@ -83,6 +84,8 @@ func run(prog string, args []string, stdout, stderr io.Writer) int {
 		return runCompose(args[1:], stdout, stderr)
 	case "select":
 		return runSelect(args[1:], stdout, stderr)
+	case "watch":
+		return runWatch(args[1:], stdout, stderr)
 	case "buckets", "status":
 		return runMountInfo(args[0], args[1:], stdout, stderr)
 	case "version", "--version", "-version":

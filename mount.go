@@ -71,6 +71,16 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 	debug.SetMemoryLimit(o.CacheSize + o.CacheSize/2 + 32<<20)
 	blocks := cache.New(o.CacheSize, int(o.BlockSize), 2*time.Minute)
 
+	hub := ctl.NewHub()
+	if o.EventsWebhook != "" {
+		wctx, stopWebhook := context.WithCancel(context.Background())
+		defer stopWebhook()
+		addr, err := ctl.ServeWebhook(wctx, o.EventsWebhook, hub, logger)
+		if err != nil {
+			return exitError{2, err}
+		}
+		logger.Printf("receiving bucket events on http://%s/", addr)
+	}
 	var servers []*fuse.Server
 	var filesystems []*kfs.FS
 	unmountAll := func() {
@@ -99,7 +109,7 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 		// The control socket exists before the mount shows, so whoever sees
 		// the mount can reach it.
 		sock, err := ctl.Listen(ctl.Config{Mountpoint: m.Mountpoint, Bucket: m.Bucket, Prefix: m.Prefix,
-			Endpoint: o.Endpoint, MountedAt: time.Now().UTC(), Log: logger,
+			Endpoint: o.Endpoint, MountedAt: time.Now().UTC(), Log: logger, Hub: hub,
 			Stats: func() any { return blocks.Stats() }}, ctl.MinioBackend{C: client})
 		if err != nil {
 			logger.Printf("%v (kfs subcommands will not reach %s)", err, m.Mountpoint)

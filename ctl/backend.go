@@ -24,6 +24,8 @@ type Extended interface {
 	Copy(ctx context.Context, src, dst ObjectRef, r CopyRequest) (ObjectStat, error)
 	Compose(ctx context.Context, dst ObjectRef, srcs []ObjectRef) (ObjectStat, error)
 	Select(ctx context.Context, o ObjectRef, r SelectRequest) (SelectStream, error)
+	// Listen streams bucket events until ctx ends (the channel then closes).
+	Listen(ctx context.Context, bucket, prefix, suffix string) <-chan Event
 }
 
 // SelectStream is a running S3 Select: its records, then its statistics.

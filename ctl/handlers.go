@@ -18,6 +18,7 @@ func (s *Server) routeMore(mux *http.ServeMux) {
 	mux.HandleFunc("/v1/compose", s.post(s.compose))
 	mux.HandleFunc("/v1/cat", s.stream(s.cat))
 	mux.HandleFunc("/v1/select", s.stream(s.selectObject))
+	mux.HandleFunc("/v1/watch", s.stream(s.watch))
 }
 
 func (s *Server) versions(ctx context.Context, body json.RawMessage) (any, error) {
@@ -105,7 +106,7 @@ func (s *Server) stream(h func(ctx context.Context, body []byte, w http.Response
 			s.reply(w, nil, httpError{http.StatusRequestEntityTooLarge, "request body too large"})
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), 6*time.Hour)
+		ctx, cancel := context.WithTimeout(r.Context(), 30*24*time.Hour)
 		defer cancel()
 		if err := h(ctx, body, w); err != nil {
 			s.reply(w, nil, err)

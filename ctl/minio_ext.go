@@ -196,3 +196,24 @@ func (b MinioBackend) Select(ctx context.Context, o ObjectRef, r SelectRequest) 
 	}
 	return minioSelect{res}, nil
 }
+
+func (b MinioBackend) Listen(ctx context.Context, bucket, prefix, suffix string) <-chan Event {
+	out := make(chan Event)
+	go func() {
+		defer close(out)
+		events := []string{"s3:ObjectCreated:*", "s3:ObjectRemoved:*", "s3:ObjectAccessed:*"}
+		for info := range b.C.ListenBucketNotification(ctx, bucket, prefix, suffix, events) {
+			if info.Err != nil {
+				continue // minio-go reconnects (with backoff) after a broken stream
+			}
+			for _, e := range FromNotification(info, "listen") {
+				select {
+				case out <- e:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
+}

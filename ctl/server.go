@@ -28,6 +28,7 @@ type Config struct {
 	MountedAt  time.Time
 	Stats      func() any // counters for /v1/status (may be nil)
 	Log        *log.Logger
+	Hub        *Hub // where bucket events arrive (nil: a new one)
 }
 
 // MaxExpiry is the longest presigned URL S3 accepts.
@@ -60,6 +61,7 @@ func SocketPath(mountpoint string) string {
 type Server struct {
 	cfg  Config
 	be   Backend
+	hub  *Hub
 	path string
 	ln   net.Listener
 	http *http.Server
@@ -87,7 +89,10 @@ func Listen(cfg Config, be Backend) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("control socket: %v", err)
 	}
-	s := &Server{cfg: cfg, be: be, path: path, ln: ln}
+	s := &Server{cfg: cfg, be: be, path: path, ln: ln, hub: cfg.Hub}
+	if s.hub == nil {
+		s.hub = NewHub()
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/presign", s.post(s.presign))
 	mux.HandleFunc("/v1/stat", s.post(s.stat))

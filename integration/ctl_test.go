@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/notification"
 
 	"kfs/ctl"
 )
@@ -301,5 +303,72 @@ func TestCpWithProgress(t *testing.T) {
 	}
 	if code, msg := runKFS(t, kfsEnv(), "cp", src, dst); code != 2 || !strings.Contains(msg, "kfs mount") {
 		t.Fatalf("cp with neither side in a mount: %d %q", code, msg)
+	}
+}
+
+// kfs watch prints bucket events, here from MinIO's webhook target (the
+// pinned server's listen stream does not deliver; see README).
+func TestWatchWebhookEvents(t *testing.T) {
+	dir := t.TempDir()
+	hookAddr, _ := FreeAddr()
+	mc, err := StartMinio(MinioConfig{DataDir: dir + "/data", Env: []string{
+		"MINIO_NOTIFY_WEBHOOK_ENABLE_KFS=on", "MINIO_NOTIFY_WEBHOOK_ENDPOINT_KFS=http://" + hookAddr + "/",
+		"MINIO_API_SYNC_EVENTS=on"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mc.Stop()
+	c, _ := mc.Client()
+	ctx := context.Background()
+	if err := c.MakeBucket(ctx, "events", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m := mountOn(t, mc, "events", "--events-webhook", hookAddr)
+	cfg := notification.NewConfig(notification.NewArn("minio", "sqs", "", "KFS", "webhook"))
+	cfg.AddEvents(notification.ObjectCreatedAll, notification.ObjectRemovedAll)
+	var bn notification.Configuration
+	bn.AddQueue(cfg)
+	if err := c.SetBucketNotification(ctx, "events", bn); err != nil {
+		t.Fatalf("attach webhook: %v", err)
+	}
+	watch := exec.Command(kfsBin, "watch", "--suffix", ".csv", m.dir)
+	watch.Env = append(os.Environ(), "KFS_ENDPOINT="+mc.Endpoint)
+	stdout, _ := watch.StdoutPipe()
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { watch.Process.Kill(); watch.Wait() }()
+	time.Sleep(500 * time.Millisecond) // subscribed
+	lines := make(chan string, 10)
+	go func() {
+		dec := json.NewDecoder(stdout)
+		for {
+			var e ctl.Event
+			if dec.Decode(&e) != nil {
+				close(lines)
+				return
+			}
+			lines <- e.Event + " " + e.Key + " " + e.Path
+		}
+	}()
+	c.PutObject(ctx, "events", "skip.txt", strings.NewReader("x"), 1, minio.PutObjectOptions{})
+	c.PutObject(ctx, "events", "in/new.csv", strings.NewReader("a,b"), 3, minio.PutObjectOptions{})
+	c.RemoveObject(ctx, "events", "in/new.csv", minio.RemoveObjectOptions{})
+	var got []string
+	timeout := time.After(15 * time.Second)
+	for len(got) < 2 {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("watch ended; got %v", got)
+			}
+			got = append(got, l)
+		case <-timeout:
+			t.Fatalf("events seen within 15s: %v\nkfs log:\n%s", got, m.logText())
+		}
+	}
+	want := []string{"s3:ObjectCreated:Put in/new.csv " + m.path("in/new.csv"), "s3:ObjectRemoved:Delete in/new.csv " + m.path("in/new.csv")}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events %v, want %v", got, want)
 	}
 }

@@ -9,6 +9,7 @@ package mountopts
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -59,6 +60,9 @@ type Options struct {
 	CacheDirSize int64  // most bytes of staging files
 	PartSize     int64  // first multipart part size
 	WriteBuffer  int64  // memory for part buffers, all files together
+
+	// Events.
+	EventsWebhook string // loopback address where kfs receives MinIO webhook events ("" = none)
 
 	// Process.
 	Daemon  bool   // fork, return once the mount is live
@@ -155,6 +159,12 @@ func (o *Options) Validate() error {
 	}
 	if o.CacheDirSize < 64<<20 {
 		return fmt.Errorf("cache-dir-size %s: want at least 64MiB", FormatSize(o.CacheDirSize))
+	}
+	if o.EventsWebhook != "" {
+		host, _, err := net.SplitHostPort(o.EventsWebhook)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			return fmt.Errorf("events-webhook %q: want a loopback address such as 127.0.0.1:9911", o.EventsWebhook)
+		}
 	}
 	if o.MaxReadahead < 0 || o.MaxReadahead > o.CacheSize/2 {
 		return fmt.Errorf("max-readahead %s: want between 0 and half the cache (%s)", FormatSize(o.MaxReadahead), FormatSize(o.CacheSize/2))

@@ -100,6 +100,7 @@ var specs = []spec{
 	sizeOpt("cache-dir-size", "most bytes of staging files at once (writes past it get ENOSPC)", func(o *Options) *int64 { return &o.CacheDirSize }),
 	sizeOpt("part-size", "first multipart part size (doubles every 1,000 parts)", func(o *Options) *int64 { return &o.PartSize }),
 	sizeOpt("write-buffer", "memory for upload part buffers, all files together", func(o *Options) *int64 { return &o.WriteBuffer }),
+	strOpt("events-webhook", "receive MinIO webhook events on this loopback address (127.0.0.1:PORT) for kfs watch; point MINIO_NOTIFY_WEBHOOK_ENDPOINT_<ID> at http://ADDR/", func(o *Options) *string { return &o.EventsWebhook }),
 	boolOpt("daemon", "run in the background; return once the mount is live (what mount(8) and fstab need)", func(o *Options) *bool { return &o.Daemon }),
 	strOpt("log-file", "append log lines to this file (default: stderr; a daemon without it logs nowhere)", func(o *Options) *string { return &o.LogFile }),
 	boolOpt("debug", "log every FUSE request", func(o *Options) *bool { return &o.Debug }),
