@@ -72,10 +72,28 @@ func runStat(args []string, stdout, stderr io.Writer) int {
 	return printJSON(stdout, st)
 }
 
-// runMountInfo serves `kfs buckets PATH` and `kfs status PATH`.
+// runMountInfo serves `kfs buckets PATH` and `kfs status [PATH]` (every
+// kfs mount without a path).
 func runMountInfo(cmd string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("kfs "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	if cmd == "status" && len(args) == 0 {
+		mps, err := ctl.Mounts()
+		if err != nil {
+			fmt.Fprintf(stderr, "kfs: %v\n", err)
+			return 1
+		}
+		all := []any{}
+		for _, mp := range mps {
+			st, err := ctl.Dial(ctl.SocketPath(mp)).Status()
+			if err != nil {
+				all = append(all, map[string]string{"mountpoint": mp, "error": err.Error()})
+				continue
+			}
+			all = append(all, st)
+		}
+		return printJSON(stdout, all)
+	}
 	path, ok := parseOne(fs, args, "kfs "+cmd+" PATH-IN-A-MOUNT", stderr)
 	if !ok {
 		return 2

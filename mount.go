@@ -110,7 +110,7 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 		// the mount can reach it.
 		sock, err := ctl.Listen(ctl.Config{Mountpoint: m.Mountpoint, Bucket: m.Bucket, Prefix: m.Prefix,
 			Endpoint: o.Endpoint, MountedAt: time.Now().UTC(), Log: logger, Hub: hub,
-			Stats: func() any { return blocks.Stats() }}, ctl.MinioBackend{C: client})
+			Stats: func() any { return mountStats(blocks, fsys) }}, ctl.MinioBackend{C: client})
 		if err != nil {
 			logger.Printf("%v (kfs subcommands will not reach %s)", err, m.Mountpoint)
 		} else {
@@ -399,4 +399,14 @@ func unmount(dir string, lazy bool) error {
 		return fmt.Errorf("fusermount3 -u %s: %v: %s", dir, err, strings.TrimSpace(string(out)))
 	}
 	return nil
+}
+
+// mountStats is the "stats" part of `kfs status`.
+func mountStats(blocks *cache.Blocks, fsys *kfs.FS) any {
+	cs := blocks.Stats()
+	ratio := 0.0
+	if n := cs.Hits + cs.Misses; n > 0 {
+		ratio = float64(cs.Hits) / float64(n)
+	}
+	return map[string]any{"cache": cs, "cache_hit_ratio": ratio, "fs": fsys.Status()}
 }

@@ -14,6 +14,23 @@ import (
 	"time"
 )
 
+// Mounts lists the mount points of kfs filesystems on this machine.
+func Mounts() ([]string, error) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if ok && len(f) >= 5 && len(g) >= 1 && g[0] == "fuse.kfs" {
+			out = append(out, unescape(f[4]))
+		}
+	}
+	return out, nil
+}
+
 // FindMount returns the kfs mount point holding path (from
 // /proc/self/mountinfo; fuse.kfs entries, longest match).
 func FindMount(path string) (string, error) {

@@ -102,6 +102,7 @@ func (f *fileNode) writerGone(h *writeHandle) {
 	f.mu.Lock()
 	delete(f.writers, h)
 	f.mu.Unlock()
+	f.fsys.dropWriter(h)
 }
 
 // pendingXattrs are extended attributes set while an upload is pending.
@@ -203,6 +204,7 @@ func (f *fileNode) openWriter(trunc bool) (*writeHandle, error) {
 		f.info.Size = 0
 	}
 	f.mu.Unlock()
+	f.fsys.addWriter(h)
 	return h, nil
 }
 

@@ -58,6 +58,11 @@ type FS struct {
 	partPool  sync.Pool    // *[]byte of cfg.PartSize bytes
 	stageUsed atomic.Int64 // bytes charged to staging files
 
+	problems *problemLog // counts what cfg.Log logs
+
+	activeMu sync.Mutex                 // protects active
+	active   map[*writeHandle]time.Time // GUARDED_BY(activeMu): open write handles, for status
+
 	logMu  sync.Mutex          // protects logged
 	logged map[string]struct{} // GUARDED_BY(logMu): messages already logged once
 }
@@ -85,8 +90,10 @@ func New(store Store, blocks *cache.Blocks, cfg Config) *FS {
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = os.TempDir()
 	}
+	var problems *problemLog
+	cfg.Log, problems = wrapLogger(cfg.Log)
 	f := &FS{store: store, blocks: blocks, cfg: cfg, mounted: time.Now(), logged: map[string]struct{}{},
-		writeMem: newMemBudget(cfg.WriteBuffer)}
+		writeMem: newMemBudget(cfg.WriteBuffer), problems: problems, active: map[*writeHandle]time.Time{}}
 	f.del = newDeleter(f)
 	return f
 }

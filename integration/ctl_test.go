@@ -372,3 +372,48 @@ func TestWatchWebhookEvents(t *testing.T) {
 		t.Fatalf("events %v, want %v", got, want)
 	}
 }
+
+// kfs status shows the cache, uploads in flight and problems since mount.
+func TestStatus(t *testing.T) {
+	b := newBucket(t)
+	put(t, b, "r.bin", randBytes(1<<20))
+	m := mountKFS(t, b)
+	os.ReadFile(m.path("r.bin"))
+	os.ReadFile(m.path("r.bin"))
+	// A writer in its own process (a fork of ours would close, and so
+	// flush, the file when it execs) holds the file open mid-upload.
+	writer := exec.Command("python3", "-c", `import os,sys,time
+f=open(sys.argv[1],"wb"); f.write(os.urandom(3<<20)); f.flush(); print("ok", flush=True); time.sleep(30)`, m.path("writing.bin"))
+	wout, _ := writer.StdoutPipe()
+	if err := writer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { writer.Process.Kill(); writer.Wait() }()
+	if b := make([]byte, 2); func() bool { _, err := io.ReadFull(wout, b); return err != nil }() {
+		t.Fatal("the writer did not start")
+	}
+	os.ReadFile(m.path("bad//name"))
+	var st struct {
+		Mountpoint string `json:"mountpoint"`
+		Stats      struct {
+			Ratio float64 `json:"cache_hit_ratio"`
+			FS    struct {
+				Uploads []struct {
+					Path  string `json:"path"`
+					Bytes int64  `json:"bytes_written"`
+				} `json:"uploads"`
+			} `json:"fs"`
+		} `json:"stats"`
+	}
+	raw := kfsOut(t, "status", m.dir)
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Mountpoint != m.dir || len(st.Stats.FS.Uploads) != 1 || st.Stats.FS.Uploads[0].Bytes != 3<<20 ||
+		!strings.HasSuffix(st.Stats.FS.Uploads[0].Path, "/writing.bin") {
+		t.Fatalf("status: %+v\n%s", st, raw)
+	}
+	if all := kfsOut(t, "status"); !strings.Contains(all, m.dir) {
+		t.Fatalf("kfs status without a path does not list %s:\n%s", m.dir, all)
+	}
+}
