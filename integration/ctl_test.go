@@ -17,6 +17,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/notification"
+	"github.com/parquet-go/parquet-go"
 
 	"kfs/ctl"
 )
@@ -415,5 +416,25 @@ f=open(sys.argv[1],"wb"); f.write(os.urandom(3<<20)); f.flush(); print("ok", flu
 	}
 	if all := kfsOut(t, "status"); !strings.Contains(all, m.dir) {
 		t.Fatalf("kfs status without a path does not list %s:\n%s", m.dir, all)
+	}
+}
+
+// S3 Select over a Parquet file written by the test (MinIO runs with
+// MINIO_API_SELECT_PARQUET=on).
+func TestSelectParquet(t *testing.T) {
+	type movie struct {
+		Title string `parquet:"title"`
+		Yr    int64  `parquet:"yr"`
+	}
+	var buf bytes.Buffer
+	if err := parquet.Write(&buf, []movie{{"Soul", 2020}, {"Dune", 2021}, {"Tenet", 2020}}); err != nil {
+		t.Fatal(err)
+	}
+	b := newBucket(t)
+	put(t, b, "movies.parquet", buf.Bytes())
+	m := mountKFS(t, b)
+	got := kfsOut(t, "select", m.path("movies.parquet"), "--input", "parquet", "--sql", "select s.title from S3Object s where s.yr = 2020")
+	if got != "Soul\nTenet" {
+		t.Fatalf("select parquet: %q", got)
 	}
 }
