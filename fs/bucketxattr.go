@@ -155,32 +155,8 @@ func (d *dirNode) setBucketXattr(ctx context.Context, n xattrs.Name, value strin
 		if err != nil {
 			return err
 		}
-		if n.Kind == xattrs.Tags {
-			if remove && len(tags) == 0 {
-				return xattrs.ErrNoData
-			}
-			if err := xattrs.CheckFlags(flags, len(tags) > 0); err != nil {
-				return err
-			}
-			if tags, err = xattrs.ParseTags(value); err != nil {
-				return err
-			}
-		} else {
-			_, exists := tags[n.Arg]
-			if remove && !exists {
-				return xattrs.ErrNoData
-			}
-			if err := xattrs.CheckFlags(flags, exists); err != nil {
-				return err
-			}
-			if remove {
-				delete(tags, n.Arg)
-			} else {
-				tags[n.Arg] = value
-			}
-			if err := xattrs.CheckTags(tags); err != nil {
-				return err
-			}
+		if tags, err = xattrs.ApplyTagChange(tags, n, value, flags, remove); err != nil {
+			return err
 		}
 		return d.fsys.store.PutBucketSetting(ctx, d.bucket, "tags", xattrs.FormatTags(tags))
 	case xattrs.Versioning:

@@ -244,33 +244,8 @@ func (f *fileNode) setXattr(ctx context.Context, n xattrs.Name, value string, fl
 		if err != nil {
 			return err
 		}
-		if n.Kind == xattrs.Tags {
-			exists := len(tags) > 0
-			if remove && !exists {
-				return xattrs.ErrNoData
-			}
-			if err := xattrs.CheckFlags(flags, exists); err != nil {
-				return err
-			}
-			if tags, err = xattrs.ParseTags(value); err != nil {
-				return err
-			}
-		} else {
-			_, exists := tags[n.Arg]
-			if remove && !exists {
-				return xattrs.ErrNoData
-			}
-			if err := xattrs.CheckFlags(flags, exists); err != nil {
-				return err
-			}
-			if remove {
-				delete(tags, n.Arg)
-			} else {
-				tags[n.Arg] = value
-			}
-			if err := xattrs.CheckTags(tags); err != nil {
-				return err
-			}
+		if tags, err = xattrs.ApplyTagChange(tags, n, value, flags, remove); err != nil {
+			return err
 		}
 		return f.fsys.store.PutTags(ctx, f.bucket, key, tags)
 	case xattrs.ContentType, xattrs.Meta:
@@ -373,30 +348,11 @@ func (f *fileNode) setPending(n xattrs.Name, value string, flags uint32, remove 
 	p := &f.pendingX
 	switch n.Kind {
 	case xattrs.Tag, xattrs.Tags:
-		if p.tags == nil {
-			p.tags = map[string]string{}
-		}
-		if n.Kind == xattrs.Tags {
-			if err := xattrs.CheckFlags(flags, len(p.tags) > 0); err != nil {
-				return err
-			}
-			t, err := xattrs.ParseTags(value)
-			if err != nil {
-				return err
-			}
-			p.tags = t
-			return nil
-		}
-		_, exists := p.tags[n.Arg]
-		if err := xattrs.CheckFlags(flags, exists); err != nil {
+		t, err := xattrs.ApplyTagChange(p.tags, n, value, flags, remove)
+		if err != nil {
 			return err
 		}
-		if remove {
-			delete(p.tags, n.Arg)
-			return nil
-		}
-		p.tags[n.Arg] = value
-		return xattrs.CheckTags(p.tags)
+		p.tags = t
 	case xattrs.Retention:
 		r, err := xattrs.ParseRetention(value)
 		if err != nil {

@@ -177,3 +177,42 @@ func FormatLegalHold(on bool) string {
 	}
 	return "OFF"
 }
+
+// ApplyTagChange applies a set (or, with remove, a removal) of the name
+// user.s3.tags or user.s3.tag.<Key> to a tag set, with the setxattr flag
+// rules, and returns the new, checked set. The input map is not changed.
+func ApplyTagChange(tags map[string]string, n Name, value string, flags uint32, remove bool) (map[string]string, error) {
+	if n.Kind == Tags {
+		exists := len(tags) > 0
+		if remove && !exists {
+			return nil, ErrNoData
+		}
+		if err := CheckFlags(flags, exists); err != nil {
+			return nil, err
+		}
+		if remove {
+			return map[string]string{}, nil
+		}
+		return ParseTags(value)
+	}
+	if n.Kind != Tag {
+		return nil, ErrInvalid
+	}
+	_, exists := tags[n.Arg]
+	if remove && !exists {
+		return nil, ErrNoData
+	}
+	if err := CheckFlags(flags, exists); err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(tags)+1)
+	for k, v := range tags {
+		out[k] = v
+	}
+	if remove {
+		delete(out, n.Arg)
+	} else {
+		out[n.Arg] = value
+	}
+	return out, CheckTags(out)
+}

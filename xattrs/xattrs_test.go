@@ -203,3 +203,46 @@ func FuzzNamesAndValues(f *testing.F) {
 		}
 	})
 }
+
+func TestApplyTagChange(t *testing.T) {
+	base := map[string]string{"a": "1"}
+	tag := func(k string) Name { return Name{Kind: Tag, Arg: k} }
+	all := Name{Kind: Tags}
+	cases := []struct {
+		name   string
+		n      Name
+		value  string
+		flags  uint32
+		remove bool
+		want   string
+		err    error
+	}{
+		{"add", tag("b"), "2", 0, false, "a=1&b=2", nil},
+		{"update", tag("a"), "9", FlagReplace, false, "a=9", nil},
+		{"create exists", tag("a"), "9", FlagCreate, false, "", ErrExists},
+		{"replace missing", tag("z"), "9", FlagReplace, false, "", ErrNoData},
+		{"remove", tag("a"), "", 0, true, "", nil},
+		{"remove missing", tag("z"), "", 0, true, "", ErrNoData},
+		{"bad value", tag("b"), "semi;", 0, false, "", ErrInvalid},
+		{"whole set", all, "x=1&y=2", 0, false, "x=1&y=2", nil},
+		{"whole set create over existing", all, "x=1", FlagCreate, false, "", ErrExists},
+		{"clear", all, "", 0, true, "", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := ApplyTagChange(base, c.n, c.value, c.flags, c.remove)
+			if c.err != nil {
+				if !errors.Is(err, c.err) && err != c.err {
+					t.Fatalf("err %v, want %v", err, c.err)
+				}
+				return
+			}
+			if err != nil || FormatTags(got) != c.want {
+				t.Fatalf("got %q %v, want %q", FormatTags(got), err, c.want)
+			}
+			if FormatTags(base) != "a=1" {
+				t.Fatal("input changed")
+			}
+		})
+	}
+}
