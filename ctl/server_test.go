@@ -3,6 +3,7 @@ package ctl
 import (
 	"context"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -88,4 +89,24 @@ func FuzzDecodePresign(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A socket file left by a process that died is replaced; a live one is not.
+func TestStaleSocketReplaced(t *testing.T) {
+	t.Setenv("KFS_RUNTIME_DIR", t.TempDir())
+	cfg := Config{Mountpoint: "/mnt/stale", Bucket: "b"}
+	if err := os.MkdirAll(RuntimeDir(), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(SocketPath(cfg.Mountpoint), []byte("left behind"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Listen(cfg, &fakeBackend{})
+	if err != nil {
+		t.Fatalf("stale socket not replaced: %v", err)
+	}
+	defer s.Close()
+	if _, err := Listen(cfg, &fakeBackend{}); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("a second server on a live socket: %v", err)
+	}
 }

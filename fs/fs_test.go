@@ -305,3 +305,34 @@ func TestListerIsLazy(t *testing.T) {
 		t.Fatalf("%d pages listed before the first entry was consumed, want at most 2", n)
 	}
 }
+
+// Changing a few bytes of a large object re-sends only the part that holds
+// them; the other parts are copied server side.
+func TestStagedCommitCopiesUntouchedParts(t *testing.T) {
+	f, m, _ := newTestFS(t, Config{BlockSize: 1 << 20, PartSize: MinPartSize})
+	ctx := context.Background()
+	big := bytes.Repeat([]byte("0123456789abcdef"), (4*MinPartSize+100)/16)
+	m.PutBytes("bkt", "big", big)
+	info, _ := m.Stat(ctx, "bkt", "big")
+	st, err := newStaging(f, "bkt", info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	if err := st.write(ctx, []byte("PATCH"), 2*MinPartSize+10); err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]int{"CopyPart": m.Calls("CopyPart"), "PutPart": m.Calls("PutPart"), "ReadAt": m.Calls("ReadAt")}
+	if _, err := st.commit(ctx, "big", int64(len(big)), PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	copies, puts := m.Calls("CopyPart")-before["CopyPart"], m.Calls("PutPart")-before["PutPart"]
+	if copies != 4 || puts != 1 { // 5 parts: 4 of MinPartSize and a 96-byte tail
+		t.Fatalf("%d parts copied and %d sent, want 4 and 1", copies, puts)
+	}
+	want := append([]byte(nil), big...)
+	copy(want[2*MinPartSize+10:], "PATCH")
+	if got, _ := m.Data("bkt", "big"); !bytes.Equal(got, want) {
+		t.Fatal("committed bytes differ")
+	}
+}
