@@ -39,13 +39,11 @@ func runPresign(args []string, stdout, stderr io.Writer) int {
 	}
 	c, abs, err := clientFor(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "kfs: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	r, err := c.Presign(ctl.PresignRequest{Path: abs, Method: *method, Expires: *expires, VersionID: *version, ResponseHeaders: headers})
 	if err != nil {
-		fmt.Fprintf(stderr, "kfs: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	fmt.Fprintln(stdout, r.URL)
 	return 0
@@ -61,13 +59,11 @@ func runStat(args []string, stdout, stderr io.Writer) int {
 	}
 	c, abs, err := clientFor(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "kfs: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	st, err := c.Stat(ctl.StatRequest{Path: abs, VersionID: *version})
 	if err != nil {
-		fmt.Fprintf(stderr, "kfs: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	return printJSON(stdout, st)
 }
@@ -80,8 +76,7 @@ func runMountInfo(cmd string, args []string, stdout, stderr io.Writer) int {
 	if cmd == "status" && len(args) == 0 {
 		mps, err := ctl.Mounts()
 		if err != nil {
-			fmt.Fprintf(stderr, "kfs: %v\n", err)
-			return 1
+			return fail(stderr, err)
 		}
 		all := []any{}
 		for _, mp := range mps {
@@ -100,21 +95,18 @@ func runMountInfo(cmd string, args []string, stdout, stderr io.Writer) int {
 	}
 	c, _, err := clientFor(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "kfs: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	if cmd == "status" {
 		st, err := c.Status()
 		if err != nil {
-			fmt.Fprintf(stderr, "kfs: %v\n", err)
-			return 1
+			return fail(stderr, err)
 		}
 		return printJSON(stdout, st)
 	}
 	bs, err := c.Buckets()
 	if err != nil {
-		fmt.Fprintf(stderr, "kfs: %v\n", err)
-		return 1
+		return fail(stderr, err)
 	}
 	for _, b := range bs {
 		fmt.Fprintf(stdout, "%s\t%s\n", b.Created.Format("2006-01-02T15:04:05Z"), b.Name)

@@ -204,8 +204,3 @@ func statfs(out *fuse.StatfsOut) {
 	out.Ffree = 1 << 40
 	out.NameLen = 255
 }
-
-// opCtx bounds one FUSE operation's store calls.
-func opCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, 5*time.Minute)
-}

@@ -100,13 +100,6 @@ func (m *MemStore) storeLocked(bucket, key string, data []byte, opts PutOptions)
 	return info
 }
 
-// Delete removes an object (test helper).
-func (m *MemStore) Delete(bucket, key string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.buckets[bucket], key)
-}
-
 // Calls returns how often method was called.
 func (m *MemStore) Calls(method string) int {
 	m.mu.Lock()

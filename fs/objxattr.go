@@ -223,7 +223,8 @@ func (f *fileNode) setXattr(ctx context.Context, n xattrs.Name, value string, fl
 	if f.uploadPending() {
 		return f.setPending(n, value, flags, remove)
 	}
-	if _, err := f.storedInfo(ctx); err != nil {
+	info, err := f.storedInfo(ctx)
+	if err != nil {
 		return err
 	}
 	key := f.objKey()
@@ -249,10 +250,6 @@ func (f *fileNode) setXattr(ctx context.Context, n xattrs.Name, value string, fl
 		}
 		return f.fsys.store.PutTags(ctx, f.bucket, key, tags)
 	case xattrs.ContentType, xattrs.Meta:
-		info, err := f.storedInfo(ctx)
-		if err != nil {
-			return err
-		}
 		opts := PutOptions{ContentType: info.ContentType, Meta: map[string]string{}}
 		for k, v := range info.Meta {
 			opts.Meta[k] = v

@@ -35,11 +35,10 @@ type writeHandle struct {
 	node *fileNode
 	fsys *FS
 
-	mu     sync.Mutex // serialises the handle; protects the fields below
-	size   int64      // logical size
-	dirty  bool       // changed since the last commit
-	err    error      // sticky failure
-	closed bool       // released
+	mu    sync.Mutex // serialises the handle; protects the fields below
+	size  int64      // logical size
+	dirty bool       // changed since the last commit
+	err   error      // sticky failure
 
 	// streaming mode
 	streaming bool
@@ -343,7 +342,6 @@ func (h *writeHandle) Release(ctx context.Context) syscall.Errno {
 	if h.st != nil {
 		h.st.close()
 	}
-	h.closed = true
 	h.node.writerGone(h)
 	return 0
 }
@@ -365,12 +363,6 @@ func (h *writeHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Re
 		return nil, h.errno("read", err)
 	}
 	return fuse.ReadResultData(dest[:n]), 0
-}
-
-func (h *writeHandle) currentSize() int64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.size
 }
 
 func (h *writeHandle) Getattr(ctx context.Context, out *fuse.AttrOut) syscall.Errno {

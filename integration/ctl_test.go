@@ -191,11 +191,9 @@ func TestVersionsCopyComposeRemove(t *testing.T) {
 	if vs, err = c.Versions(doc); err != nil || len(vs) != 2 {
 		t.Fatalf("versions: %+v %v", vs, err)
 	}
-	old := vs[1].VersionID
+	old := vs[0].VersionID // the version that is not the latest
 	if vs[0].IsLatest {
 		old = vs[1].VersionID
-	} else {
-		old = vs[0].VersionID
 	}
 	if got := kfsOut(t, "cat", "--version-id", old, doc); got != "one" {
 		t.Fatalf("kfs cat --version-id: %q", got)

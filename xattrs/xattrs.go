@@ -20,7 +20,6 @@
 package xattrs
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"syscall"
@@ -196,6 +195,3 @@ func List(names []string) []byte {
 func invalid(format string, a ...any) error {
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, a...), ErrInvalid)
 }
-
-// IsInvalid reports whether err is a bad value.
-func IsInvalid(err error) bool { return errors.Is(err, ErrInvalid) }
