@@ -14,46 +14,69 @@ import (
 	"time"
 )
 
-// Mounts lists the mount points of kfs filesystems on this machine.
-func Mounts() ([]string, error) {
+// MountEntry is one line of /proc/self/mountinfo.
+type MountEntry struct {
+	Point, FSType, Source string
+}
+
+// MountTable parses /proc/self/mountinfo (the one parser of it in kfs).
+func MountTable() ([]MountEntry, error) {
 	data, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	var out []MountEntry
 	for _, line := range strings.Split(string(data), "\n") {
+		// ... mountpoint (field 5) ... " - " fstype source options
 		pre, post, ok := strings.Cut(line, " - ")
 		f, g := strings.Fields(pre), strings.Fields(post)
-		if ok && len(f) >= 5 && len(g) >= 1 && g[0] == "fuse.kfs" {
-			out = append(out, unescape(f[4]))
+		if !ok || len(f) < 5 || len(g) < 2 {
+			continue
 		}
+		out = append(out, MountEntry{Point: unescape(f[4]), FSType: g[0], Source: unescape(g[1])})
 	}
 	return out, nil
 }
 
-// FindMount returns the kfs mount point holding path (from
-// /proc/self/mountinfo; fuse.kfs entries, longest match).
+// IsMounted says whether dir is a mount point.
+func IsMounted(dir string) bool {
+	abs, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		abs = dir
+	}
+	ms, _ := MountTable()
+	for _, m := range ms {
+		if m.Point == abs {
+			return true
+		}
+	}
+	return false
+}
+
+// Mounts lists the mount points of kfs filesystems on this machine.
+func Mounts() ([]string, error) {
+	ms, err := MountTable()
+	var out []string
+	for _, m := range ms {
+		if m.FSType == "fuse.kfs" {
+			out = append(out, m.Point)
+		}
+	}
+	return out, err
+}
+
+// FindMount returns the kfs mount point holding path (the longest match).
 func FindMount(path string) (string, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return "", err
 	}
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	mps, err := Mounts()
 	if err != nil {
 		return "", err
 	}
 	best := ""
-	for _, line := range strings.Split(string(data), "\n") {
-		// ... mountpoint (field 5) ... " - " fstype source options
-		pre, post, ok := strings.Cut(line, " - ")
-		if !ok {
-			continue
-		}
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if len(f) < 5 || len(g) < 1 || g[0] != "fuse.kfs" {
-			continue
-		}
-		mp := unescape(f[4])
+	for _, mp := range mps {
 		if (abs == mp || strings.HasPrefix(abs, strings.TrimSuffix(mp, "/")+"/")) && len(mp) > len(best) {
 			best = mp
 		}
@@ -147,10 +170,10 @@ func (c *Client) Status() (Status, error) {
 	return out, c.do(http.MethodGet, "/v1/status", nil, &out)
 }
 
-// Versions lists an object's versions.
-func (c *Client) Versions(path string) ([]Version, error) {
+// Versions lists an object's versions (or, recursive, a tree's).
+func (c *Client) Versions(r VersionsRequest) ([]Version, error) {
 	var out []Version
-	return out, c.do(http.MethodPost, "/v1/versions", VersionsRequest{Path: path}, &out)
+	return out, c.do(http.MethodPost, "/v1/versions", r, &out)
 }
 
 // Remove deletes an object, a version, or (recursive) a tree.
@@ -197,4 +220,9 @@ func (c *Client) Stream(endpoint string, in any, w io.Writer) (http.Header, erro
 		return nil, err
 	}
 	return resp.Trailer, nil
+}
+
+// Call posts in to endpoint and decodes the answer into out.
+func (c *Client) Call(endpoint string, in, out any) error {
+	return c.do(http.MethodPost, endpoint, in, out)
 }

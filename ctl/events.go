@@ -3,9 +3,10 @@ package ctl
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -13,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/minio/minio-go/v7/pkg/notification"
+	"kfs/fs/store"
 )
 
 // Event is one bucket event as `kfs watch` prints it (one JSON line each).
@@ -36,30 +37,76 @@ type WatchRequest struct {
 	Suffix string   `json:"suffix,omitempty"`
 }
 
-// FromNotification turns what MinIO sends (a webhook POST body or a listen
-// stream line) into events.
-func FromNotification(info notification.Info, source string) []Event {
-	var out []Event
-	for _, r := range info.Records {
-		key, err := url.QueryUnescape(r.S3.Object.Key)
-		if err != nil {
-			key = r.S3.Object.Key
-		}
-		t, _ := time.Parse(time.RFC3339Nano, r.EventTime)
-		out = append(out, Event{Event: "s3:" + strings.TrimPrefix(r.EventName, "s3:"), Bucket: r.S3.Bucket.Name, Key: key,
-			Size: r.S3.Object.Size, ETag: r.S3.Object.ETag, Time: t, Source: source, seq: r.S3.Object.Sequencer})
-	}
-	return out
+// FromStore turns an event of the store's listen stream into an Event.
+func FromStore(e store.Event, source string) Event {
+	return Event{Event: e.Name, Bucket: e.Bucket, Key: e.Key, Size: e.Size, ETag: e.ETag, Time: e.Time, Source: source, seq: e.Sequencer}
 }
 
-// Hub fans events from every source out to the watchers. Each watcher gets
-// a buffered channel; a watcher too slow to keep up loses events (counted)
-// rather than stalling the sources.
+// notification is the part of MinIO's event JSON (a webhook POST body,
+// one line of a listen stream) kfs reads.
+type notification struct {
+	EventName string
+	Key       string
+	Records   []struct {
+		EventName string `json:"eventName"`
+		EventTime string `json:"eventTime"`
+		S3        struct {
+			Bucket struct {
+				Name string `json:"name"`
+			} `json:"bucket"`
+			Object struct {
+				Key       string `json:"key"`
+				Size      int64  `json:"size"`
+				ETag      string `json:"eTag"`
+				Sequencer string `json:"sequencer"`
+			} `json:"object"`
+		} `json:"s3"`
+	}
+}
+
+// maxEventBody bounds a webhook POST (MinIO sends one record per POST).
+const maxEventBody = 1 << 20
+
+// ParseEvents reads one MinIO event document. Anything malformed is an
+// error and yields no events.
+func ParseEvents(body []byte, source string) ([]Event, error) {
+	var n notification
+	d := json.NewDecoder(strings.NewReader(string(body)))
+	if err := d.Decode(&n); err != nil {
+		return nil, fmt.Errorf("event: %v", err)
+	}
+	if d.More() {
+		return nil, errors.New("event: data after the JSON object")
+	}
+	if len(n.Records) == 0 {
+		return nil, errors.New("event: no Records")
+	}
+	out := make([]Event, 0, len(n.Records))
+	for _, r := range n.Records {
+		key, err := url.QueryUnescape(r.S3.Object.Key)
+		if err != nil {
+			return nil, fmt.Errorf("event: key %q: %v", r.S3.Object.Key, err)
+		}
+		name := "s3:" + strings.TrimPrefix(r.EventName, "s3:")
+		if r.S3.Bucket.Name == "" || key == "" || !strings.HasPrefix(name, "s3:Object") {
+			return nil, fmt.Errorf("event: incomplete record (%q %q %q)", r.EventName, r.S3.Bucket.Name, key)
+		}
+		t, _ := time.Parse(time.RFC3339Nano, r.EventTime)
+		out = append(out, Event{Event: name, Bucket: r.S3.Bucket.Name, Key: key, Size: r.S3.Object.Size,
+			ETag: r.S3.Object.ETag, Time: t, Source: source, seq: r.S3.Object.Sequencer})
+	}
+	return out, nil
+}
+
+// Hub fans events from every source out to the watchers and to the
+// mounts' caches. Each watcher gets a buffered channel; a watcher too slow
+// to keep up loses events (counted) rather than stalling the sources.
 type Hub struct {
-	mu   sync.Mutex            // protects the fields below
-	subs map[chan Event]filter // GUARDED_BY(mu)
-	seen map[string]time.Time  // GUARDED_BY(mu): recent event identities, to drop one seen from both sources
-	lost int                   // GUARDED_BY(mu)
+	mu    sync.Mutex            // protects the fields below
+	subs  map[chan Event]filter // GUARDED_BY(mu)
+	sinks []func(Event)         // GUARDED_BY(mu): called for every new event, in order
+	seen  map[string]time.Time  // GUARDED_BY(mu): recent event identities, to drop one seen from both sources
+	lost  int                   // GUARDED_BY(mu)
 }
 
 type filter struct {
@@ -82,13 +129,21 @@ func (f filter) match(e Event) bool {
 // NewHub returns an empty hub.
 func NewHub() *Hub { return &Hub{subs: map[chan Event]filter{}, seen: map[string]time.Time{}} }
 
-// Publish hands e to every matching watcher once.
+// OnEvent adds a sink that sees every event once (mounts drop what they
+// cached of the key). Sinks must not block.
+func (h *Hub) OnEvent(f func(Event)) {
+	h.mu.Lock()
+	h.sinks = append(h.sinks, f)
+	h.mu.Unlock()
+}
+
+// Publish hands e to every matching watcher and every sink once.
 func (h *Hub) Publish(e Event) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	id := e.Event + "\x00" + e.Bucket + "\x00" + e.Key + "\x00" + e.seq
 	if e.seq != "" {
 		if _, dup := h.seen[id]; dup {
+			h.mu.Unlock()
 			return
 		}
 		h.seen[id] = time.Now()
@@ -109,6 +164,11 @@ func (h *Hub) Publish(e Event) {
 		default:
 			h.lost++
 		}
+	}
+	sinks := h.sinks
+	h.mu.Unlock()
+	for _, s := range sinks {
+		s(e)
 	}
 }
 
@@ -151,8 +211,11 @@ func kinds(names []string) ([]string, error) {
 }
 
 // ServeWebhook receives MinIO webhook notifications on addr (loopback only)
-// and publishes them; it returns the listener's address.
-func ServeWebhook(ctx context.Context, addr string, hub *Hub, l *log.Logger) (string, error) {
+// and publishes them; it returns the listener's address. With token set,
+// a POST must carry it (MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_<ID>: MinIO sends
+// "Authorization: Bearer <token>"). A forged or malformed POST changes
+// nothing but a counter and a log line.
+func ServeWebhook(ctx context.Context, addr, token string, hub *Hub, st *SourceStats, l *slog.Logger) (string, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", fmt.Errorf("events webhook address %q: %v", addr, err)
@@ -164,27 +227,95 @@ func ServeWebhook(ctx context.Context, addr string, hub *Hub, l *log.Logger) (st
 	if err != nil {
 		return "", fmt.Errorf("events webhook: %v", err)
 	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.WriteHeader(http.StatusOK) // MinIO probes the target with other methods
-			return
-		}
-		var info notification.Info
-		if err := json.NewDecoder(io.LimitReader(r.Body, 4<<20)).Decode(&info); err != nil {
-			http.Error(w, "bad event body", http.StatusBadRequest)
-			return
-		}
-		for _, e := range FromNotification(info, "webhook") {
-			hub.Publish(e)
-		}
-		w.WriteHeader(http.StatusOK)
-	})}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodPost {
+				w.WriteHeader(http.StatusOK) // MinIO probes the target with other methods
+				return
+			}
+			if token != "" && r.Header.Get("Authorization") != "Bearer "+token {
+				st.reject("webhook POST without the auth token", l)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+			body, err := io.ReadAll(io.LimitReader(r.Body, maxEventBody+1))
+			if err == nil && len(body) > maxEventBody {
+				err = fmt.Errorf("body over %d bytes", maxEventBody)
+			}
+			var events []Event
+			if err == nil {
+				events, err = ParseEvents(body, "webhook")
+			}
+			if err != nil {
+				st.reject("malformed webhook event: "+err.Error(), l)
+				http.Error(w, "bad event body", http.StatusBadRequest)
+				return
+			}
+			st.received(len(events))
+			for _, e := range events {
+				hub.Publish(e)
+			}
+			w.WriteHeader(http.StatusOK)
+		})}
+	st.setState("live", nil)
 	go func() { _ = srv.Serve(ln) }()
 	go func() {
 		<-ctx.Done()
 		srv.Close()
 	}()
 	return ln.Addr().String(), nil
+}
+
+// SourceState is one event source's state as `kfs status` shows it.
+type SourceState struct {
+	Name      string    `json:"name"`
+	State     string    `json:"state"` // live, retrying, off
+	LastEvent time.Time `json:"last_event,omitempty"`
+	Events    int64     `json:"events"`
+	Rejected  int64     `json:"rejected"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// SourceStats keeps a SourceState up to date.
+type SourceStats struct {
+	mu sync.Mutex  // protects st
+	st SourceState // GUARDED_BY(mu)
+}
+
+// NewSourceStats starts the stats of a source.
+func NewSourceStats(name string) *SourceStats {
+	return &SourceStats{st: SourceState{Name: name, State: "off"}}
+}
+
+func (s *SourceStats) received(n int) {
+	s.mu.Lock()
+	s.st.Events += int64(n)
+	s.st.LastEvent = time.Now().UTC()
+	s.mu.Unlock()
+}
+
+func (s *SourceStats) reject(why string, l *slog.Logger) {
+	s.mu.Lock()
+	s.st.Rejected++
+	name := s.st.Name
+	s.mu.Unlock()
+	l.Warn("events: rejected", "source", name, "why", why)
+}
+
+func (s *SourceStats) setState(state string, err error) {
+	s.mu.Lock()
+	s.st.State = state
+	if err != nil {
+		s.st.LastError = err.Error()
+	}
+	s.mu.Unlock()
+}
+
+// Snapshot copies the state.
+func (s *SourceStats) Snapshot() SourceState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st
 }
 
 func (s *Server) watch(ctx context.Context, body []byte, w http.ResponseWriter) error {
@@ -196,9 +327,12 @@ func (s *Server) watch(ctx context.Context, body []byte, w http.ResponseWriter) 
 	if err != nil {
 		return err
 	}
-	bucket, prefix, err := s.resolveDir(req.Path)
+	bucket, prefix, err := s.Resolve(req.Path)
 	if err != nil {
 		return err
+	}
+	if prefix != "" {
+		prefix = strings.TrimSuffix(prefix, "/") + "/"
 	}
 	f := filter{bucket: bucket, prefix: prefix, suffix: req.Suffix, kinds: ks}
 	ch := s.hub.subscribe(f)
@@ -207,13 +341,12 @@ func (s *Server) watch(ctx context.Context, body []byte, w http.ResponseWriter) 
 	// does not deliver (see README) the webhook carries the events.
 	go func() {
 		for e := range s.be.Listen(ctx, bucket, prefix, req.Suffix) {
-			s.hub.Publish(e)
+			s.hub.Publish(FromStore(e, "listen"))
 		}
 	}()
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	fw := flushWriter{w}
-	enc := json.NewEncoder(fw)
 	fw.Write(nil) // headers out now: the watcher knows it is subscribed
 	for {
 		select {
@@ -221,30 +354,11 @@ func (s *Server) watch(ctx context.Context, body []byte, w http.ResponseWriter) 
 			return nil
 		case e := <-ch:
 			e.Path = s.localPath(e.Bucket, e.Key)
-			if err := enc.Encode(e); err != nil {
+			if err := writeJSON(fw, e); err != nil {
 				return nil
 			}
 		}
 	}
-}
-
-// resolveDir maps a directory (or the mount root) to bucket and key prefix.
-func (s *Server) resolveDir(p string) (bucket, prefix string, err error) {
-	if clean := strings.TrimSuffix(p, "/"); clean == strings.TrimSuffix(s.cfg.Mountpoint, "/") {
-		if s.cfg.Bucket == "" {
-			return "", "", badRequest("watch a bucket directory, not the root of an all-buckets mount")
-		}
-		return s.cfg.Bucket, s.cfg.Prefix, nil
-	}
-	bucket, key, err := s.Resolve(p)
-	if err != nil {
-		if s.cfg.Bucket == "" && strings.Contains(err.Error(), "names a bucket") {
-			rel := strings.TrimPrefix(p, strings.TrimSuffix(s.cfg.Mountpoint, "/")+"/")
-			return strings.Trim(rel, "/"), "", nil
-		}
-		return "", "", err
-	}
-	return bucket, key, nil
 }
 
 // localPath is where bucket/key shows in this mount ("" if it does not).

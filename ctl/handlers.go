@@ -3,15 +3,27 @@ package ctl
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"strconv"
 	"strings"
 	"time"
+
+	"kfs/fs/store"
 )
 
-// Handlers beyond presign/stat: versions, cat, rm, copy, compose, select.
-
-func (s *Server) routeMore(mux *http.ServeMux) {
+func (s *Server) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/presign", s.post(s.presign))
+	mux.HandleFunc("/v1/stat", s.post(s.stat))
+	mux.HandleFunc("/v1/buckets", s.get(s.buckets))
+	mux.HandleFunc("/v1/status", s.get(s.status))
 	mux.HandleFunc("/v1/versions", s.post(s.versions))
 	mux.HandleFunc("/v1/rm", s.post(s.remove))
 	mux.HandleFunc("/v1/copy", s.post(s.copyObject))
@@ -19,9 +31,145 @@ func (s *Server) routeMore(mux *http.ServeMux) {
 	mux.HandleFunc("/v1/cat", s.stream(s.cat))
 	mux.HandleFunc("/v1/select", s.stream(s.selectObject))
 	mux.HandleFunc("/v1/watch", s.stream(s.watch))
+	mux.HandleFunc("/v1/mb", s.post(s.makeBucket))
+	mux.HandleFunc("/v1/rb", s.post(s.removeBucket))
+	mux.HandleFunc("/v1/restore", s.post(s.restore))
+	mux.HandleFunc("/v1/resolve", s.post(s.resolve))
+	return mux
 }
 
-func (s *Server) versions(ctx context.Context, body json.RawMessage) (any, error) {
+// explain turns "not found" for a name that is a directory into saying so.
+func (s *Server) explain(ctx context.Context, o store.ObjectRef, err error) error {
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	p, lerr := s.be.List(ctx, store.ListRequest{Bucket: o.Bucket, Prefix: o.Key + "/", Max: 1})
+	if lerr == nil && len(p.Objects)+len(p.Prefixes) > 0 {
+		return badRequest("%s is a directory, not a file", s.localPath(o.Bucket, o.Key))
+	}
+	return err
+}
+
+// ParseExpiry reads "2h", "90m", "7d", "3600" (seconds); default MaxExpiry.
+func ParseExpiry(v string) (time.Duration, error) {
+	if v == "" {
+		return MaxExpiry, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		if days, ok := strings.CutSuffix(v, "d"); ok {
+			n, err2 := strconv.ParseFloat(days, 64)
+			if err2 == nil && n > 0 && n <= 7 {
+				return time.Duration(n * float64(24*time.Hour)), nil
+			}
+		}
+		n, err2 := strconv.ParseInt(v, 10, 64)
+		if err2 != nil {
+			return 0, badRequest("expires %q: want a duration such as 2h, 90m, 7d or a number of seconds", v)
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d <= 0 || d > MaxExpiry {
+		return 0, badRequest("expires %s: want more than 0 and at most 7 days (168h, 7d)", v)
+	}
+	return d, nil
+}
+
+func (s *Server) presign(ctx context.Context, body []byte) (any, error) {
+	var req PresignRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	o, err := s.resolveObject(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	method := strings.ToUpper(req.Method)
+	if method == "" {
+		method = http.MethodGet
+	}
+	switch method {
+	case http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodHead:
+	default:
+		return nil, badRequest("method %q: want GET, PUT, DELETE or HEAD", req.Method)
+	}
+	expires, err := ParseExpiry(req.Expires)
+	if err != nil {
+		return nil, err
+	}
+	params := url.Values{}
+	if req.VersionID != "" {
+		params.Set("versionId", req.VersionID)
+	}
+	for k, v := range req.ResponseHeaders {
+		lk := strings.ToLower(k)
+		if !strings.HasPrefix(lk, "response-") {
+			return nil, badRequest("response header %q: want a response-* parameter such as response-content-type", k)
+		}
+		params.Set(lk, v)
+	}
+	u, err := s.be.Presign(ctx, method, o, expires, params)
+	if err != nil {
+		return nil, err
+	}
+	return PresignResponse{URL: u, ExpiresAt: time.Now().Add(expires).UTC().Truncate(time.Second)}, nil
+}
+
+func statOf(bucket string, i store.ObjectInfo) ObjectStat {
+	st := ObjectStat{Bucket: bucket, Key: i.Key, Size: i.Size, ETag: i.ETag, VersionID: i.VersionID, LastModified: i.LastModified,
+		ContentType: i.ContentType, Metadata: i.Meta, TagCount: i.TagCount, LockMode: i.LockMode, StorageClass: i.StorageClass}
+	if !i.LockUntil.IsZero() {
+		t := i.LockUntil
+		st.LockUntil = &t
+	}
+	if i.LegalHold {
+		st.LegalHold = "ON"
+	}
+	if len(st.Metadata) == 0 {
+		st.Metadata = nil
+	}
+	return st
+}
+
+func (s *Server) stat(ctx context.Context, body []byte) (any, error) {
+	var req StatRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	o, err := s.resolveObject(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	o.VersionID = req.VersionID
+	info, err := s.be.Stat(ctx, o)
+	if err != nil {
+		return nil, s.explain(ctx, o, err)
+	}
+	return statOf(o.Bucket, info), nil
+}
+
+func (s *Server) buckets(ctx context.Context) (any, error) {
+	bs, err := s.be.ListBuckets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Bucket, len(bs))
+	for i, b := range bs {
+		out[i] = Bucket{Name: b.Name, Created: b.Created}
+	}
+	return out, nil
+}
+
+func (s *Server) status(ctx context.Context) (any, error) {
+	st := Status{Mountpoint: s.cfg.Mountpoint, Bucket: s.cfg.Bucket, Prefix: s.cfg.Prefix,
+		Endpoint: s.cfg.Endpoint, MountedAt: s.cfg.MountedAt, PID: os.Getpid()}
+	if s.cfg.Stats != nil {
+		st.Extra = s.cfg.Stats()
+	}
+	return st, nil
+}
+
+func (s *Server) versions(ctx context.Context, body []byte) (any, error) {
 	var req VersionsRequest
 	if err := decode(body, &req); err != nil {
 		return nil, err
@@ -30,10 +178,26 @@ func (s *Server) versions(ctx context.Context, body json.RawMessage) (any, error
 	if err != nil {
 		return nil, err
 	}
-	return s.be.Versions(ctx, bucket, key)
+	prefix := key
+	if req.Recursive && key != "" {
+		prefix = strings.TrimSuffix(key, "/") + "/"
+	}
+	vs, err := s.be.ListVersions(ctx, bucket, prefix, !req.Recursive)
+	if err != nil {
+		return nil, err
+	}
+	if len(vs) == 0 && !req.Recursive {
+		return nil, s.explain(ctx, store.ObjectRef{Bucket: bucket, Key: key}, fmt.Errorf("%s: no versions: %w", req.Path, store.ErrNotFound))
+	}
+	out := make([]Version, len(vs))
+	for i, v := range vs {
+		out[i] = Version{Path: s.localPath(bucket, v.Key), VersionID: v.VersionID, Size: v.Size, ETag: v.ETag,
+			LastModified: v.LastModified, IsLatest: v.IsLatest, DeleteMarker: v.DeleteMarker}
+	}
+	return out, nil
 }
 
-func (s *Server) remove(ctx context.Context, body json.RawMessage) (any, error) {
+func (s *Server) remove(ctx context.Context, body []byte) (any, error) {
 	var req RemoveRequest
 	if err := decode(body, &req); err != nil {
 		return nil, err
@@ -46,31 +210,133 @@ func (s *Server) remove(ctx context.Context, body json.RawMessage) (any, error) 
 		if req.VersionID != "" {
 			return nil, badRequest("recursive removal takes no version id")
 		}
-		return s.be.RemovePrefix(ctx, bucket, strings.TrimSuffix(key, "/")+"/")
+		prefix := ""
+		if key != "" {
+			prefix = strings.TrimSuffix(key, "/") + "/"
+		}
+		r, err := s.removePrefix(ctx, bucket, prefix)
+		s.cfg.ChangedPrefix(bucket, prefix)
+		return r, err
 	}
-	if err := s.be.Remove(ctx, ObjectRef{Bucket: bucket, Key: key, VersionID: req.VersionID}); err != nil {
+	o := store.ObjectRef{Bucket: bucket, Key: key, VersionID: req.VersionID}
+	if key == "" {
+		return nil, badRequest("%s is a bucket's directory: use -r to remove what is in it", req.Path)
+	}
+	if req.VersionID == "" {
+		if _, err := s.be.Stat(ctx, o); err != nil {
+			return nil, s.explain(ctx, o, err)
+		}
+	}
+	if err := s.be.Remove(ctx, o); err != nil {
 		return nil, err
 	}
+	s.cfg.Changed(bucket, key)
 	return RemoveResponse{Removed: 1}, nil
 }
 
-func (s *Server) copyObject(ctx context.Context, body json.RawMessage) (any, error) {
+// removePrefix deletes every object under prefix in batches.
+func (s *Server) removePrefix(ctx context.Context, bucket, prefix string) (RemoveResponse, error) {
+	var r RemoveResponse
+	req := store.ListRequest{Bucket: bucket, Prefix: prefix, Recursive: true}
+	for {
+		p, err := s.be.List(ctx, req)
+		if err != nil {
+			return r, err
+		}
+		keys := make([]string, len(p.Objects))
+		for i, o := range p.Objects {
+			keys[i] = o.Key
+		}
+		if len(keys) > 0 {
+			failed, err := s.be.RemoveMany(ctx, bucket, keys)
+			if err != nil {
+				return r, err
+			}
+			for _, f := range failed {
+				r.Errors = append(r.Errors, f.Key+": "+f.Err.Error())
+			}
+			r.Removed += len(keys) - len(failed)
+		}
+		if req.Token = p.NextToken; req.Token == "" {
+			return r, nil
+		}
+	}
+}
+
+func (s *Server) copyObject(ctx context.Context, body []byte) (any, error) {
 	var req CopyRequest
 	if err := decode(body, &req); err != nil {
 		return nil, err
 	}
-	sb, sk, err := s.Resolve(req.Src)
+	src, err := s.target(req.Src, req.SrcBucket, req.SrcKey)
 	if err != nil {
 		return nil, err
 	}
-	db, dk, err := s.Resolve(req.Dst)
+	dst, err := s.target(req.Dst, req.DstBucket, req.DstKey)
 	if err != nil {
 		return nil, err
 	}
-	return s.be.Copy(ctx, ObjectRef{Bucket: sb, Key: sk}, ObjectRef{Bucket: db, Key: dk}, req)
+	o := store.CopyOptions{IfMatch: req.IfMatch}
+	if req.IfModifiedSince != nil {
+		o.IfModifiedSince = *req.IfModifiedSince
+	}
+	ct := req.ContentType
+	if ct == "" && extType(dst.Key) != extType(src.Key) {
+		ct = extType(dst.Key) // a copy to another extension gets that extension's type
+	}
+	if req.ReplaceMetadata || len(req.Metadata) > 0 || ct != "" {
+		st, err := s.be.Stat(ctx, src)
+		if err != nil {
+			return nil, s.explain(ctx, src, err)
+		}
+		o.Replace = &store.PutOptions{ContentType: st.ContentType, Meta: req.Metadata}
+		if !req.ReplaceMetadata {
+			o.Replace.Meta = merged(st.Meta, req.Metadata)
+		}
+		if ct != "" {
+			o.Replace.ContentType = ct
+		}
+	}
+	info, err := s.be.Copy(ctx, src, dst, o)
+	if errors.Is(err, store.ErrStale) {
+		return nil, httpError{http.StatusPreconditionFailed, "copy refused: the source does not meet the condition (" + err.Error() + ")"}
+	}
+	if err != nil {
+		return nil, s.explain(ctx, src, err)
+	}
+	s.cfg.Changed(dst.Bucket, dst.Key)
+	return s.statAfter(ctx, dst, info)
 }
 
-func (s *Server) compose(ctx context.Context, body json.RawMessage) (any, error) {
+// extType is the Content-Type a key's extension implies ("" for none known).
+func extType(key string) string {
+	return mime.TypeByExtension(strings.ToLower(path.Ext(key)))
+}
+
+func merged(a, b map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[strings.ToLower(k)] = v
+	}
+	return out
+}
+
+// statAfter answers a change with the object's facts as the store has them.
+func (s *Server) statAfter(ctx context.Context, o store.ObjectRef, fallback store.ObjectInfo) (ObjectStat, error) {
+	info, err := s.be.Stat(ctx, o)
+	if err != nil {
+		info = fallback
+	}
+	return statOf(o.Bucket, info), nil
+}
+
+// minComposePart is S3's minimum size of every source but the last.
+const minComposePart = 5 << 20
+
+func (s *Server) compose(ctx context.Context, body []byte) (any, error) {
 	var req ComposeRequest
 	if err := decode(body, &req); err != nil {
 		return nil, err
@@ -78,40 +344,49 @@ func (s *Server) compose(ctx context.Context, body json.RawMessage) (any, error)
 	if len(req.Srcs) == 0 || len(req.Srcs) > 10000 {
 		return nil, badRequest("compose takes 1 to 10000 sources")
 	}
-	db, dk, err := s.Resolve(req.Dst)
+	dst, err := s.resolveObject(req.Dst)
 	if err != nil {
 		return nil, err
 	}
-	srcs := make([]ObjectRef, len(req.Srcs))
+	srcs := make([]store.ObjectRef, len(req.Srcs))
 	for i, p := range req.Srcs {
-		b, k, err := s.Resolve(p)
+		if i < len(req.SrcRefs) && req.SrcRefs[i].Bucket != "" {
+			srcs[i], err = s.target("", req.SrcRefs[i].Bucket, req.SrcRefs[i].Key)
+		} else {
+			srcs[i], err = s.resolveObject(p)
+		}
 		if err != nil {
 			return nil, err
 		}
-		srcs[i] = ObjectRef{Bucket: b, Key: k}
-	}
-	return s.be.Compose(ctx, ObjectRef{Bucket: db, Key: dk}, srcs)
-}
-
-// stream serves handlers whose answer is a byte stream, not JSON; errors
-// before the first byte are JSON like everywhere else.
-func (s *Server) stream(h func(ctx context.Context, body []byte, w http.ResponseWriter) error) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			s.reply(w, nil, httpError{http.StatusMethodNotAllowed, r.Method + " not allowed: use POST"})
-			return
+		if i == len(req.Srcs)-1 {
+			continue
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		st, err := s.be.Stat(ctx, srcs[i])
 		if err != nil {
-			s.reply(w, nil, httpError{http.StatusRequestEntityTooLarge, "request body too large"})
-			return
+			return nil, s.explain(ctx, srcs[i], err)
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), 30*24*time.Hour)
-		defer cancel()
-		if err := h(ctx, body, w); err != nil {
-			s.reply(w, nil, err)
+		if st.Size < minComposePart {
+			return nil, badRequest("source %d (%s, %d bytes) is under 5 MiB: S3 composes only sources of at least 5 MiB, except the last",
+				i+1, p, st.Size)
 		}
 	}
+	var opts *store.PutOptions
+	if ct := req.ContentType; ct != "" || extType(dst.Key) != "" {
+		if ct == "" {
+			ct = extType(dst.Key)
+		}
+		first, err := s.be.Stat(ctx, srcs[0])
+		if err != nil {
+			return nil, s.explain(ctx, srcs[0], err)
+		}
+		opts = &store.PutOptions{ContentType: ct, Meta: first.Meta}
+	}
+	info, err := s.be.Compose(ctx, dst, srcs, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.cfg.Changed(dst.Bucket, dst.Key)
+	return statOf(dst.Bucket, info), nil
 }
 
 func (s *Server) cat(ctx context.Context, body []byte, w http.ResponseWriter) error {
@@ -119,13 +394,14 @@ func (s *Server) cat(ctx context.Context, body []byte, w http.ResponseWriter) er
 	if err := decode(body, &req); err != nil {
 		return err
 	}
-	bucket, key, err := s.Resolve(req.Path)
+	o, err := s.resolveObject(req.Path)
 	if err != nil {
 		return err
 	}
-	rc, err := s.be.Get(ctx, ObjectRef{Bucket: bucket, Key: key, VersionID: req.VersionID})
+	o.VersionID = req.VersionID
+	rc, _, err := s.be.Get(ctx, o)
 	if err != nil {
-		return err
+		return s.explain(ctx, o, err)
 	}
 	defer rc.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -144,19 +420,21 @@ func (s *Server) selectObject(ctx context.Context, body []byte, w http.ResponseW
 	if strings.TrimSpace(req.SQL) == "" {
 		return badRequest("select needs --sql")
 	}
-	bucket, key, err := s.Resolve(req.Path)
+	o, err := s.resolveObject(req.Path)
 	if err != nil {
 		return err
 	}
-	st, err := s.be.Select(ctx, ObjectRef{Bucket: bucket, Key: key}, req)
+	st, err := s.be.Select(ctx, o, store.SelectOptions{SQL: req.SQL, Input: req.Input, CSVHeader: req.CSVHeader,
+		Delimiter: req.Delimiter, JSONType: req.JSONType, Compression: req.Compression, Output: req.Output})
 	if err != nil {
-		return err
+		return s.explain(ctx, o, err)
 	}
 	defer st.Close()
 	w.Header().Set("Trailer", StatsTrailer)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	_, copyErr := io.Copy(flushWriter{w}, st)
-	stats, _ := json.Marshal(st.Stats())
+	ss := st.Stats()
+	stats, _ := json.Marshal(SelectStats{BytesScanned: ss.BytesScanned, BytesProcessed: ss.BytesProcessed, BytesReturned: ss.BytesReturned})
 	if copyErr != nil {
 		stats, _ = json.Marshal(map[string]string{"error": copyErr.Error()})
 	}

@@ -8,15 +8,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
+
+	"kfs/fs/store"
 )
 
 // Config is what the server knows about its mount.
@@ -27,8 +27,12 @@ type Config struct {
 	Endpoint   string
 	MountedAt  time.Time
 	Stats      func() any // counters for /v1/status (may be nil)
-	Log        *log.Logger
+	Log        *slog.Logger
 	Hub        *Hub // where bucket events arrive (nil: a new one)
+	// Changed and ChangedPrefix tell the mount's caches (and the kernel's)
+	// about a change the socket made, before the socket answers.
+	Changed       func(bucket, key string)
+	ChangedPrefix func(bucket, prefix string)
 }
 
 // MaxExpiry is the longest presigned URL S3 accepts.
@@ -70,6 +74,15 @@ type Server struct {
 // Listen creates the socket (mode 0600, replacing a stale one) and serves
 // it in the background.
 func Listen(cfg Config, be Backend) (*Server, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Changed == nil {
+		cfg.Changed = func(string, string) {}
+	}
+	if cfg.ChangedPrefix == nil {
+		cfg.ChangedPrefix = func(string, string) {}
+	}
 	path := SocketPath(cfg.Mountpoint)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("control socket: %v", err)
@@ -93,14 +106,8 @@ func Listen(cfg Config, be Backend) (*Server, error) {
 	if s.hub == nil {
 		s.hub = NewHub()
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/v1/presign", s.post(s.presign))
-	mux.HandleFunc("/v1/stat", s.post(s.stat))
-	mux.HandleFunc("/v1/buckets", s.get(s.buckets))
-	mux.HandleFunc("/v1/status", s.get(s.status))
-	s.routeMore(mux)
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
-		ErrorLog: cfg.Log}
+	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn)}
 	go func() { _ = s.http.Serve(ln) }()
 	return s, nil
 }
@@ -129,44 +136,86 @@ func badRequest(format string, a ...any) error {
 	return httpError{http.StatusBadRequest, fmt.Sprintf(format, a...)}
 }
 
+// statusTable maps store sentinels to HTTP status codes; the first match
+// wins, anything else is 502 (the store failed).
+var statusTable = []struct {
+	err  error
+	code int
+}{
+	{store.ErrNotFound, http.StatusNotFound},
+	{store.ErrStale, http.StatusPreconditionFailed},
+	{store.ErrAccessDenied, http.StatusForbidden},
+	{store.ErrLocked, http.StatusForbidden},
+	{store.ErrInvalid, http.StatusBadRequest},
+	{store.ErrNoObjectLock, http.StatusBadRequest},
+	{store.ErrTooLarge, http.StatusBadRequest},
+	{store.ErrNameTooLong, http.StatusBadRequest},
+	{store.ErrExists, http.StatusConflict},
+	{store.ErrNotEmpty, http.StatusConflict},
+	{store.ErrQuota, http.StatusInsufficientStorage},
+	{store.ErrUnsupported, http.StatusNotImplemented},
+	{context.DeadlineExceeded, http.StatusGatewayTimeout},
+}
+
+// httpStatus is the one mapping from errors to HTTP status codes.
+func httpStatus(err error) int {
+	var he httpError
+	if errors.As(err, &he) {
+		return he.code
+	}
+	for _, e := range statusTable {
+		if errors.Is(err, e.err) {
+			return e.code
+		}
+	}
+	return http.StatusBadGateway
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
 func (s *Server) reply(w http.ResponseWriter, v any, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	if err != nil {
-		code := http.StatusBadGateway
-		var he httpError
-		switch {
-		case errors.As(err, &he):
-			code = he.code
-		case errors.Is(err, ErrNotFound):
-			code = http.StatusNotFound
-		}
-		if code >= 500 && s.cfg.Log != nil {
-			s.cfg.Log.Printf("control socket: %v", err)
+		code := httpStatus(err)
+		if code >= 500 {
+			s.cfg.Log.Warn("control socket request failed", "err", err)
 		}
 		w.WriteHeader(code)
 		v = ErrorBody{Error: strings.ReplaceAll(err.Error(), "\n", " ")}
 	}
-	_ = json.NewEncoder(w).Encode(v)
+	_ = writeJSON(w, v)
 }
 
 // post decodes a JSON body strictly (bounded, no unknown fields, nothing
 // after it) into the handler's request type.
-func (s *Server) post(h func(context.Context, json.RawMessage) (any, error)) http.HandlerFunc {
+func (s *Server) post(h func(context.Context, []byte) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			s.reply(w, nil, httpError{http.StatusMethodNotAllowed, r.Method + " not allowed: use POST"})
+		body, ok := s.body(w, r)
+		if !ok {
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-		if err != nil {
-			s.reply(w, nil, httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", maxBody)})
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Minute)
 		defer cancel()
 		v, err := h(ctx, body)
 		s.reply(w, v, err)
 	}
+}
+
+func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if r.Method != http.MethodPost {
+		s.reply(w, nil, httpError{http.StatusMethodNotAllowed, r.Method + " not allowed: use POST"})
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		s.reply(w, nil, httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", maxBody)})
+		return nil, false
+	}
+	return body, true
 }
 
 func (s *Server) get(h func(context.Context) (any, error)) http.HandlerFunc {
@@ -179,6 +228,20 @@ func (s *Server) get(h func(context.Context) (any, error)) http.HandlerFunc {
 		defer cancel()
 		v, err := h(ctx)
 		s.reply(w, v, err)
+	}
+}
+
+// stream serves handlers whose answer is a byte stream, not JSON; errors
+// before the first byte are JSON like everywhere else.
+func (s *Server) stream(h func(ctx context.Context, body []byte, w http.ResponseWriter) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, ok := s.body(w, r)
+		if !ok {
+			return
+		}
+		if err := h(r.Context(), body, w); err != nil {
+			s.reply(w, nil, err)
+		}
 	}
 }
 
@@ -195,104 +258,42 @@ func decode(body []byte, v any) error {
 	return nil
 }
 
-// Resolve maps a local path inside the mount to bucket and key.
+// Resolve maps a local path inside the mount to bucket and key. The key is
+// "" for a bucket's own directory (the root of a bucket mount, or a bucket
+// of an all-buckets mount).
 func (s *Server) Resolve(p string) (bucket, key string, err error) {
 	if !filepath.IsAbs(p) {
 		return "", "", badRequest("path %q: want an absolute path inside %s", p, s.cfg.Mountpoint)
 	}
-	clean := filepath.Clean(p)
-	rel, ok := strings.CutPrefix(clean, filepath.Clean(s.cfg.Mountpoint)+"/")
-	if !ok || rel == "" {
-		return "", "", badRequest("path %q is not inside the mount %s", p, s.cfg.Mountpoint)
+	clean, mp := filepath.Clean(p), filepath.Clean(s.cfg.Mountpoint)
+	rel := ""
+	if clean != mp {
+		var ok bool
+		if rel, ok = strings.CutPrefix(clean, strings.TrimSuffix(mp, "/")+"/"); !ok {
+			return "", "", badRequest("path %q is not inside the mount %s", p, s.cfg.Mountpoint)
+		}
 	}
 	if s.cfg.Bucket == "" {
-		bucket, key, _ = strings.Cut(rel, "/")
-		if key == "" {
-			return "", "", badRequest("path %q names a bucket, not an object", p)
+		if rel == "" {
+			return "", "", badRequest("path %q is the root of an all-buckets mount: name a bucket or an object in one", p)
 		}
+		bucket, key, _ = strings.Cut(rel, "/")
 		return bucket, key, nil
+	}
+	if rel == "" {
+		return s.cfg.Bucket, strings.TrimSuffix(s.cfg.Prefix, "/"), nil
 	}
 	return s.cfg.Bucket, s.cfg.Prefix + rel, nil
 }
 
-// ParseExpiry reads "2h", "90m", "3600" (seconds); default MaxExpiry.
-func ParseExpiry(s string) (time.Duration, error) {
-	if s == "" {
-		return MaxExpiry, nil
-	}
-	d, err := time.ParseDuration(s)
+// resolveObject is Resolve for requests that need an object.
+func (s *Server) resolveObject(p string) (store.ObjectRef, error) {
+	b, k, err := s.Resolve(p)
 	if err != nil {
-		n, err2 := strconv.ParseInt(s, 10, 64)
-		if err2 != nil {
-			return 0, badRequest("expires %q: want a duration such as 2h or a number of seconds", s)
-		}
-		d = time.Duration(n) * time.Second
+		return store.ObjectRef{}, err
 	}
-	if d <= 0 || d > MaxExpiry {
-		return 0, badRequest("expires %s: want more than 0 and at most 7 days (168h)", d)
+	if k == "" {
+		return store.ObjectRef{}, badRequest("%s is a bucket's directory, not a file", p)
 	}
-	return d, nil
-}
-
-func (s *Server) presign(ctx context.Context, body json.RawMessage) (any, error) {
-	var req PresignRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
-	bucket, key, err := s.Resolve(req.Path)
-	if err != nil {
-		return nil, err
-	}
-	method := strings.ToUpper(req.Method)
-	if method == "" {
-		method = http.MethodGet
-	}
-	switch method {
-	case http.MethodGet, http.MethodPut, http.MethodDelete, http.MethodHead:
-	default:
-		return nil, badRequest("method %q: want GET, PUT, DELETE or HEAD", req.Method)
-	}
-	expires, err := ParseExpiry(req.Expires)
-	if err != nil {
-		return nil, err
-	}
-	params := url.Values{}
-	if req.VersionID != "" {
-		params.Set("versionId", req.VersionID)
-	}
-	for k, v := range req.ResponseHeaders {
-		lk := strings.ToLower(k)
-		if !strings.HasPrefix(lk, "response-") {
-			return nil, badRequest("response header %q: want a response-* parameter such as response-content-type", k)
-		}
-		params.Set(lk, v)
-	}
-	u, err := s.be.Presign(ctx, method, bucket, key, expires, params)
-	if err != nil {
-		return nil, err
-	}
-	return PresignResponse{URL: u, ExpiresAt: time.Now().Add(expires).UTC().Truncate(time.Second)}, nil
-}
-
-func (s *Server) stat(ctx context.Context, body json.RawMessage) (any, error) {
-	var req StatRequest
-	if err := decode(body, &req); err != nil {
-		return nil, err
-	}
-	bucket, key, err := s.Resolve(req.Path)
-	if err != nil {
-		return nil, err
-	}
-	return s.be.Stat(ctx, bucket, key, req.VersionID)
-}
-
-func (s *Server) buckets(ctx context.Context) (any, error) { return s.be.Buckets(ctx) }
-
-func (s *Server) status(ctx context.Context) (any, error) {
-	st := Status{Mountpoint: s.cfg.Mountpoint, Bucket: s.cfg.Bucket, Prefix: s.cfg.Prefix,
-		Endpoint: s.cfg.Endpoint, MountedAt: s.cfg.MountedAt, PID: os.Getpid()}
-	if s.cfg.Stats != nil {
-		st.Extra = s.cfg.Stats()
-	}
-	return st, nil
+	return store.ObjectRef{Bucket: b, Key: k}, nil
 }

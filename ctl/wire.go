@@ -76,13 +76,16 @@ type ErrorBody struct {
 	Error string `json:"error"`
 }
 
-// VersionsRequest lists an object's versions.
+// VersionsRequest lists an object's versions, or (Recursive) those of
+// every object under a directory.
 type VersionsRequest struct {
-	Path string `json:"path"`
+	Path      string `json:"path"`
+	Recursive bool   `json:"recursive,omitempty"`
 }
 
 // Version is one version of an object (or a delete marker).
 type Version struct {
+	Path         string    `json:"path"`
 	VersionID    string    `json:"version_id"`
 	Size         int64     `json:"size"`
 	ETag         string    `json:"etag,omitempty"`
@@ -120,12 +123,27 @@ type CopyRequest struct {
 	IfModifiedSince *time.Time        `json:"if_modified_since,omitempty"`
 	Metadata        map[string]string `json:"metadata,omitempty"`
 	ReplaceMetadata bool              `json:"replace_metadata,omitempty"`
+	ContentType     string            `json:"content_type,omitempty"`
+	// With another mount of the same endpoint, the client resolves that
+	// side through its socket and names the object here instead.
+	SrcBucket string `json:"src_bucket,omitempty"`
+	SrcKey    string `json:"src_key,omitempty"`
+	DstBucket string `json:"dst_bucket,omitempty"`
+	DstKey    string `json:"dst_key,omitempty"`
+}
+
+// ObjectName is an object named by bucket and key.
+type ObjectName struct {
+	Bucket string `json:"bucket"`
+	Key    string `json:"key"`
 }
 
 // ComposeRequest concatenates sources into dst, server side.
 type ComposeRequest struct {
-	Dst  string   `json:"dst"`
-	Srcs []string `json:"srcs"`
+	Dst         string       `json:"dst"`
+	Srcs        []string     `json:"srcs"`
+	SrcRefs     []ObjectName `json:"src_refs,omitempty"` // sources in other mounts of the endpoint, by index
+	ContentType string       `json:"content_type,omitempty"`
 }
 
 // SelectRequest runs S3 Select on an object; records stream back, and the
@@ -146,9 +164,4 @@ type SelectStats struct {
 	BytesScanned   int64 `json:"bytes_scanned"`
 	BytesProcessed int64 `json:"bytes_processed"`
 	BytesReturned  int64 `json:"bytes_returned"`
-}
-
-// ObjectRef names one object for the backend.
-type ObjectRef struct {
-	Bucket, Key, VersionID string
 }

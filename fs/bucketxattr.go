@@ -2,99 +2,134 @@ package fs
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"sort"
 	"syscall"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 
+	"kfs/fs/store"
 	"kfs/xattrs"
 )
 
-// Extended attributes of bucket directories: versioning, encryption,
-// lifecycle, tags, object lock and notification settings. A prefix
-// directory has none.
+// Extended attributes of directories: bucket settings on a bucket's own
+// directory (versioning, encryption, lifecycle, tags, object lock,
+// notification, policy), and stored user.* attributes (and ACLs) on the
+// marker object of any other directory.
 
 var (
+	_ = (fusefs.NodeGetxattrer)((*dirNode)(nil))
 	_ = (fusefs.NodeSetxattrer)((*dirNode)(nil))
 	_ = (fusefs.NodeRemovexattrer)((*dirNode)(nil))
+	_ = (fusefs.NodeListxattrer)((*dirNode)(nil))
 )
 
-var bucketKinds = map[xattrs.Kind]string{
-	xattrs.Versioning:   "versioning",
-	xattrs.Encryption:   "encryption",
-	xattrs.Lifecycle:    "lifecycle",
-	xattrs.Tags:         "tags",
-	xattrs.ObjectLock:   "object-lock",
-	xattrs.Notification: "notification",
-}
-
-// bucketName parses attr for a bucket directory (ok false: not served).
-func (d *dirNode) bucketName(attr string) (xattrs.Name, bool) {
-	n, ok := xattrs.Parse(attr)
-	if !ok || !n.OnBucket() || d.pfx() != "" {
-		return xattrs.Name{}, false
-	}
-	return n, true
-}
-
-func (d *dirNode) bucketValue(ctx context.Context, n xattrs.Name) (string, error) {
-	if n.Kind == xattrs.Tag {
-		v, err := d.fsys.store.GetBucketSetting(ctx, d.bucket, "tags")
-		if err != nil {
-			return "", err
-		}
-		t, err := xattrs.ParseTags(v)
-		if err != nil {
-			return "", err
-		}
-		val, ok := t[n.Arg]
-		if !ok {
-			return "", xattrs.ErrNoData
-		}
-		return val, nil
-	}
-	v, err := d.fsys.store.GetBucketSetting(ctx, d.bucket, bucketKinds[n.Kind])
-	if err == nil && v == "" {
-		err = xattrs.ErrNoData
-	}
-	return v, err
-}
+func (d *dirNode) isBucket() bool { return d.pfx() == "" }
 
 func (d *dirNode) xattrErrno(op, attr string, err error) syscall.Errno {
-	for _, e := range []syscall.Errno{syscall.ENODATA, syscall.ERANGE, syscall.EEXIST} {
-		if errors.Is(err, e) {
-			return e
-		}
-	}
-	return toErrno(d.fsys.cfg.Log, fmt.Sprintf("%s %s on bucket %s", op, attr, d.bucket), err)
+	return d.fsys.errno(op+" "+attr, d.path(""), err)
 }
 
 func (d *dirNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	n, ok := d.bucketName(attr)
-	if !ok {
-		return 0, getxattr(attr)
+	name, class := d.fsys.classify(attr)
+	switch {
+	case class == xattrNone:
+		return 0, syscall.EOPNOTSUPP
+	case class == xattrStored:
+		if d.isBucket() {
+			return 0, syscall.ENODATA
+		}
+		if err := d.loadMarker(ctx); err != nil {
+			return 0, d.xattrErrno("getxattr", attr, err)
+		}
+		where := d.path("")
+		d.mu.Lock()
+		meta := d.marker.Meta
+		d.mu.Unlock()
+		m := d.fsys.storedAttrs(where, meta)
+		v, ok := m[attr]
+		if !ok {
+			return 0, syscall.ENODATA
+		}
+		return fitValue(v, dest)
+	case class == xattrUnknown || !name.OnBucket() || !d.isBucket():
+		return 0, syscall.ENODATA
 	}
-	v, err := d.bucketValue(ctx, n)
+	v, err := d.bucketValue(ctx, name)
+	if err == nil && v == "" {
+		err = xattrs.ErrNoData
+	}
 	if err != nil {
 		return 0, d.xattrErrno("getxattr", attr, err)
 	}
-	sz, err := xattrs.Fit([]byte(v), dest)
-	if err != nil {
-		return uint32(sz), syscall.ERANGE
+	return fitValue([]byte(v), dest)
+}
+
+func (d *dirNode) bucketValue(ctx context.Context, n xattrs.Name) (string, error) {
+	s, b := d.fsys.store, d.bucket
+	switch n.Kind {
+	case xattrs.Versioning:
+		return s.GetVersioning(ctx, b)
+	case xattrs.Encryption:
+		e, err := s.GetEncryption(ctx, b)
+		return xattrs.FormatEncryption(xattrs.EncryptionValue(e)), err
+	case xattrs.Lifecycle, xattrs.Notification:
+		get, conv := s.GetLifecycle, xattrs.LifecycleToJSON
+		if n.Kind == xattrs.Notification {
+			get, conv = s.GetNotification, xattrs.NotificationToJSON
+		}
+		doc, err := get(ctx, b)
+		if err != nil || doc == nil {
+			return "", err
+		}
+		return conv(doc)
+	case xattrs.ObjectLock:
+		l, err := s.GetObjectLock(ctx, b)
+		return xattrs.FormatObjectLock(xattrs.ObjectLockValue(l)), err
+	case xattrs.Policy:
+		return s.GetPolicy(ctx, b)
+	case xattrs.Tags, xattrs.Tag:
+		t, err := s.GetBucketTags(ctx, b)
+		if err != nil {
+			return "", err
+		}
+		if n.Kind == xattrs.Tags {
+			return xattrs.FormatTags(t), nil
+		}
+		return t[n.Arg], nil
 	}
-	return uint32(sz), 0
+	return "", xattrs.ErrNoData
 }
 
 func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	if d.pfx() != "" {
-		return 0, 0
+	names, err := d.listNames(ctx)
+	if err != nil {
+		return 0, d.xattrErrno("listxattr", "", err)
 	}
+	return fitValue(xattrs.List(names), dest)
+}
+
+func (d *dirNode) listNames(ctx context.Context) ([]string, error) {
 	var names []string
-	for _, k := range []xattrs.Kind{xattrs.Versioning, xattrs.Encryption, xattrs.Lifecycle, xattrs.ObjectLock, xattrs.Notification, xattrs.Tags} {
-		v, err := d.fsys.store.GetBucketSetting(ctx, d.bucket, bucketKinds[k])
+	if !d.isBucket() {
+		if err := d.loadMarker(ctx); err != nil {
+			return nil, err
+		}
+		where := d.path("")
+		d.mu.Lock()
+		meta := d.marker.Meta
+		d.mu.Unlock()
+		for k := range d.fsys.storedAttrs(where, meta) {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		return names, nil
+	}
+	for _, k := range []xattrs.Kind{xattrs.Versioning, xattrs.Encryption, xattrs.Lifecycle, xattrs.ObjectLock,
+		xattrs.Notification, xattrs.Policy, xattrs.Tags} {
+		v, err := d.bucketValue(ctx, xattrs.Name{Kind: k})
 		if err != nil {
-			return 0, d.xattrErrno("listxattr", "", err)
+			return nil, err
 		}
 		if v == "" {
 			continue
@@ -107,67 +142,145 @@ func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.E
 			}
 		}
 	}
-	sz, err := xattrs.Fit(xattrs.List(names), dest)
-	if err != nil {
-		return uint32(sz), syscall.ERANGE
-	}
-	return uint32(sz), 0
+	return names, nil
 }
 
 func (d *dirNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	n, ok := d.bucketName(attr)
-	if !ok {
+	return d.changeXattr(ctx, "setxattr", attr, data, flags, false)
+}
+
+func (d *dirNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return d.changeXattr(ctx, "removexattr", attr, nil, 0, true)
+}
+
+func (d *dirNode) changeXattr(ctx context.Context, op, attr string, data []byte, flags uint32, remove bool) syscall.Errno {
+	name, class := d.fsys.classify(attr)
+	switch {
+	case class == xattrNone, class == xattrStored && d.isBucket(), class == xattrS3 && (!name.OnBucket() || !d.isBucket()):
+		return syscall.EOPNOTSUPP
+	case class == xattrUnknown:
+		if remove {
+			return syscall.ENODATA
+		}
 		return syscall.EOPNOTSUPP
 	}
 	if d.fsys.cfg.ReadOnly {
 		return syscall.EROFS
 	}
-	if err := d.setBucketXattr(ctx, n, string(data), flags, false); err != nil {
-		return d.xattrErrno("setxattr", attr, err)
-	}
-	return 0
-}
-
-func (d *dirNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	n, ok := d.bucketName(attr)
-	if !ok {
-		return syscall.ENODATA
-	}
-	if d.fsys.cfg.ReadOnly {
-		return syscall.EROFS
-	}
-	if err := d.setBucketXattr(ctx, n, "", 0, true); err != nil {
-		return d.xattrErrno("removexattr", attr, err)
-	}
-	return 0
-}
-
-func (d *dirNode) setBucketXattr(ctx context.Context, n xattrs.Name, value string, flags uint32, remove bool) error {
 	d.xattrMu.Lock()
 	defer d.xattrMu.Unlock()
+	var err error
+	if class == xattrStored {
+		err = d.setStored(ctx, attr, data, flags, remove)
+	} else {
+		err = d.setBucket(ctx, name, string(data), flags, remove)
+	}
+	if err != nil {
+		return d.xattrErrno(op, attr, err)
+	}
+	return 0
+}
+
+// setStored changes a stored attribute of a directory on its marker
+// object (made when the directory was only a prefix).
+func (d *dirNode) setStored(ctx context.Context, attr string, data []byte, flags uint32, remove bool) error {
+	if err := d.loadMarker(ctx); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	prefix, marker := d.prefix, d.marker
+	d.mu.Unlock()
+	next, err := applyStored(d.fsys.storedAttrs(d.path(""), marker.Meta), attr, data, flags, remove)
+	if err != nil {
+		return err
+	}
+	meta := map[string]string{}
+	for k, v := range marker.Meta {
+		meta[k] = v
+	}
+	setXattrMeta(meta, next)
+	if metaSize(meta) > metaLimit {
+		return fmt.Errorf("%d bytes of metadata, over kfs's %d: %w", metaSize(meta), metaLimit, xattrs.ErrNoSpace)
+	}
+	info, err := d.fsys.putMarker(ctx, d.bucket, prefix, meta)
+	if err != nil {
+		return err
+	}
+	d.setMarker(info, d.fsys.now())
+	return nil
+}
+
+func (d *dirNode) setBucket(ctx context.Context, n xattrs.Name, value string, flags uint32, remove bool) error {
+	s, b := d.fsys.store, d.bucket
 	switch n.Kind {
 	case xattrs.Tag, xattrs.Tags:
-		cur, err := d.fsys.store.GetBucketSetting(ctx, d.bucket, "tags")
+		cur, err := s.GetBucketTags(ctx, b)
 		if err != nil {
 			return err
 		}
-		tags, err := xattrs.ParseTags(cur)
+		next, err := xattrs.ApplyTagChange(cur, n, value, flags, remove)
 		if err != nil {
 			return err
 		}
-		if tags, err = xattrs.ApplyTagChange(tags, n, value, flags, remove); err != nil {
-			return err
-		}
-		return d.fsys.store.PutBucketSetting(ctx, d.bucket, "tags", xattrs.FormatTags(tags))
+		return s.SetBucketTags(ctx, b, next)
 	case xattrs.Versioning:
 		if remove {
 			return fmt.Errorf("versioning cannot be removed, only Suspended: %w", syscall.EINVAL)
 		}
-	case xattrs.ObjectLock, xattrs.Notification:
-		return fmt.Errorf("%s is read-only through kfs: %w", n, syscall.EPERM)
+		v, err := xattrs.ParseVersioning(value)
+		if err != nil {
+			return err
+		}
+		return s.SetVersioning(ctx, b, v)
+	case xattrs.Encryption:
+		var e xattrs.EncryptionValue
+		if !remove {
+			var err error
+			if e, err = xattrs.ParseEncryption(value); err != nil {
+				return err
+			}
+		}
+		return s.SetEncryption(ctx, b, store.Encryption(e))
+	case xattrs.Lifecycle, xattrs.Notification:
+		var doc []byte
+		if !remove {
+			conv := xattrs.LifecycleFromJSON
+			if n.Kind == xattrs.Notification {
+				conv = xattrs.NotificationFromJSON
+			}
+			var err error
+			if doc, err = conv(value); err != nil {
+				return err
+			}
+		}
+		if n.Kind == xattrs.Notification {
+			return s.SetNotification(ctx, b, doc)
+		}
+		return s.SetLifecycle(ctx, b, doc)
+	case xattrs.ObjectLock:
+		if remove {
+			return fmt.Errorf("object lock cannot be turned off once a bucket has it (set \"Enabled\" to clear the default retention): %w", syscall.EPERM)
+		}
+		l, err := xattrs.ParseObjectLock(value)
+		if err != nil {
+			return err
+		}
+		cur, err := s.GetObjectLock(ctx, b)
+		if err != nil {
+			return err
+		}
+		if !cur.Enabled {
+			return fmt.Errorf("bucket %s was made without object lock (it can only be chosen when a bucket is made: kfs mb --with-lock): %w", b, store.ErrNoObjectLock)
+		}
+		return s.SetObjectLock(ctx, b, store.ObjectLock(l))
+	case xattrs.Policy:
+		if remove {
+			return s.SetPolicy(ctx, b, "")
+		}
+		if err := xattrs.CheckPolicy(value); err != nil {
+			return err
+		}
+		return s.SetPolicy(ctx, b, value)
 	}
-	if remove {
-		value = ""
-	}
-	return d.fsys.store.PutBucketSetting(ctx, d.bucket, bucketKinds[n.Kind], value)
+	return syscall.EOPNOTSUPP
 }

@@ -5,43 +5,65 @@ import (
 	"syscall"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
+
+	"kfs/fs/store"
 )
 
 var _ = (fusefs.NodeCopyFileRanger)((*fileNode)(nil))
 
 // CopyFileRange makes a whole-file copy_file_range(2) between two files of
-// one bucket (what coreutils cp does) a server-side copy: no bytes pass
-// through kfs. Any other range answers EOPNOTSUPP, and the caller falls
-// back to reading and writing.
-func (f *fileNode) CopyFileRange(ctx context.Context, fhIn fusefs.FileHandle, offIn uint64, out *fusefs.Inode,
-	fhOut fusefs.FileHandle, offOut uint64, n uint64, flags uint64) (uint32, syscall.Errno) {
+// one mount (what coreutils cp does) a server-side copy, within a bucket
+// or across buckets of an all-buckets mount: no bytes pass through kfs.
+// Any other range answers EOPNOTSUPP, and the caller falls back to reading
+// and writing.
+func (n *fileNode) CopyFileRange(ctx context.Context, fhIn fusefs.FileHandle, offIn uint64, out *fusefs.Inode,
+	fhOut fusefs.FileHandle, offOut uint64, size uint64, flags uint64) (uint32, syscall.Errno) {
 	dst, ok1 := out.Operations().(*fileNode)
-	h, ok2 := fhOut.(*writeHandle)
-	if !ok1 || !ok2 || dst.bucket != f.bucket || flags != 0 {
+	h, ok2 := fhOut.(*handle)
+	if !ok1 || !ok2 || flags != 0 || dst == n {
 		return 0, syscall.EOPNOTSUPP
 	}
-	f.mu.Lock()
-	src, stored, writing := f.info, f.stored, len(f.writers) > 0
-	f.mu.Unlock()
-	if !stored || writing {
+	n.mu.Lock()
+	src, stored, busy := n.info, n.stored, n.content != nil
+	n.mu.Unlock()
+	if !stored || busy {
 		return 0, syscall.EOPNOTSUPP // the source's bytes are not (all) in the store
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if offIn == uint64(src.Size) && offOut == uint64(h.size) && h.copiedFrom == src.ETag {
+	dst.mu.Lock()
+	c, dsize, copied := dst.content, dst.size, dst.copiedFrom
+	dst.mu.Unlock()
+	if copied == src.ETag && offIn == uint64(src.Size) {
 		return 0, 0 // cp asking for more after the whole copy: end of file
 	}
-	if offIn != 0 || offOut != 0 || n < uint64(src.Size) || !h.streaming || h.size != 0 || h.mp != nil || len(h.buf) != 0 {
+	if offIn != 0 || offOut != 0 || size < uint64(src.Size) || c == nil || dsize != 0 || !c.Dirty() || !h.write {
 		return 0, syscall.EOPNOTSUPP
 	}
-	info, err := f.fsys.store.Copy(ctx, f.bucket, src.Key, src.ETag, dst.objKey(), &PutOptions{
-		ContentType: contentType(dst.objKey()), Meta: dst.putOptions().Meta})
+	info, err := dst.copyFrom(ctx, n.bucket, src)
 	if err != nil {
-		return 0, toErrno(f.fsys.cfg.Log, "copy "+f.bucket+"/"+src.Key+" to "+dst.objKey(), err)
+		return 0, n.fsys.errno("copy", n.path()+" -> "+dst.path(), err)
 	}
-	if err := h.adoptLocked(info); err != nil {
-		return 0, toErrno(f.fsys.cfg.Log, "copy "+f.bucket+"/"+src.Key+" to "+dst.objKey(), err)
-	}
-	h.copiedFrom = src.ETag
 	return uint32(min(uint64(info.Size), 1<<31)), 0
+}
+
+// copyFrom makes this (new, empty) file a server-side copy of src with
+// this file's own metadata, and drops its content: the object is complete.
+func (n *fileNode) copyFrom(ctx context.Context, bucket string, src store.ObjectInfo) (store.ObjectInfo, error) {
+	n.opMu.Lock()
+	defer n.opMu.Unlock()
+	opts := n.uploadOptions()
+	opts.Tags = nil
+	info, err := n.fsys.store.Copy(ctx, store.ObjectRef{Bucket: bucket, Key: src.Key}, store.ObjectRef{Bucket: n.bucket, Key: n.objKey()},
+		store.CopyOptions{IfMatch: src.ETag, Replace: &opts})
+	if err != nil {
+		return store.ObjectInfo{}, err
+	}
+	n.mu.Lock()
+	c := n.content
+	n.content, n.copiedFrom = nil, src.ETag
+	n.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+	n.committed(info, opts)
+	return info, nil
 }

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -10,10 +11,10 @@ import (
 // deleter batches object deletions. rm -rf unlinks one name at a time, and
 // one DELETE per name costs about four times a batch delete of the same
 // keys; so unlink hands the key here and returns. A batch goes out when it
-// reaches 200 keys (so it overlaps the unlinks that follow), 50 ms after the
-// first key, before an rmdir, rename or
-// create that could be affected, and at unmount. Until then this mount hides
-// the names. A batch that fails is logged, its names reappear, and the next
+// reaches 200 keys (so it overlaps the unlinks that follow), 50 ms after
+// the first key, before an rmdir, rename or create that could be affected,
+// on fsync of a directory, and at unmount. Until then this mount hides the
+// names. A batch that fails is logged, its names reappear, and the next
 // rmdir or flush reports the error.
 type deleter struct {
 	fsys *FS
@@ -63,7 +64,7 @@ func (d *deleter) isPending(bucket, key string) bool {
 }
 
 func (d *deleter) background() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := d.fsys.background()
 	defer cancel()
 	if err := d.flush(ctx); err != nil {
 		d.mu.Lock()
@@ -92,8 +93,12 @@ func (d *deleter) flush(ctx context.Context) error {
 	for bucket, keys := range batch {
 		for len(keys) > 0 {
 			n := min(len(keys), deleteBatch)
-			if rerr := d.fsys.store.RemoveMany(ctx, bucket, keys[:n]); rerr != nil {
-				d.fsys.cfg.Log.Printf("deleting %d objects in %s failed, they stay: %v", n, bucket, rerr)
+			failed, rerr := d.fsys.store.RemoveMany(ctx, bucket, keys[:n])
+			if rerr == nil && len(failed) > 0 {
+				rerr = failed[0].Err
+			}
+			if rerr != nil {
+				d.fsys.cfg.Log.Error("batch delete failed: the names reappear", "bucket", bucket, "keys", n, "failed", len(failed), "err", rerr)
 				if err == nil {
 					err = fmt.Errorf("deleting %d objects: %w", n, rerr)
 				}
@@ -122,12 +127,13 @@ func (d *deleter) flushIfPending(ctx context.Context, bucket, key string) error 
 	return d.flush(ctx)
 }
 
-// flushPrefix runs the batch when it holds a key under prefix.
+// flushPrefix runs the batch when it holds a key under prefix (or prefix
+// itself).
 func (d *deleter) flushPrefix(ctx context.Context, bucket, prefix string) error {
 	d.mu.Lock()
 	hit := false
 	for k := range d.hidden {
-		if k[0] == bucket && len(k[1]) >= len(prefix) && k[1][:len(prefix)] == prefix {
+		if k[0] == bucket && strings.HasPrefix(k[1], prefix) {
 			hit = true
 			break
 		}

@@ -4,79 +4,54 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"kfs/fs/store"
 )
 
-// dirNode is a bucket or a prefix ("a/b/") of one.
+// dirNode is a bucket or a prefix ("a/b/") of one. Its attributes live on
+// its marker object ("a/b/", created when a prefix-only directory gets
+// attributes); a directory without one shows the mount's defaults and the
+// mount time. Changes of entries update its times as this mount sees them
+// (not stored).
 type dirNode struct {
 	fusefs.Inode
-	fsys   *FS
-	bucket string
-	mtime  time.Time
+	fsys    *FS
+	bucket  string
+	isRoot  bool      // the root of a bucket (or prefix) mount
+	created time.Time // a bucket directory of an all-buckets mount: the bucket's creation
 
-	mu       sync.Mutex    // protects the fields below
-	prefix   string        // GUARDED_BY(mu): "" for the bucket itself, else ends in "/"; changes on rename
-	listing  *listing      // GUARDED_BY(mu): the last listing kfs made of this directory
-	listWait chan struct{} // GUARDED_BY(mu): closed when a lookup-triggered listing ends
-	listedAt time.Time     // GUARDED_BY(mu): start of the last lookup-triggered listing
+	mu       sync.Mutex       // protects the fields below
+	prefix   string           // GUARDED_BY(mu): "" for the bucket itself, else ends in "/"; changes on rename
+	listing  *listing         // GUARDED_BY(mu): the last listing kfs made of this directory
+	listWait chan struct{}    // GUARDED_BY(mu): closed when a lookup-triggered listing ends
+	listedAt time.Time        // GUARDED_BY(mu): start of the last lookup-triggered listing
+	marker   store.ObjectInfo // GUARDED_BY(mu): the marker object (Key "": none)
+	attrAt   time.Time        // GUARDED_BY(mu): when marker was learnt (zero: not yet)
+	local    times            // GUARDED_BY(mu): times changed through this mount
+	rootAttr posix            // GUARDED_BY(mu): attributes of a bucket root (kept in memory)
 
-	xattrMu sync.Mutex // serialises bucket tag read-modify-writes; taken before mu
+	xattrMu sync.Mutex // serialises attribute read-modify-writes; taken before mu
 }
 
 var (
 	_ = (fusefs.NodeLookuper)((*dirNode)(nil))
 	_ = (fusefs.NodeOpendirHandler)((*dirNode)(nil))
 	_ = (fusefs.NodeGetattrer)((*dirNode)(nil))
+	_ = (fusefs.NodeSetattrer)((*dirNode)(nil))
 	_ = (fusefs.NodeStatfser)((*dirNode)(nil))
+	_ = (fusefs.NodeFsyncer)((*dirNode)(nil))
 )
 
-// listing is what one listing of a directory said.
-type listing struct {
-	entries  []dirEntry
-	byName   map[string]int // index into entries
-	complete bool           // every entry of the directory is in entries
-	at       time.Time      // when the listing started
+func newDirNode(f *FS, bucket, prefix string) *dirNode {
+	return &dirNode{fsys: f, bucket: bucket, prefix: prefix}
 }
-
-func newListing(at time.Time) *listing { return &listing{byName: map[string]int{}, at: at} }
-
-func (l *listing) add(e dirEntry) {
-	l.byName[e.name] = len(l.entries)
-	l.entries = append(l.entries, e)
-}
-
-func (d *dirNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	d.fsys.dirAttr(&out.Attr, d.mtime)
-	return 0
-}
-
-func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
-	statfs(out)
-	return 0
-}
-
-func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	if len(name) > maxNameLen {
-		return nil, syscall.ENAMETOOLONG
-	}
-	at := time.Now()
-	e, err := d.lookupEntry(ctx, name)
-	if err == nil && !e.isDir && d.fsys.del.isPending(d.bucket, e.info.Key) {
-		err = fmt.Errorf("%s: deleted: %w", d.path(name), os.ErrNotExist)
-	}
-	if err != nil {
-		return nil, toErrno(d.fsys.cfg.Log, "lookup "+d.path(name), err)
-	}
-	return d.child(ctx, e, at, out), 0
-}
-
-func (d *dirNode) path(name string) string { return d.bucket + "/" + d.pfx() + name }
 
 func (d *dirNode) pfx() string {
 	d.mu.Lock()
@@ -84,158 +59,192 @@ func (d *dirNode) pfx() string {
 	return d.prefix
 }
 
-func newDirNode(f *FS, bucket, prefix string, mtime time.Time) *dirNode {
-	return &dirNode{fsys: f, bucket: bucket, prefix: prefix, mtime: mtime}
+func (d *dirNode) path(name string) string { return d.bucket + "/" + d.pfx() + name }
+
+func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	statfs(out)
+	return 0
 }
 
-// cached answers a lookup from a fresh listing: known is false when the
-// listing cannot tell.
-func (d *dirNode) cachedLocked(name string, now time.Time) (e dirEntry, found, known bool) {
-	l := d.listing
-	if l == nil || now.Sub(l.at) > d.fsys.cfg.EntryTTL {
-		return dirEntry{}, false, false
-	}
-	if i, ok := l.byName[name]; ok {
-		return l.entries[i], true, true
-	}
-	return dirEntry{}, false, l.complete
-}
-
-// lookupEntry finds name in this directory. The first lookup in a directory
-// not listed recently lists it (one page): many lookups usually follow (a
-// shell glob, `stat` of many files), and a page of 1,000 names costs about
-// as much as one HEAD. A directory larger than a page falls back to one
-// targeted lookup per name.
-func (d *dirNode) lookupEntry(ctx context.Context, name string) (dirEntry, error) {
-	for {
-		now := time.Now()
-		d.mu.Lock()
-		if e, found, known := d.cachedLocked(name, now); known {
-			d.mu.Unlock()
-			if !found {
-				return dirEntry{}, fmt.Errorf("%s: %w", d.path(name), os.ErrNotExist)
-			}
-			return e, nil
-		}
-		if w := d.listWait; w != nil {
-			d.mu.Unlock()
-			select {
-			case <-w:
-				continue
-			case <-ctx.Done():
-				return dirEntry{}, ctx.Err()
-			}
-		}
-		if now.Sub(d.listedAt) <= d.fsys.cfg.EntryTTL {
-			d.mu.Unlock()
-			return d.targetedLookup(ctx, name)
-		}
-		w := make(chan struct{})
-		d.listWait, d.listedAt = w, now
-		d.mu.Unlock()
-
-		l, err := d.listFirstPage(ctx, now)
-		d.mu.Lock()
-		if err == nil {
-			d.listing = l
-		}
-		d.listWait = nil
-		d.mu.Unlock()
-		close(w)
-		if err != nil {
-			return dirEntry{}, err
-		}
-	}
-}
-
-// listFirstPage lists one page of the directory.
-func (d *dirNode) listFirstPage(ctx context.Context, now time.Time) (*listing, error) {
-	ls := newLister(d.fsys, d.bucket, d.pfx())
-	if err := ls.fetchPage(ctx); err != nil {
-		return nil, err
-	}
-	l := newListing(now)
-	l.complete = ls.done
-	for _, e := range ls.queue {
-		l.add(e)
-	}
-	return l, nil
-}
-
-// targetedLookup asks the store about one name: a HEAD for the object and a
-// one-key listing for the prefix, in parallel. A prefix wins over an object.
-func (d *dirNode) targetedLookup(ctx context.Context, name string) (dirEntry, error) {
-	if reason := checkName(name); reason != "" {
-		return dirEntry{}, fmt.Errorf("%s: %s: %w", d.path(name), reason, os.ErrNotExist)
-	}
-	key := d.pfx() + name
-	var info ObjectInfo
-	var statErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		info, statErr = d.fsys.store.Stat(ctx, d.bucket, key)
-	}()
-	page, listErr := d.fsys.store.List(ctx, d.bucket, key+"/", "", 1, false)
-	<-done
-	if listErr == nil && (len(page.Objects) > 0 || len(page.Prefixes) > 0) {
-		if statErr == nil {
-			d.fsys.logOnce(fmt.Sprintf("%s/%s is both an object and a prefix: showing the directory, hiding the object", d.bucket, key))
-		}
-		return dirEntry{name: name, isDir: true}, nil
-	}
-	if statErr == nil {
-		return dirEntry{name: name, info: info}, nil
-	}
-	if listErr != nil && !errors.Is(listErr, os.ErrNotExist) {
-		return dirEntry{}, listErr
-	}
-	return dirEntry{}, statErr
-}
-
-// child returns the inode for e (as known at `at`), reusing the existing one
-// when the type matches so the kernel keeps its caches, and fills out.
-func (d *dirNode) child(ctx context.Context, e dirEntry, at time.Time, out *fuse.EntryOut) *fusefs.Inode {
-	existing := d.GetChild(e.name)
-	if e.isDir {
-		d.fsys.dirAttr(&out.Attr, d.fsys.mounted)
-		if existing != nil {
-			if _, ok := existing.Operations().(*dirNode); ok {
-				return existing
-			}
-		}
-		n := newDirNode(d.fsys, d.bucket, d.pfx()+e.name+"/", d.fsys.mounted)
-		return d.NewInode(ctx, n, fusefs.StableAttr{Mode: syscall.S_IFDIR})
-	}
-	mode := uint32(syscall.S_IFREG)
-	if parseAttrs(e.info.Meta).isSymlink() {
-		mode = syscall.S_IFLNK
-	}
-	if existing != nil && existing.Mode()&syscall.S_IFMT == mode {
-		if f, ok := existing.Operations().(*fileNode); ok {
-			f.setInfo(e.info, at)
-			info, _, _ := f.snapshot()
-			d.fsys.fileAttr(&out.Attr, info)
-			return existing
-		}
-	}
-	d.fsys.fileAttr(&out.Attr, e.info)
-	n := newFileNode(d.fsys, d.bucket, e.info.Key, e.info, true)
-	return d.NewInode(ctx, n, fusefs.StableAttr{Mode: mode})
-}
-
-// OpendirHandle starts a listing. A directory listed completely within the
-// entry TTL is served from memory; otherwise the handle streams pages.
-func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
+// touch records that an entry changed here (create, remove, rename).
+func (d *dirNode) touch() {
 	now := time.Now()
 	d.mu.Lock()
-	l := d.listing
+	d.local.mtime, d.local.ctime = now, now
 	d.mu.Unlock()
-	h := &dirHandle{dir: d}
-	if l != nil && l.complete && now.Sub(l.at) <= d.fsys.cfg.EntryTTL {
-		h.fromMem, h.cached, h.listedAt = true, l.entries, l.at
-	} else {
-		h.reset(now)
-	}
-	return h, 0, 0
 }
+
+// loadMarker learns the marker object when it is unknown or older than the
+// attribute TTL.
+func (d *dirNode) loadMarker(ctx context.Context) error {
+	d.mu.Lock()
+	prefix, fresh := d.prefix, !d.attrAt.IsZero() && time.Since(d.attrAt) <= d.fsys.cfg.AttrTTL
+	d.mu.Unlock()
+	if prefix == "" || fresh {
+		return nil
+	}
+	at := time.Now()
+	info, err := d.fsys.store.Stat(ctx, store.ObjectRef{Bucket: d.bucket, Key: prefix})
+	if errors.Is(err, store.ErrNotFound) {
+		info, err = store.ObjectInfo{}, nil
+	}
+	if err != nil {
+		return err
+	}
+	d.setMarker(info, at)
+	return nil
+}
+
+// setMarker records what the store said of the marker (at `at`).
+func (d *dirNode) setMarker(info store.ObjectInfo, at time.Time) {
+	d.mu.Lock()
+	if !at.Before(d.attrAt) {
+		d.marker, d.attrAt = info, at
+	}
+	d.mu.Unlock()
+}
+
+// attrLocked fills a directory's attributes.
+func (d *dirNode) attrLocked(out *fuse.Attr) {
+	a := d.rootAttr
+	t := times{atime: d.fsys.mounted, mtime: d.fsys.mounted, ctime: d.fsys.mounted}
+	if !d.created.IsZero() {
+		t = times{atime: d.created, mtime: d.created, ctime: d.created}
+	}
+	if d.marker.Key != "" {
+		a = parsePosix(d.marker.Meta)
+		t = objectTimes(d.marker, a)
+	}
+	if d.local.mtime.After(t.mtime) {
+		t.mtime = d.local.mtime
+	}
+	if d.local.ctime.After(t.ctime) {
+		t.ctime = d.local.ctime
+	}
+	if d.local.atime.After(t.atime) {
+		t.atime = d.local.atime
+	}
+	d.fsys.ownerAndMode(out, a, syscall.S_IFDIR)
+	out.Nlink = 2
+	out.Blksize = 4096
+	setTimes(out, t)
+}
+
+func (d *dirNode) fillAttr(ctx context.Context, out *fuse.Attr) error {
+	if err := d.loadMarker(ctx); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.attrLocked(out)
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *dirNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	d.fsys.setRoot(d.EmbeddedInode())
+	if err := d.fillAttr(ctx, &out.Attr); err != nil {
+		return d.fsys.errno("getattr", d.path(""), err)
+	}
+	return 0
+}
+
+// Setattr stores mode, owner and times on the marker object (created if the
+// directory was only a prefix); a bucket root keeps them in memory.
+func (d *dirNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if d.fsys.cfg.ReadOnly {
+		return syscall.EROFS
+	}
+	if err := d.setattr(ctx, in); err != nil {
+		return d.fsys.errno("setattr", d.path(""), err)
+	}
+	d.mu.Lock()
+	d.attrLocked(&out.Attr)
+	d.mu.Unlock()
+	return 0
+}
+
+func (d *dirNode) setattr(ctx context.Context, in *fuse.SetAttrIn) error {
+	if _, ok := in.GetSize(); ok {
+		return syscall.EISDIR
+	}
+	d.xattrMu.Lock()
+	defer d.xattrMu.Unlock()
+	if err := d.loadMarker(ctx); err != nil {
+		return err
+	}
+	change := setattrPosix(in, syscall.S_IFDIR)
+	now := time.Now()
+	var cur fuse.Attr
+	d.mu.Lock()
+	d.attrLocked(&cur)
+	prefix, marker := d.prefix, d.marker
+	d.mu.Unlock()
+	shown := times{atime: time.Unix(int64(cur.Atime), int64(cur.Atimensec)), mtime: time.Unix(int64(cur.Mtime), int64(cur.Mtimensec))}
+	a := parsePosix(marker.Meta).merge(change)
+	a.ctime = now
+	if change.mtime.IsZero() {
+		a.mtime = shown.mtime // keep it: the marker's LastModified changes
+	}
+	if change.atime.IsZero() {
+		a.atime = shown.atime
+	}
+	if prefix == "" {
+		d.mu.Lock()
+		d.rootAttr = d.rootAttr.merge(change)
+		d.local = times{atime: a.atime, mtime: a.mtime, ctime: now}
+		d.mu.Unlock()
+		return nil
+	}
+	info, err := d.fsys.putMarker(ctx, d.bucket, prefix, a.toMeta(marker.Meta))
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.marker, d.attrAt = info, time.Now()
+	d.local = times{}
+	d.mu.Unlock()
+	return nil
+}
+
+// putMarker stores an empty directory marker object with metadata.
+func (f *FS) putMarker(ctx context.Context, bucket, key string, meta map[string]string) (store.ObjectInfo, error) {
+	info, err := f.store.Put(ctx, bucket, key, strings.NewReader(""), 0, store.PutOptions{ContentType: "application/x-directory", Meta: meta})
+	if err != nil {
+		return store.ObjectInfo{}, err
+	}
+	info.Key, info.Meta = key, meta
+	return info, nil
+}
+
+// setattrPosix is what a SETATTR asks to change (size aside).
+func setattrPosix(in *fuse.SetAttrIn, typ uint32) posix {
+	var a posix
+	if m, ok := in.GetMode(); ok {
+		a.mode = typ | m&0o7777
+	}
+	if u, ok := in.GetUID(); ok {
+		a.uid = &u
+	}
+	if g, ok := in.GetGID(); ok {
+		a.gid = &g
+	}
+	if t, ok := in.GetMTime(); ok {
+		a.mtime = t
+	}
+	if t, ok := in.GetATime(); ok {
+		a.atime = t
+	}
+	return a
+}
+
+// Fsync of a directory (the save pattern's fsync of the parent after a
+// rename): deletions still batched are sent first.
+func (d *dirNode) Fsync(ctx context.Context, fh fusefs.FileHandle, flags uint32) syscall.Errno {
+	if err := d.fsys.del.flush(ctx); err != nil {
+		return d.fsys.errno("fsync", d.path(""), err)
+	}
+	return 0
+}
+
+// describe is for log lines.
+func (d *dirNode) String() string { return fmt.Sprintf("dir %s/%s", d.bucket, d.pfx()) }

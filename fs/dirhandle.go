@@ -28,12 +28,17 @@ var (
 	_ = (fusefs.FileLookuper)((*dirHandle)(nil))
 	_ = (fusefs.FileSeekdirer)((*dirHandle)(nil))
 	_ = (fusefs.FileReleasedirer)((*dirHandle)(nil))
+	_ = (fusefs.FileFsyncdirer)((*dirHandle)(nil))
 )
 
 func (h *dirHandle) Releasedir(ctx context.Context, flags uint32) {
 	if h.lister != nil {
 		h.lister.close()
 	}
+}
+
+func (h *dirHandle) Fsyncdir(ctx context.Context, flags uint32) syscall.Errno {
+	return h.dir.Fsync(ctx, nil, flags)
 }
 
 func (h *dirHandle) reset(now time.Time) {
@@ -60,14 +65,14 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 	}
 	e, ok, err := h.nextEntry(ctx)
 	if err != nil {
-		return nil, toErrno(h.dir.fsys.cfg.Log, "readdir "+h.dir.path(""), err)
+		return nil, h.dir.fsys.errno("readdir", h.dir.path(""), err)
 	}
 	if !ok {
 		return nil, 0
 	}
 	h.pos++
 	h.last = e
-	mode := uint32(syscall.S_IFREG)
+	mode := parsePosix(e.info.Meta).fileType()
 	if e.isDir {
 		mode = syscall.S_IFDIR
 	}
@@ -93,6 +98,9 @@ func (h *dirHandle) nextEntry(ctx context.Context) (dirEntry, bool, error) {
 	if !h.building.complete {
 		h.building.complete = true
 		d := h.dir
+		if h.lister.marker.Key != "" {
+			d.setMarker(h.lister.marker, h.building.at)
+		}
 		d.mu.Lock()
 		if d.listing == nil || !d.listing.at.After(h.building.at) {
 			d.listing = h.building
@@ -103,12 +111,19 @@ func (h *dirHandle) nextEntry(ctx context.Context) (dirEntry, bool, error) {
 }
 
 // Lookup answers readdirplus for the entry just handed out, from what the
-// listing said: no request per entry.
+// listing said: no request per file.
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	if name == h.last.name {
-		return h.dir.child(ctx, h.last, h.listedAt, out), 0
+	if name != h.last.name {
+		return h.dir.Lookup(ctx, name, out)
 	}
-	return h.dir.Lookup(ctx, name, out)
+	if !h.last.isDir && h.dir.fsys.del.isPending(h.dir.bucket, h.last.info.Key) {
+		return nil, syscall.ENOENT
+	}
+	ch, err := h.dir.child(ctx, h.last, out)
+	if err != nil {
+		return nil, h.dir.fsys.errno("readdir", h.dir.path(name), err)
+	}
+	return ch, 0
 }
 
 // Seekdir restarts the listing and skips to offset off (the number of

@@ -3,60 +3,82 @@ package fs
 import (
 	"context"
 	"errors"
-	"io/fs"
-	"log"
+	iofs "io/fs"
 	"syscall"
+
+	"kfs/fs/store"
 )
 
-// toErrno maps an error from the store or the fs logic to the errno the
-// caller sees, logging the ones that are not ordinary answers. It is the
-// only place errors become errnos; unknown errors are EIO.
-func toErrno(l *log.Logger, op string, err error) syscall.Errno {
+// errnoTable maps store sentinels (and the standard errors they wrap) to
+// the errno a caller sees; quiet says the answer is ordinary and needs no
+// log line. The first match wins.
+var errnoTable = []struct {
+	err   error
+	errno syscall.Errno
+	quiet bool
+}{
+	{store.ErrNotFound, syscall.ENOENT, true},
+	{store.ErrExists, syscall.EEXIST, true},
+	{store.ErrNotEmpty, syscall.ENOTEMPTY, true},
+	{store.ErrStale, syscall.ESTALE, false},
+	{store.ErrAccessDenied, syscall.EACCES, false},
+	{store.ErrLocked, syscall.EPERM, false},
+	{store.ErrNoObjectLock, syscall.ENOTSUP, false},
+	{store.ErrUnsupported, syscall.ENOTSUP, false},
+	{store.ErrInvalid, syscall.EINVAL, false},
+	{store.ErrQuota, syscall.EDQUOT, false},
+	{store.ErrTooLarge, syscall.EFBIG, false},
+	{store.ErrNameTooLong, syscall.ENAMETOOLONG, false},
+	{store.ErrUnavailable, syscall.EIO, false},
+	{iofs.ErrNotExist, syscall.ENOENT, true},
+	{iofs.ErrExist, syscall.EEXIST, true},
+	{iofs.ErrPermission, syscall.EACCES, false},
+	{errors.ErrUnsupported, syscall.ENOTSUP, false},
+	{context.Canceled, syscall.EINTR, true},
+	{context.DeadlineExceeded, syscall.EIO, false},
+}
+
+// quietErrnos are errnos that are ordinary answers when code returns
+// them directly (wrapped in its error).
+var quietErrnos = map[syscall.Errno]bool{
+	syscall.ENOENT: true, syscall.EEXIST: true, syscall.ENOTEMPTY: true, syscall.ENOTDIR: true,
+	syscall.EISDIR: true, syscall.ENODATA: true, syscall.ERANGE: true, syscall.EXDEV: true, syscall.EINTR: true,
+}
+
+// errnoOf is the one mapping from errors to errnos: an errno in the chain
+// wins (code that knows the answer says it), then the sentinels, then EIO.
+func errnoOf(err error) (errno syscall.Errno, quiet bool) {
 	if err == nil {
-		return 0
+		return 0, true
 	}
-	var errno syscall.Errno
-	switch {
-	case errors.As(err, &errno):
-		switch errno {
-		case syscall.ENOTEMPTY, syscall.EEXIST, syscall.ENOTDIR, syscall.EISDIR, syscall.ENOENT:
-			return errno // ordinary answers: no log line
+	if errors.As(err, &errno) {
+		return errno, quietErrnos[errno]
+	}
+	for _, e := range errnoTable {
+		if errors.Is(err, e.err) {
+			return e.errno, e.quiet
 		}
-	case errors.Is(err, fs.ErrNotExist):
-		return syscall.ENOENT // an ordinary answer: no log line
-	case errors.Is(err, ErrStale):
-		errno = syscall.ESTALE
-	case errors.Is(err, fs.ErrPermission):
-		errno = syscall.EACCES
-	case errors.Is(err, errors.ErrUnsupported):
-		errno = syscall.ENOTSUP
-	case errors.Is(err, context.Canceled):
-		return syscall.EINTR
-	case errors.Is(err, context.DeadlineExceeded):
-		errno = syscall.ETIMEDOUT
-	default:
-		errno = syscall.EIO
 	}
-	if l != nil {
-		l.Printf("%s: %v (%s)", op, err, errnoName(errno))
+	return syscall.EIO, false
+}
+
+// errno maps err and logs what the caller cannot be told (the S3 code and
+// message, the object) at warning level, except ordinary answers.
+func (f *FS) errno(op, path string, err error) syscall.Errno {
+	e, quiet := errnoOf(err)
+	if !quiet {
+		f.cfg.Log.Warn(op+" failed", "path", path, "errno", errnoName(e), "err", err)
 	}
-	return errno
+	return e
 }
 
 func errnoName(e syscall.Errno) string {
-	switch e {
-	case syscall.EIO:
-		return "EIO"
-	case syscall.ESTALE:
-		return "ESTALE"
-	case syscall.EACCES:
-		return "EACCES"
-	case syscall.ENOTSUP:
-		return "ENOTSUP"
-	case syscall.ETIMEDOUT:
-		return "ETIMEDOUT"
-	case syscall.EROFS:
-		return "EROFS"
+	names := map[syscall.Errno]string{syscall.EIO: "EIO", syscall.ESTALE: "ESTALE", syscall.EACCES: "EACCES",
+		syscall.ENOTSUP: "ENOTSUP", syscall.EPERM: "EPERM", syscall.EINVAL: "EINVAL", syscall.EDQUOT: "EDQUOT",
+		syscall.EFBIG: "EFBIG", syscall.ENAMETOOLONG: "ENAMETOOLONG", syscall.ENOSPC: "ENOSPC", syscall.EROFS: "EROFS",
+		syscall.EBUSY: "EBUSY", syscall.ENOENT: "ENOENT"}
+	if n, ok := names[e]; ok {
+		return n
 	}
 	return e.Error()
 }

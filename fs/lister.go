@@ -2,50 +2,48 @@ package fs
 
 import (
 	"context"
-	"fmt"
 	"strings"
-	"time"
+
+	"kfs/fs/store"
 )
 
-// dirEntry is one name in a directory listing.
-type dirEntry struct {
-	name  string
-	isDir bool
-	info  ObjectInfo // files only
-}
-
-// lister streams one directory's entries page by page. With readahead on,
-// the next page is requested as soon as the previous one arrives, so the
-// store's listing time overlaps the kernel's consumption of entries; at most
-// one page is ever fetched ahead. It merges objects and common
-// prefixes, skips the directory's own marker object and keys that cannot be
-// file names (one log line each), and lets a prefix win over an object of
-// the same name: such an object is held back until no prefix of its name
-// can follow in key order ("a" < "a.txt" < "a/").
+// lister streams one directory's entries page by page, every object with
+// its metadata (so mode, owner, times and symlinks show on any bucket, on a
+// fresh mount). With readahead on, the next page is requested as soon as
+// the previous one arrives, so the store's listing time overlaps the
+// kernel's consumption of entries; at most one page is fetched ahead. It
+// merges objects and common prefixes, keeps the directory's own marker
+// object aside, skips keys that cannot be file names (one log line each),
+// and lets a prefix win over an object of the same name: such an object is
+// held back until no prefix of its name can follow in key order
+// ("a" < "a.txt" < "a/").
 type lister struct {
 	fsys           *FS
 	bucket, prefix string
 	pageSize       int
-
-	readahead bool
-	meta      listMeta // whether pages are asked for with user metadata
+	readahead      bool
 
 	token   string
 	done    bool
-	queue   []dirEntry // ready to hand out
-	pending []dirEntry // objects that a later prefix may still replace
+	queue   []dirEntry       // ready to hand out
+	pending []dirEntry       // objects that a later prefix may still replace
+	marker  store.ObjectInfo // the directory's own marker object, if listed
 
 	ahead  chan pageResult    // the next page, while it is fetched in the background
 	cancel context.CancelFunc // stops that fetch
 }
 
 type pageResult struct {
-	page ListPage
+	page store.ListPage
 	err  error
 }
 
 func newLister(f *FS, bucket, prefix string) *lister {
 	return &lister{fsys: f, bucket: bucket, prefix: prefix, pageSize: 1000}
+}
+
+func (l *lister) request(token string) store.ListRequest {
+	return store.ListRequest{Bucket: l.bucket, Prefix: l.prefix, Token: token, Max: l.pageSize, Meta: true}
 }
 
 // next returns the next entry; ok is false at the end.
@@ -63,10 +61,9 @@ func (l *lister) next(ctx context.Context) (e dirEntry, ok bool, err error) {
 	return e, true, nil
 }
 
-// fetchPage reads one page into the queue and reports whether the listing
-// was complete in it.
+// fetchPage reads one page into the queue.
 func (l *lister) fetchPage(ctx context.Context) error {
-	var page ListPage
+	var page store.ListPage
 	var err error
 	if l.ahead != nil {
 		select {
@@ -77,10 +74,7 @@ func (l *lister) fetchPage(ctx context.Context) error {
 		}
 		l.ahead = nil
 	} else {
-		page, err = l.fsys.store.List(ctx, l.bucket, l.prefix, l.token, l.pageSize, l.meta == metaOn)
-	}
-	if err == nil && l.meta == metaUnknown {
-		page, err = l.decideMeta(ctx, page)
+		page, err = l.fsys.store.List(ctx, l.request(l.token))
 	}
 	if err != nil {
 		return err
@@ -107,59 +101,14 @@ func (l *lister) fetchPage(ctx context.Context) error {
 }
 
 func (l *lister) fetchAhead() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := l.fsys.background()
 	ch := make(chan pageResult, 1)
-	token, meta := l.token, l.meta == metaOn
+	req := l.request(l.token)
 	l.ahead, l.cancel = ch, cancel
 	go func() {
-		p, err := l.fsys.store.List(ctx, l.bucket, l.prefix, token, l.pageSize, meta)
+		p, err := l.fsys.store.List(ctx, req)
 		ch <- pageResult{p, err}
 	}()
-}
-
-// listMeta says whether a directory's pages are listed with user metadata.
-type listMeta int
-
-const (
-	metaUnknown listMeta = iota
-	metaOn
-	metaOff
-)
-
-// decideMeta settles, on a directory's first plain page, whether to list it
-// with metadata: a listing with metadata costs MinIO about 2.5 times a plain
-// one (it reads every object's metadata), so kfs asks only when the first
-// object of the directory, sampled with one HEAD, carries POSIX metadata (it
-// was written through kfs or s3fs). Then the page is listed again with
-// metadata. Files of a directory judged plain show the mount's defaults
-// until a HEAD (the attribute refresh) says otherwise.
-func (l *lister) decideMeta(ctx context.Context, page ListPage) (ListPage, error) {
-	l.meta = metaOff
-	var first *ObjectInfo
-	for i := range page.Objects {
-		if page.Objects[i].Key != l.prefix {
-			first = &page.Objects[i]
-			break
-		}
-	}
-	if first == nil {
-		return page, nil
-	}
-	info, err := l.fsys.store.Stat(ctx, l.bucket, first.Key)
-	if err != nil || !hasPosixMeta(info.Meta) {
-		return page, nil // a vanished sample decides nothing worth a failure
-	}
-	l.meta = metaOn
-	return l.fsys.store.List(ctx, l.bucket, l.prefix, l.token, l.pageSize, true)
-}
-
-func hasPosixMeta(m map[string]string) bool {
-	for _, k := range []string{metaMode, metaUID, metaGID, metaMtime} {
-		if _, ok := m[k]; ok {
-			return true
-		}
-	}
-	return false
 }
 
 // close stops a background fetch.
@@ -176,10 +125,14 @@ func (l *lister) flushBefore(key string) {
 	}
 }
 
-func (l *lister) pushObject(o ObjectInfo) {
+func (l *lister) pushObject(o store.ObjectInfo) {
 	l.flushBefore(o.Key)
-	if o.Key == l.prefix || !strings.HasPrefix(o.Key, l.prefix) {
-		return // the directory's own marker object
+	if o.Key == l.prefix {
+		l.marker = o
+		return
+	}
+	if !strings.HasPrefix(o.Key, l.prefix) {
+		return
 	}
 	name := o.Key[len(l.prefix):]
 	if !l.usable(o.Key, name) || l.fsys.del.isPending(l.bucket, o.Key) {
@@ -196,7 +149,7 @@ func (l *lister) pushPrefix(p string) {
 	name := strings.TrimSuffix(p[len(l.prefix):], "/")
 	for k, e := range l.pending {
 		if e.name == name {
-			l.fsys.logOnce(fmt.Sprintf("%s/%s is both an object and a prefix: showing the directory, hiding the object", l.bucket, e.info.Key))
+			l.fsys.logOnce("a key is both an object and a prefix: showing the directory, hiding the object", "bucket", l.bucket, "key", e.info.Key)
 			l.pending = append(l.pending[:k], l.pending[k+1:]...)
 			break
 		}
@@ -209,7 +162,7 @@ func (l *lister) pushPrefix(p string) {
 
 func (l *lister) usable(key, name string) bool {
 	if reason := checkName(name); reason != "" {
-		l.fsys.logOnce(fmt.Sprintf("skipping key %q in bucket %s: %s", key, l.bucket, reason))
+		l.fsys.logOnce("skipping a key that cannot be a file name", "bucket", l.bucket, "key", key, "reason", reason)
 		return false
 	}
 	return true

@@ -4,90 +4,157 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"maps"
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 
+	"kfs/fs/store"
 	"kfs/xattrs"
 )
 
-// Extended attributes of files: object tags, retention, legal hold, user
-// metadata, Content-Type and read-only facts (see package xattrs for the
-// names). A file still being written keeps what is set on it and stores it
-// with the upload.
-
 var (
+	_ = (fusefs.NodeGetxattrer)((*fileNode)(nil))
 	_ = (fusefs.NodeSetxattrer)((*fileNode)(nil))
 	_ = (fusefs.NodeRemovexattrer)((*fileNode)(nil))
+	_ = (fusefs.NodeListxattrer)((*fileNode)(nil))
 )
 
-// errNotYet answers attributes kfs does not serve yet.
-var errNotYet = fmt.Errorf("not supported yet: %w", syscall.ENOTSUP)
-
-func (f *fileNode) xattrErrno(op, attr string, err error) syscall.Errno {
-	for _, e := range []syscall.Errno{syscall.ENODATA, syscall.ERANGE, syscall.EEXIST} {
-		if errors.Is(err, e) {
-			return e // ordinary answers: no log line
-		}
-	}
-	return toErrno(f.fsys.cfg.Log, fmt.Sprintf("%s %s on %s/%s", op, attr, f.bucket, f.objKey()), err)
+// pendingXattrs are extended attributes set while an upload is pending;
+// they go with it.
+type pendingXattrs struct {
+	tags        map[string]string
+	meta        map[string]string // "" value: removed
+	contentType string
+	lockMode    string
+	lockUntil   time.Time
+	legalHold   *bool
+	xattrs      map[string][]byte // the whole stored set, when changed
 }
 
-// storedInfo returns what a HEAD says when the listing left Content-Type or
+// uploadPending reports whether an upload of this file is still to come
+// (it is being created, or has unsaved changes): attributes set now go
+// with it, since a new upload replaces tags and lock settings.
+func (n *fileNode) uploadPending() bool {
+	n.mu.Lock()
+	c, stored := n.content, n.stored
+	n.mu.Unlock()
+	return !stored || c != nil && c.Dirty()
+}
+
+// current returns what HEAD says when the listing left Content-Type or
 // metadata out.
-func (f *fileNode) storedInfo(ctx context.Context) (ObjectInfo, error) {
-	f.mu.Lock()
-	info, stored, key := f.info, f.stored, f.key
-	f.mu.Unlock()
+func (n *fileNode) current(ctx context.Context) (store.ObjectInfo, error) {
+	n.mu.Lock()
+	info, stored, key := n.info, n.stored, n.key
+	n.mu.Unlock()
 	if !stored {
-		return ObjectInfo{}, fmt.Errorf("%s: still being written: %w", key, os.ErrNotExist)
+		return info, nil
 	}
 	if info.ContentType != "" && info.Meta != nil {
 		return info, nil
 	}
-	return f.fsys.store.Stat(ctx, f.bucket, key)
+	fresh, err := n.fsys.store.Stat(ctx, store.ObjectRef{Bucket: n.bucket, Key: key})
+	if err != nil {
+		return store.ObjectInfo{}, err
+	}
+	n.setInfo(fresh, time.Now())
+	return fresh, nil
 }
 
-func (f *fileNode) xattrValue(ctx context.Context, n xattrs.Name) (string, error) {
-	switch n.Kind {
+func (n *fileNode) xattrErrno(op, attr string, err error) syscall.Errno {
+	return n.fsys.errno(op+" "+attr, n.path(), err)
+}
+
+func (n *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
+	name, class := n.fsys.classify(attr)
+	switch class {
+	case xattrNone:
+		return 0, syscall.EOPNOTSUPP
+	case xattrUnknown:
+		return 0, syscall.ENODATA
+	case xattrStored:
+		m, err := n.storedSet(ctx)
+		if err != nil {
+			return 0, n.xattrErrno("getxattr", attr, err)
+		}
+		v, ok := m[attr]
+		if !ok {
+			return 0, syscall.ENODATA
+		}
+		return fitValue(v, dest)
+	}
+	if !name.OnObject() {
+		return 0, syscall.ENODATA
+	}
+	v, err := n.s3Value(ctx, name)
+	if err != nil {
+		return 0, n.xattrErrno("getxattr", attr, err)
+	}
+	return fitValue([]byte(v), dest)
+}
+
+// storedSet is the file's stored attributes, pending changes included.
+func (n *fileNode) storedSet(ctx context.Context) (map[string][]byte, error) {
+	n.mu.Lock()
+	p := n.pendingX.xattrs
+	n.mu.Unlock()
+	if p != nil {
+		return p, nil
+	}
+	info, err := n.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return n.fsys.storedAttrs(n.path(), info.Meta), nil
+}
+
+func (n *fileNode) s3Value(ctx context.Context, name xattrs.Name) (string, error) {
+	key := n.objKey()
+	if n.uploadPending() {
+		return n.pendingValue(name)
+	}
+	switch name.Kind {
 	case xattrs.Tag, xattrs.Tags:
-		tags, err := f.fsys.store.GetTags(ctx, f.bucket, f.objKey())
+		tags, err := n.fsys.store.GetTags(ctx, n.bucket, key)
 		if err != nil {
 			return "", err
 		}
-		if n.Kind == xattrs.Tags {
+		if name.Kind == xattrs.Tags {
 			if len(tags) == 0 {
 				return "", xattrs.ErrNoData
 			}
 			return xattrs.FormatTags(tags), nil
 		}
-		v, ok := tags[n.Arg]
-		if !ok {
-			return "", xattrs.ErrNoData
+		if v, ok := tags[name.Arg]; ok {
+			return v, nil
 		}
-		return v, nil
+		return "", xattrs.ErrNoData
 	case xattrs.Retention:
-		mode, until, err := f.fsys.store.GetRetention(ctx, f.bucket, f.objKey())
-		if err != nil || mode == "" {
-			return "", orNoData(err)
+		mode, until, err := n.fsys.store.GetRetention(ctx, n.bucket, key)
+		if err != nil {
+			return "", err
+		}
+		if mode == "" {
+			return "", xattrs.ErrNoData
 		}
 		return xattrs.FormatRetention(xattrs.RetentionValue{Mode: mode, Until: until}), nil
 	case xattrs.LegalHold:
-		on, err := f.fsys.store.GetLegalHold(ctx, f.bucket, f.objKey())
+		on, err := n.fsys.store.GetLegalHold(ctx, n.bucket, key)
 		if err != nil {
 			return "", err
 		}
 		return xattrs.FormatLegalHold(on), nil
 	case xattrs.VersionID, xattrs.StorageClass:
-		info, err := f.fsys.store.Stat(ctx, f.bucket, f.objKey())
+		info, err := n.fsys.store.Stat(ctx, store.ObjectRef{Bucket: n.bucket, Key: key})
 		if err != nil {
 			return "", err
 		}
 		v := info.VersionID
-		if n.Kind == xattrs.StorageClass {
+		if name.Kind == xattrs.StorageClass {
 			v = info.StorageClass
 			if v == "" {
 				v = "STANDARD"
@@ -97,199 +164,274 @@ func (f *fileNode) xattrValue(ctx context.Context, n xattrs.Name) (string, error
 			return "", xattrs.ErrNoData
 		}
 		return v, nil
-	case xattrs.ETag, xattrs.ContentType, xattrs.Meta:
-		info, err := f.storedInfo(ctx)
+	}
+	info, err := n.current(ctx)
+	if err != nil {
+		return "", err
+	}
+	switch name.Kind {
+	case xattrs.ETag:
+		return info.ETag, nil
+	case xattrs.ContentType:
+		return info.ContentType, nil
+	}
+	v, ok := info.Meta[name.Arg]
+	if !ok || posixKeys[name.Arg] {
+		return "", xattrs.ErrNoData
+	}
+	return v, nil
+}
+
+// pendingValue answers for a file whose upload is still to come.
+func (n *fileNode) pendingValue(name xattrs.Name) (string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	o := n.uploadOptionsLocked()
+	switch name.Kind {
+	case xattrs.Tags:
+		if len(o.Tags) > 0 {
+			return xattrs.FormatTags(o.Tags), nil
+		}
+	case xattrs.Tag:
+		if v, ok := o.Tags[name.Arg]; ok {
+			return v, nil
+		}
+	case xattrs.Retention:
+		if o.LockMode != "" {
+			return xattrs.FormatRetention(xattrs.RetentionValue{Mode: o.LockMode, Until: o.LockUntil}), nil
+		}
+	case xattrs.LegalHold:
+		return xattrs.FormatLegalHold(o.LegalHold != nil && *o.LegalHold), nil
+	case xattrs.ContentType:
+		return o.ContentType, nil
+	case xattrs.Meta:
+		if v, ok := o.Meta[name.Arg]; ok && !posixKeys[name.Arg] {
+			return v, nil
+		}
+	}
+	return "", xattrs.ErrNoData
+}
+
+// Listxattr names what the file has. Read-only facts (etag, version id,
+// storage class) are readable by name but not listed, so copying tools
+// (cp -a, mv across buckets, rsync -X) do not try to set them elsewhere.
+func (n *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
+	names, err := n.listNames(ctx)
+	if err != nil {
+		return 0, n.xattrErrno("listxattr", "", err)
+	}
+	return fitValue(xattrs.List(names), dest)
+}
+
+func (n *fileNode) listNames(ctx context.Context) ([]string, error) {
+	var names, more []string
+	add := func(k xattrs.Kind, arg string) { more = append(more, xattrs.Name{Kind: k, Arg: arg}.String()) }
+	stored, err := n.storedSet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for k := range stored {
+		names = append(names, k)
+	}
+	if n.uploadPending() {
+		n.mu.Lock()
+		o := n.uploadOptionsLocked()
+		n.mu.Unlock()
+		names = append(names, xattrs.Name{Kind: xattrs.ContentType}.String())
+		for k := range o.Tags {
+			add(xattrs.Tag, k)
+		}
+		for k := range o.Meta {
+			if !posixKeys[k] {
+				add(xattrs.Meta, k)
+			}
+		}
+		if o.LockMode != "" {
+			add(xattrs.Retention, "")
+		}
+		sort.Strings(more)
+		return append(names, more...), nil
+	}
+	info, err := n.fsys.store.Stat(ctx, store.ObjectRef{Bucket: n.bucket, Key: n.objKey()})
+	if err != nil {
+		return nil, err
+	}
+	names = append(names, xattrs.Name{Kind: xattrs.ContentType}.String())
+	if info.TagCount > 0 {
+		tags, err := n.fsys.store.GetTags(ctx, n.bucket, info.Key)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		switch n.Kind {
-		case xattrs.ETag:
-			return info.ETag, nil
-		case xattrs.ContentType:
-			return info.ContentType, nil
-		}
-		v, ok := info.Meta[n.Arg]
-		if !ok || isPosixKey(n.Arg) {
-			return "", xattrs.ErrNoData
-		}
-		return v, nil
-	}
-	return "", errNotYet
-}
-
-func orNoData(err error) error {
-	if err == nil {
-		return xattrs.ErrNoData
-	}
-	return err
-}
-
-func isPosixKey(k string) bool {
-	return k == metaMode || k == metaUID || k == metaGID || k == metaMtime
-}
-
-func (f *fileNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, syscall.Errno) {
-	n, ok := xattrs.Parse(attr)
-	if !ok || !n.OnObject() {
-		return 0, getxattr(attr)
-	}
-	v, err := f.xattrValue(ctx, n)
-	if err != nil {
-		return 0, f.xattrErrno("getxattr", attr, err)
-	}
-	sz, err := xattrs.Fit([]byte(v), dest)
-	if err != nil {
-		return uint32(sz), syscall.ERANGE
-	}
-	return uint32(sz), 0
-}
-
-func (f *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	info, err := f.storedInfo(ctx)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, 0
-	}
-	if err != nil {
-		return 0, f.xattrErrno("listxattr", "", err)
-	}
-	tags, err := f.fsys.store.GetTags(ctx, f.bucket, f.objKey())
-	if err != nil {
-		return 0, f.xattrErrno("listxattr", "", err)
-	}
-	names := []string{xattrs.Name{Kind: xattrs.ETag}.String(), xattrs.Name{Kind: xattrs.ContentType}.String()}
-	if len(tags) > 0 {
 		names = append(names, xattrs.Name{Kind: xattrs.Tags}.String())
-	}
-	var more []string
-	for k := range tags {
-		more = append(more, xattrs.Name{Kind: xattrs.Tag, Arg: k}.String())
+		for k := range tags {
+			add(xattrs.Tag, k)
+		}
 	}
 	for k := range info.Meta {
-		if !isPosixKey(k) {
-			more = append(more, xattrs.Name{Kind: xattrs.Meta, Arg: k}.String())
+		if !posixKeys[k] {
+			add(xattrs.Meta, k)
 		}
 	}
-	if mode, _, err := f.fsys.store.GetRetention(ctx, f.bucket, f.objKey()); err == nil && mode != "" {
-		names = append(names, xattrs.Name{Kind: xattrs.Retention}.String())
+	if info.LockMode != "" {
+		add(xattrs.Retention, "")
 	}
-	if on, err := f.fsys.store.GetLegalHold(ctx, f.bucket, f.objKey()); err == nil && on {
-		names = append(names, xattrs.Name{Kind: xattrs.LegalHold}.String())
+	if info.LegalHold {
+		add(xattrs.LegalHold, "")
 	}
+	sort.Strings(names)
 	sort.Strings(more)
-	sz, ferr := xattrs.Fit(xattrs.List(append(names, more...)), dest)
-	if ferr != nil {
-		return uint32(sz), syscall.ERANGE
-	}
-	return uint32(sz), 0
+	return append(names, more...), nil
 }
 
-func (f *fileNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
-	n, ok := xattrs.Parse(attr)
-	if !ok || !n.OnObject() {
-		return syscall.EOPNOTSUPP // the store has nowhere to keep other names
+func (n *fileNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return n.changeXattr(ctx, "setxattr", attr, data, flags, false)
+}
+
+func (n *fileNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return n.changeXattr(ctx, "removexattr", attr, nil, 0, true)
+}
+
+func (n *fileNode) changeXattr(ctx context.Context, op, attr string, data []byte, flags uint32, remove bool) syscall.Errno {
+	name, class := n.fsys.classify(attr)
+	switch class {
+	case xattrNone:
+		return syscall.EOPNOTSUPP
+	case xattrUnknown:
+		if remove {
+			return syscall.ENODATA
+		}
+		return syscall.EOPNOTSUPP
 	}
-	if f.fsys.cfg.ReadOnly {
+	if n.fsys.cfg.ReadOnly {
 		return syscall.EROFS
 	}
-	if err := f.setXattr(ctx, n, string(data), flags, false); err != nil {
-		return f.xattrErrno("setxattr", attr, err)
+	if class == xattrS3 && !name.OnObject() {
+		return syscall.EOPNOTSUPP
 	}
+	n.xattrMu.Lock()
+	defer n.xattrMu.Unlock()
+	var err error
+	if class == xattrStored {
+		err = n.setStored(ctx, attr, data, flags, remove)
+	} else {
+		err = n.setS3(ctx, name, string(data), flags, remove)
+	}
+	if err != nil {
+		return n.xattrErrno(op, attr, err)
+	}
+	n.touchCtime()
 	return 0
 }
 
-func (f *fileNode) Removexattr(ctx context.Context, attr string) syscall.Errno {
-	n, ok := xattrs.Parse(attr)
-	if !ok || !n.OnObject() {
-		return syscall.ENODATA
-	}
-	if f.fsys.cfg.ReadOnly {
-		return syscall.EROFS
-	}
-	if err := f.setXattr(ctx, n, "", 0, true); err != nil {
-		return f.xattrErrno("removexattr", attr, err)
-	}
-	return 0
+func (n *fileNode) touchCtime() {
+	n.mu.Lock()
+	n.pending.ctime = n.fsys.now()
+	n.mu.Unlock()
 }
 
-// setXattr sets (or, with remove, deletes) one attribute. Tag changes are
-// read-modify-write of the whole set (S3 has no per-tag call), serialised
-// per file so two concurrent setters lose nothing.
-func (f *fileNode) setXattr(ctx context.Context, n xattrs.Name, value string, flags uint32, remove bool) error {
-	if n.ReadOnly() {
-		return xattrs.ErrReadOnly
-	}
-	f.xattrMu.Lock()
-	defer f.xattrMu.Unlock()
-	if f.uploadPending() {
-		return f.setPending(n, value, flags, remove)
-	}
-	info, err := f.storedInfo(ctx)
+// setStored changes one stored attribute: with a pending upload, or by a
+// server-side copy of the object onto itself with the new blob.
+func (n *fileNode) setStored(ctx context.Context, attr string, data []byte, flags uint32, remove bool) error {
+	cur, err := n.storedSet(ctx)
 	if err != nil {
 		return err
 	}
-	key := f.objKey()
-	switch n.Kind {
-	case xattrs.Retention:
-		return f.setRetention(ctx, key, value, remove)
-	case xattrs.LegalHold:
-		if remove {
-			return f.fsys.store.PutLegalHold(ctx, f.bucket, key, false)
-		}
-		on, err := xattrs.ParseLegalHold(value)
-		if err != nil {
-			return err
-		}
-		return f.fsys.store.PutLegalHold(ctx, f.bucket, key, on)
-	case xattrs.Tag, xattrs.Tags:
-		tags, err := f.fsys.store.GetTags(ctx, f.bucket, key)
-		if err != nil {
-			return err
-		}
-		if tags, err = xattrs.ApplyTagChange(tags, n, value, flags, remove); err != nil {
-			return err
-		}
-		return f.fsys.store.PutTags(ctx, f.bucket, key, tags)
-	case xattrs.ContentType, xattrs.Meta:
-		opts := PutOptions{ContentType: info.ContentType, Meta: map[string]string{}}
-		for k, v := range info.Meta {
-			opts.Meta[k] = v
-		}
-		if n.Kind == xattrs.ContentType {
-			if remove || value == "" || strings.ContainsAny(value, "\r\n") {
-				return fmt.Errorf("content type %q: %w", value, xattrs.ErrInvalid)
-			}
-			opts.ContentType = value
-		} else {
-			_, exists := opts.Meta[n.Arg]
-			if remove && !exists {
-				return xattrs.ErrNoData
-			}
-			if err := xattrs.CheckFlags(flags, exists); err != nil {
-				return err
-			}
-			if strings.ContainsAny(value, "\r\n\x00") {
-				return fmt.Errorf("metadata value: %w", xattrs.ErrInvalid)
-			}
-			if remove {
-				delete(opts.Meta, n.Arg)
-			} else {
-				opts.Meta[n.Arg] = value
-			}
-		}
-		fresh, err := f.fsys.store.Copy(ctx, f.bucket, key, info.ETag, key, &opts)
-		if err != nil {
-			return err
-		}
-		f.committed(fresh)
+	next, err := applyStored(cur, attr, data, flags, remove)
+	if err != nil {
+		return err
+	}
+	if n.uploadPending() {
+		n.mu.Lock()
+		n.pendingX.xattrs = next
+		n.mu.Unlock()
 		return nil
 	}
-	return errNotYet
+	return n.rewriteMeta(ctx, func(o *store.PutOptions) error {
+		setXattrMeta(o.Meta, next)
+		if metaSize(o.Meta) > metaLimit {
+			return fmt.Errorf("%d bytes of metadata, over kfs's %d: %w", metaSize(o.Meta), metaLimit, xattrs.ErrNoSpace)
+		}
+		return nil
+	})
+}
+
+// setS3 sets (or, with remove, deletes) one user.s3.* attribute. Tag
+// changes are read-modify-write of the whole set (S3 has no per-tag call),
+// serialised per file so two concurrent setters lose nothing.
+func (n *fileNode) setS3(ctx context.Context, name xattrs.Name, value string, flags uint32, remove bool) error {
+	if name.ReadOnly() {
+		cur, err := n.s3Value(ctx, name)
+		if err == nil && !remove && cur == value {
+			return nil // setting a fact to what it is (a copying tool's echo) changes nothing
+		}
+		return xattrs.ErrReadOnly
+	}
+	if n.uploadPending() {
+		return n.setPending(name, value, flags, remove)
+	}
+	key := n.objKey()
+	switch name.Kind {
+	case xattrs.Retention:
+		return n.setRetention(ctx, key, value, remove)
+	case xattrs.LegalHold:
+		on := false
+		if !remove {
+			var err error
+			if on, err = xattrs.ParseLegalHold(value); err != nil {
+				return err
+			}
+		}
+		return n.fsys.store.PutLegalHold(ctx, n.bucket, key, on)
+	case xattrs.Tag, xattrs.Tags:
+		tags, err := n.fsys.store.GetTags(ctx, n.bucket, key)
+		if err != nil {
+			return err
+		}
+		if tags, err = xattrs.ApplyTagChange(tags, name, value, flags, remove); err != nil {
+			return err
+		}
+		return n.fsys.store.PutTags(ctx, n.bucket, key, tags)
+	}
+	if _, err := n.current(ctx); err != nil {
+		return err
+	}
+	return n.rewriteMeta(ctx, func(o *store.PutOptions) error { return editMeta(o, name, value, flags, remove) })
+}
+
+// editMeta applies a Content-Type or user.s3.meta.* change to options.
+func editMeta(o *store.PutOptions, name xattrs.Name, value string, flags uint32, remove bool) error {
+	if name.Kind == xattrs.ContentType {
+		if remove || value == "" || strings.ContainsAny(value, "\r\n") {
+			return fmt.Errorf("content type %q: %w", value, xattrs.ErrInvalid)
+		}
+		o.ContentType = value
+		return nil
+	}
+	_, exists := o.Meta[name.Arg]
+	if remove && !exists {
+		return xattrs.ErrNoData
+	}
+	if err := xattrs.CheckFlags(flags, exists); err != nil {
+		return err
+	}
+	if strings.ContainsAny(value, "\r\n\x00") {
+		return fmt.Errorf("metadata value: %w", xattrs.ErrInvalid)
+	}
+	if remove {
+		delete(o.Meta, name.Arg)
+	} else {
+		o.Meta[name.Arg] = value
+	}
+	if metaSize(o.Meta) > metaLimit {
+		return fmt.Errorf("%d bytes of metadata, over kfs's %d: %w", metaSize(o.Meta), metaLimit, xattrs.ErrNoSpace)
+	}
+	return nil
 }
 
 // setRetention applies the object-lock rules before asking the store:
 // COMPLIANCE retention never shortens or goes away, and GOVERNANCE
 // retention shortens or goes away only with an explicit bypass.
-func (f *fileNode) setRetention(ctx context.Context, key, value string, remove bool) error {
+func (n *fileNode) setRetention(ctx context.Context, key, value string, remove bool) error {
 	r := xattrs.RetentionValue{}
 	if !remove {
 		var err error
@@ -297,87 +439,73 @@ func (f *fileNode) setRetention(ctx context.Context, key, value string, remove b
 			return err
 		}
 	}
-	mode, until, err := f.fsys.store.GetRetention(ctx, f.bucket, key)
+	mode, until, err := n.fsys.store.GetRetention(ctx, n.bucket, key)
 	if err != nil {
 		return err
 	}
 	weaker := mode != "" && (r.Mode == "" || r.Until.Before(until) || (mode == xattrs.Compliance && r.Mode != xattrs.Compliance))
 	switch {
 	case weaker && mode == xattrs.Compliance:
-		return fmt.Errorf("COMPLIANCE retention until %s cannot be shortened or removed: %w", until.Format("2006-01-02T15:04:05Z"), syscall.EPERM)
+		return fmt.Errorf("COMPLIANCE retention until %s cannot be shortened or removed: %w", until.Format(time.RFC3339), syscall.EPERM)
 	case weaker && !r.Bypass:
 		return fmt.Errorf("shortening or clearing GOVERNANCE retention needs \" bypass\" after the value: %w", syscall.EPERM)
 	case remove && mode == "":
 		return xattrs.ErrNoData
 	}
-	return f.fsys.store.PutRetention(ctx, f.bucket, key, r.Mode, r.Until, r.Bypass)
-}
-
-// uploadPending reports whether an upload of this file is still to come
-// (it is being created, or a writer has unsaved changes): attributes set
-// now go with it, since a new upload replaces tags and lock settings.
-func (f *fileNode) uploadPending() bool {
-	f.mu.Lock()
-	stored := f.stored
-	writers := make([]*writeHandle, 0, len(f.writers))
-	for w := range f.writers {
-		writers = append(writers, w)
-	}
-	f.mu.Unlock()
-	if !stored {
-		return true
-	}
-	for _, w := range writers {
-		w.mu.Lock()
-		dirty := w.dirty && w.err == nil
-		w.mu.Unlock()
-		if dirty {
-			return true
-		}
-	}
-	return false
+	return n.fsys.store.PutRetention(ctx, n.bucket, key, r.Mode, r.Until, r.Bypass)
 }
 
 // setPending records an attribute for the coming upload.
-func (f *fileNode) setPending(n xattrs.Name, value string, flags uint32, remove bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p := &f.pendingX
-	switch n.Kind {
+func (n *fileNode) setPending(name xattrs.Name, value string, flags uint32, remove bool) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	p := &n.pendingX
+	switch name.Kind {
 	case xattrs.Tag, xattrs.Tags:
-		t, err := xattrs.ApplyTagChange(p.tags, n, value, flags, remove)
+		cur := p.tags
+		if cur == nil {
+			cur = map[string]string{}
+		}
+		t, err := xattrs.ApplyTagChange(cur, name, value, flags, remove)
 		if err != nil {
 			return err
 		}
 		p.tags = t
 	case xattrs.Retention:
+		if remove {
+			p.lockMode, p.lockUntil = "", time.Time{}
+			return nil
+		}
 		r, err := xattrs.ParseRetention(value)
 		if err != nil {
 			return err
 		}
 		p.lockMode, p.lockUntil = r.Mode, r.Until
 	case xattrs.LegalHold:
-		on, err := xattrs.ParseLegalHold(value)
-		if err != nil {
-			return err
+		on := false
+		if !remove {
+			var err error
+			if on, err = xattrs.ParseLegalHold(value); err != nil {
+				return err
+			}
 		}
 		p.legalHold = &on
-	case xattrs.ContentType:
-		if value == "" || strings.ContainsAny(value, "\r\n") {
-			return xattrs.ErrInvalid
+	case xattrs.ContentType, xattrs.Meta:
+		o := n.uploadOptionsLocked()
+		o.Meta = maps.Clone(o.Meta)
+		if err := editMeta(&o, name, value, flags, remove); err != nil {
+			return err
 		}
-		p.contentType = value
-	case xattrs.Meta:
+		if name.Kind == xattrs.ContentType {
+			p.contentType = value
+			return nil
+		}
 		if p.meta == nil {
 			p.meta = map[string]string{}
 		}
-		if remove {
-			delete(p.meta, n.Arg)
-		} else {
-			p.meta[n.Arg] = value
-		}
+		p.meta[name.Arg] = o.Meta[name.Arg] // "" when removed
 	default:
-		return errNotYet
+		return errors.ErrUnsupported
 	}
 	return nil
 }

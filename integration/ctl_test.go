@@ -188,7 +188,7 @@ func TestVersionsCopyComposeRemove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if vs, err = c.Versions(doc); err != nil || len(vs) != 2 {
+	if vs, err = c.Versions(ctl.VersionsRequest{Path: doc}); err != nil || len(vs) != 2 {
 		t.Fatalf("versions: %+v %v", vs, err)
 	}
 	old := vs[0].VersionID // the version that is not the latest
@@ -204,7 +204,7 @@ func TestVersionsCopyComposeRemove(t *testing.T) {
 		t.Fatalf("kfs stat --version-id: %+v", st)
 	}
 	kfsOut(t, "rm", "--version-id", old, doc)
-	if vs, _ = c.Versions(doc); len(vs) != 1 {
+	if vs, _ = c.Versions(ctl.VersionsRequest{Path: doc}); len(vs) != 1 {
 		t.Fatalf("after rm --version-id: %+v", vs)
 	}
 
@@ -317,7 +317,7 @@ func TestWatchWebhookEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer mc.Stop()
-	c, _ := mc.Client()
+	c, _ := sdkClient(mc)
 	ctx := context.Background()
 	if err := c.MakeBucket(ctx, "events", minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)

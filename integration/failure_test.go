@@ -40,7 +40,7 @@ func TestServerStopsDuringCp(t *testing.T) {
 	addr, _ := FreeAddr()
 	m := ownMinio(t, dir, addr, "", "")
 	defer func() { m.Stop() }()
-	c, _ := m.Client()
+	c, _ := sdkClient(m)
 	ctx := context.Background()
 	if err := c.MakeBucket(ctx, "fail", minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func TestServerStopsDuringCp(t *testing.T) {
 		t.Fatal("cp did not fail within 3 minutes of MinIO stopping")
 	}
 	m = ownMinio(t, dir, addr, m.AccessKey, m.SecretKey)
-	c, _ = m.Client()
+	c, _ = sdkClient(m)
 	if _, err := c.StatObject(ctx, "fail", "big.bin", minio.StatObjectOptions{}); err == nil {
 		t.Fatal("a partial big.bin is visible")
 	}
@@ -126,7 +126,7 @@ func TestKillDuringUploadCleansUp(t *testing.T) {
 	if ups, _ := kfsStoreUploads(t, b); len(ups) != 0 {
 		t.Fatalf("uploads left after the next mount: %v", ups)
 	}
-	if !strings.Contains(m2.logText(), "aborted 1 incomplete multipart upload") {
+	if !strings.Contains(m2.logText(), "aborted incomplete multipart uploads left by an earlier run") || !strings.Contains(m2.logText(), "uploads=1") {
 		t.Errorf("log does not say what was cleaned up:\n%s", m2.logText())
 	}
 }

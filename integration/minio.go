@@ -22,8 +22,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
+	"kfs/fs/store/s3store"
 )
 
 // MinioVersion is the pinned server version (see README and scripts/).
@@ -170,7 +169,7 @@ func tail(b []byte, n int) []byte {
 
 func (m *Minio) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	c, err := m.Client()
+	c, err := m.Store()
 	if err != nil {
 		return err
 	}
@@ -208,21 +207,13 @@ func (m *Minio) waitReady(timeout time.Duration) error {
 	return fmt.Errorf("timed out: %v", last)
 }
 
-// Client returns a minio-go client for the server.
-func (m *Minio) Client() (*minio.Client, error) {
-	opts := &minio.Options{
-		Creds:  credentials.NewStaticV4(m.AccessKey, m.SecretKey, ""),
-		Region: "us-east-1",
-	}
-	if m.caFile != "" {
-		tr, err := m.transport()
-		if err != nil {
-			return nil, err
-		}
-		opts.Secure, opts.Transport = true, tr
-	}
-	return minio.New(m.Addr, opts)
+// Store returns kfs's store adapter for the server.
+func (m *Minio) Store() (*s3store.Store, error) {
+	return s3store.New(s3store.Config{Endpoint: m.Endpoint, AccessKey: m.AccessKey, SecretKey: m.SecretKey, Region: "us-east-1", CAFile: m.caFile})
 }
+
+// CAFile is the CA bundle of a TLS server ("" for plain HTTP).
+func (m *Minio) CAFile() string { return m.caFile }
 
 func (m *Minio) transport() (*http.Transport, error) {
 	pemBytes, err := os.ReadFile(m.caFile)

@@ -3,16 +3,18 @@ package integration
 import (
 	"testing"
 
-	kfs "kfs/fs"
-	"kfs/fs/storetest"
+	"kfs/fs/store/storetest"
 )
 
+// The MinIO adapter passes the same conformance suite as the fake.
 func TestMinioStoreConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Env {
 		b := newBucket(t)
-		st := kfs.NewMinioStore(client(t))
-		st.EnableMetadataListing(srv.AccessKey, srv.SecretKey, "", "us-east-1", nil)
-		return storetest.Env{Store: st, Bucket: b,
-			Put: func(k string, d []byte) { put(t, b, k, d) }}
+		st, err := srv.Store()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return storetest.Env{Store: st, Bucket: b, Put: func(k string, d []byte) { put(t, b, k, d) },
+			NewBucketName: func() string { return "t-" + randomHex(6) }, History: true}
 	})
 }

@@ -310,7 +310,7 @@ func TestMoveDirectory(t *testing.T) {
 	if got, err := os.ReadFile(m.path("dst/d3/f0123")); err != nil || string(got) != "src/d3/f0123" {
 		t.Fatalf("through the mount after mv: %q %v", got, err)
 	}
-	if !strings.Contains(m.logText(), "1000 objects") {
+	if !strings.Contains(m.logText(), "objects=1000") {
 		t.Errorf("no progress in the log:\n%s", m.logText())
 	}
 }

@@ -41,10 +41,18 @@ func TestObjectTagsAsXattrs(t *testing.T) {
 		t.Fatalf("whole tag set: %v", got)
 	}
 	out := sh(t, "getfattr", "-d", "-m", "-", p)
-	for _, want := range []string{`user.s3.tag.stage="raw"`, `user.s3.tag.team="data science"`, "user.s3.etag=", "user.s3.content-type=", "user.s3.tags="} {
+	for _, want := range []string{`user.s3.tag.stage="raw"`, `user.s3.tag.team="data science"`, "user.s3.content-type=", "user.s3.tags="} {
 		if !strings.Contains(out, want) {
 			t.Errorf("getfattr -d lacks %s:\n%s", want, out)
 		}
+	}
+	// Read-only facts are readable by name but not listed (copying tools
+	// would try to set them elsewhere).
+	if strings.Contains(out, "user.s3.etag") {
+		t.Errorf("getfattr -d lists the read-only etag:\n%s", out)
+	}
+	if etag := sh(t, "getfattr", "--only-values", "-n", "user.s3.etag", p); len(etag) != 32 {
+		t.Errorf("etag by name: %q", etag)
 	}
 	sh(t, "setfattr", "-x", "user.s3.tag.stage", p)
 	if got := sdkTags(t, b, "data.csv"); fmt.Sprint(got) != "map[team:data science]" {
@@ -86,8 +94,8 @@ func TestObjectTagsAsXattrs(t *testing.T) {
 	if _, err := xattr.Get(p, "user.other"); !errors.Is(err, syscall.ENODATA) {
 		t.Errorf("unknown name: %v", err)
 	}
-	if err := xattr.Set(p, "user.other", []byte("x")); !errors.Is(err, syscall.ENOTSUP) {
-		t.Errorf("set of an unknown name: %v", err)
+	if err := xattr.Set(p, "user.s3.nonsense", []byte("x")); !errors.Is(err, syscall.ENOTSUP) {
+		t.Errorf("set of an unknown user.s3 name: %v", err)
 	}
 }
 

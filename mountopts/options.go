@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"kfs/fs/store"
 )
 
 // Mount is one bucket (or bucket prefix) mounted at one directory.
@@ -39,11 +41,13 @@ type Options struct {
 	Mounts []Mount
 
 	// Presentation.
-	UID, GID   uint32
-	FileMode   os.FileMode
-	DirMode    os.FileMode
-	AllowOther bool
-	ReadOnly   bool
+	UID, GID           uint32
+	FileMode           os.FileMode
+	DirMode            os.FileMode
+	AllowOther         bool
+	ReadOnly           bool
+	NoPermissionChecks bool // do not have the kernel enforce modes and owners
+	ACL                bool // store and enforce POSIX ACLs
 
 	// Kernel caching.
 	AttrTTL     time.Duration
@@ -63,11 +67,14 @@ type Options struct {
 
 	// Events.
 	EventsWebhook string // loopback address where kfs receives MinIO webhook events ("" = none)
+	EventsToken   string // auth token MinIO sends to the webhook ("" = none asked)
 
 	// Process.
-	Daemon  bool   // fork, return once the mount is live
-	LogFile string // append log lines here; empty = stderr
-	Debug   bool
+	Daemon    bool   // fork, return once the mount is live
+	LogFile   string // append log lines here; empty = stderr (a daemon: DefaultLogFile)
+	LogLevel  string // debug, info, warn, error
+	LogFormat string // text or json
+	Debug     bool
 
 	// Warnings are things worth a log line that do not stop the mount.
 	Warnings []string
@@ -93,6 +100,8 @@ func Default() Options {
 		CacheDirSize: 10 << 30,
 		PartSize:     16 << 20,
 		WriteBuffer:  96 << 20,
+		LogLevel:     "info",
+		LogFormat:    "text",
 	}
 }
 
@@ -166,6 +175,14 @@ func (o *Options) Validate() error {
 			return fmt.Errorf("events-webhook %q: want a loopback address such as 127.0.0.1:9911", o.EventsWebhook)
 		}
 	}
+	switch o.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log-level %q: want debug, info, warn or error", o.LogLevel)
+	}
+	if o.LogFormat != "text" && o.LogFormat != "json" {
+		return fmt.Errorf("log-format %q: want text or json", o.LogFormat)
+	}
 	if o.MaxReadahead < 0 || o.MaxReadahead > o.CacheSize/2 {
 		return fmt.Errorf("max-readahead %s: want between 0 and half the cache (%s)", FormatSize(o.MaxReadahead), FormatSize(o.CacheSize/2))
 	}
@@ -173,24 +190,7 @@ func (o *Options) Validate() error {
 }
 
 // CheckBucketName applies the S3 bucket naming rules.
-func CheckBucketName(b string) error {
-	if len(b) < 3 || len(b) > 63 {
-		return fmt.Errorf("bucket %q: names are 3 to 63 characters", b)
-	}
-	for i, c := range b {
-		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.'
-		if !ok {
-			return fmt.Errorf("bucket %q: only lower-case letters, digits, '-' and '.' are allowed", b)
-		}
-		if (i == 0 || i == len(b)-1) && (c == '-' || c == '.') {
-			return fmt.Errorf("bucket %q: must begin and end with a letter or digit", b)
-		}
-	}
-	if strings.Contains(b, "..") {
-		return fmt.Errorf("bucket %q: must not contain '..'", b)
-	}
-	return nil
-}
+func CheckBucketName(b string) error { return store.CheckBucketName(b) }
 
 // ParseTarget splits "BUCKET[:PREFIX]" into a bucket and a normalised prefix
 // ("" or "a/b/").

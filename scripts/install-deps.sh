@@ -12,6 +12,8 @@ command -v fusermount3 >/dev/null || need+=(fuse3)
 command -v getfattr >/dev/null || need+=(attr)
 command -v curl >/dev/null || need+=(curl)
 command -v rsync >/dev/null || need+=(rsync)
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v perl >/dev/null || need+=(perl-base)
 if ((${#need[@]})); then
   echo "installing ${need[*]}..."
   export DEBIAN_FRONTEND=noninteractive
@@ -22,6 +24,13 @@ if ((${#need[@]})); then
   done
 fi
 [ -c /dev/fuse ] || { echo "/dev/fuse is missing: kfs needs FUSE" >&2; exit 1; }
+
+STATICCHECK_VERSION=v0.8.2
+if [ ! -x .tools/bin/staticcheck ] || [ "$(cat .tools/bin/staticcheck.version 2>/dev/null)" != "$STATICCHECK_VERSION" ]; then
+  mkdir -p .tools/bin
+  GOBIN="$PWD/.tools/bin" go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+  echo "$STATICCHECK_VERSION" > .tools/bin/staticcheck.version
+fi
 
 if [ ! -x .tools/bin/minio ] || [ "$(cat .tools/bin/minio.version 2>/dev/null)" != "$MINIO_VERSION" ]; then
   echo "building MinIO $MINIO_VERSION into .tools/bin (a few minutes the first time)..."

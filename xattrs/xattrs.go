@@ -48,6 +48,7 @@ const (
 	Lifecycle
 	ObjectLock
 	Notification
+	Policy
 )
 
 var fixed = map[string]Kind{
@@ -63,6 +64,7 @@ var fixed = map[string]Kind{
 	"lifecycle":     Lifecycle,
 	"object-lock":   ObjectLock,
 	"notification":  Notification,
+	"policy":        Policy,
 }
 
 // Name is a parsed attribute name. Arg is the tag key or metadata name.
@@ -77,6 +79,8 @@ var (
 	ErrReadOnly = fmt.Errorf("read-only attribute: %w", syscall.EPERM)
 	ErrExists   = fmt.Errorf("attribute exists (XATTR_CREATE): %w", syscall.EEXIST)
 	ErrNoData   = fmt.Errorf("no such attribute: %w", syscall.ENODATA)
+	ErrTooBig   = fmt.Errorf("attribute too large: %w", syscall.E2BIG)
+	ErrNoSpace  = fmt.Errorf("no room left for attributes (the object store limits metadata): %w", syscall.ENOSPC)
 )
 
 // Parse reads an attribute name; ok is false for names kfs does not serve
@@ -131,7 +135,7 @@ func (n Name) OnObject() bool {
 // OnBucket reports names served on bucket directories.
 func (n Name) OnBucket() bool {
 	switch n.Kind {
-	case Tag, Tags, Versioning, Encryption, Lifecycle, ObjectLock, Notification:
+	case Tag, Tags, Versioning, Encryption, Lifecycle, ObjectLock, Notification, Policy:
 		return true
 	}
 	return false

@@ -17,8 +17,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/minio/minio-go/v7"
-
+	"kfs/fs/store"
+	"kfs/fs/store/s3store"
 	"kfs/integration"
 )
 
@@ -69,7 +69,7 @@ func up(dir, addr, credPath string) error {
 	} else {
 		fmt.Printf("MinIO already running on %s\n", addr)
 	}
-	c, err := m.Client()
+	c, err := m.Store()
 	if err != nil {
 		return err
 	}
@@ -134,24 +134,20 @@ var samples = map[string]map[string]string{
 	},
 }
 
-func seed(c *minio.Client) error {
+func seed(c *s3store.Store) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for bucket, files := range samples {
-		ok, err := c.BucketExists(ctx, bucket)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			if err := c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
+		if err := c.StatBucket(ctx, bucket); err != nil {
+			if err := c.MakeBucket(ctx, bucket, store.MakeBucketOptions{}); err != nil {
 				return err
 			}
 		}
 		for key, body := range files {
-			if _, err := c.StatObject(ctx, bucket, key, minio.StatObjectOptions{}); err == nil {
+			if _, err := c.Stat(ctx, store.ObjectRef{Bucket: bucket, Key: key}); err == nil {
 				continue
 			}
-			if _, err := c.PutObject(ctx, bucket, key, bytes.NewReader([]byte(body)), int64(len(body)), minio.PutObjectOptions{}); err != nil {
+			if _, err := c.Put(ctx, bucket, key, bytes.NewReader([]byte(body)), int64(len(body)), store.PutOptions{}); err != nil {
 				return err
 			}
 		}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	"kfs/mountopts"
+)
+
+func mountCmd() *command {
+	return &command{name: "mount", args: "[flags] [BUCKET[:PREFIX]] MOUNTPOINT",
+		summary: "mount one bucket (or a prefix of it), every bucket, or the credentials file's two buckets",
+		run:     runMount}
+}
+
+func printMountHelp(w io.Writer) {
+	fmt.Fprint(w, `Usage:
+  kfs mount [flags] BUCKET[:PREFIX] MOUNTPOINT   one bucket, or a prefix of it
+  kfs mount [flags] MOUNTPOINT                   every bucket, one directory each (mkdir/rmdir make and remove buckets)
+  kfs mount --config FILE [flags]                PUBLIC_BUCKET at /kfs_public and PRIVATE_BUCKET at /kfs_private
+
+Every flag is also an -o option for fstab (-o name=value, with - or _).
+
+Flags:
+`)
+	printFlags(w, mountopts.FlagSet(io.Discard))
+	fmt.Fprint(w, `
+Examples:
+  kfs mount --config ~/.config/kfs/credentials.json --daemon
+  kfs mount --endpoint http://127.0.0.1:9000 --cache-size 256MiB shared-storage /kfs_public
+  mount -t fuse.kfs shared-storage /kfs_public -o config=/root/.config/kfs/credentials.json,allow_other
+`)
+}
+
+func unmountCmd() *command {
+	c := &command{name: "unmount", alias: "umount", args: "[--lazy] MOUNTPOINT", summary: "unmount (also: fusermount3 -u MOUNTPOINT)",
+		examples: []string{"kfs unmount /kfs_public"}}
+	c.run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.flags(stdout)
+		lazy := fs.Bool("lazy", false, "detach now, clean up when no longer busy (umount -l)")
+		pos, code, ok := c.parse(fs, args, stderr)
+		if !ok {
+			return code
+		}
+		if len(pos) != 1 {
+			return c.usageError(stderr)
+		}
+		if err := unmount(pos[0], *lazy); err != nil {
+			return fail(c, stderr, err)
+		}
+		return 0
+	}
+	return c
+}
+
+// unmount detaches dir: directly as root, else through fusermount3.
+func unmount(dir string, lazy bool) error {
+	flags := 0
+	if lazy {
+		flags = syscall.MNT_DETACH
+	}
+	if os.Geteuid() == 0 {
+		err := syscall.Unmount(dir, flags)
+		switch err {
+		case nil:
+			return nil
+		case syscall.EINVAL:
+			return fmt.Errorf("%s is not mounted", dir)
+		case syscall.EPERM:
+		default:
+			return fmt.Errorf("unmount %s: %v", dir, err)
+		}
+	}
+	args := []string{"-u", dir}
+	if lazy {
+		args = []string{"-u", "-z", dir}
+	}
+	out, err := exec.Command("fusermount3", args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("fusermount3 -u %s: %v: %s", dir, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func runHelp(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		printUsage(stdout)
+		return 0
+	}
+	switch args[0] {
+	case "xattrs", "xattr", "attributes":
+		fmt.Fprint(stdout, xattrHelp)
+		return 0
+	case "mount":
+		printMountHelp(stdout)
+		return 0
+	}
+	if c := lookupCommand(args[0]); c != nil {
+		fs := c.flags(stdout)
+		c.parse(fs, []string{"--help"}, stderr)
+		return 0
+	}
+	fmt.Fprintf(stderr, "kfs help: no help on %q; try kfs help xattrs or kfs --help\n", args[0])
+	return 2
+}
+
+const xattrHelp = `Extended attributes: what S3 keeps beside the bytes, with setfattr/getfattr.
+
+On files (objects):
+  user.s3.tag.<Key>      one tag's value
+                           setfattr -n user.s3.tag.project -v kfs FILE
+  user.s3.tags           the tag set, URL-query form (set replaces, remove clears)
+                           setfattr -n user.s3.tags -v 'project=kfs&stage=raw' FILE
+  user.s3.retention      "GOVERNANCE|COMPLIANCE RFC3339-DATE"; add " bypass" to shorten or
+                         clear GOVERNANCE ("NONE bypass" clears); COMPLIANCE never shortens
+                           setfattr -n user.s3.retention -v 'GOVERNANCE 2026-12-31T00:00:00Z' FILE
+  user.s3.legal-hold     ON or OFF
+                           setfattr -n user.s3.legal-hold -v ON FILE
+  user.s3.meta.<Name>    user metadata x-amz-meta-<Name>
+                           setfattr -n user.s3.meta.owner -v data-team FILE
+  user.s3.content-type   Content-Type
+                           setfattr -n user.s3.content-type -v text/csv FILE
+  user.s3.etag, user.s3.version-id, user.s3.storage-class
+                         read-only facts (readable by name, not listed)
+                           getfattr -n user.s3.version-id FILE
+  user.<anything else>   your own attributes, stored with the object (s3fs's form)
+                           setfattr -n user.checksum -v abc123 FILE
+
+On bucket directories (a bucket mount's root, or each bucket of an all-buckets mount):
+  user.s3.versioning     Enabled or Suspended
+                           setfattr -n user.s3.versioning -v Enabled /kfs_private
+  user.s3.encryption     SSE-S3 or "SSE-KMS KEY-ID" (remove: no default encryption)
+                           setfattr -n user.s3.encryption -v SSE-S3 /kfs_private
+  user.s3.lifecycle      S3 lifecycle configuration as JSON (remove deletes it)
+                           setfattr -n user.s3.lifecycle -v '{"Rules":[{"ID":"tmp","Status":"Enabled","Filter":{"Prefix":"tmp/"},"Expiration":{"Days":7}}]}' /kfs_private
+  user.s3.tags, user.s3.tag.<Key>
+                         bucket tags, as for files
+  user.s3.object-lock    "Enabled", or with a default retention "Enabled GOVERNANCE 30d" /
+                         "Enabled COMPLIANCE 1y"; set "Enabled" to clear the default (lock
+                         itself is chosen when the bucket is made: kfs mb --with-lock)
+                           setfattr -n user.s3.object-lock -v 'Enabled GOVERNANCE 30d' /mnt/s3/audit
+  user.s3.notification   S3 notification configuration as JSON (remove clears it)
+                           setfattr -n user.s3.notification -v '{"QueueConfigurations":[{"QueueArn":"arn:minio:sqs::KFS:webhook","Events":["s3:ObjectCreated:*","s3:ObjectRemoved:*"]}]}' /kfs_private
+  user.s3.policy         the bucket policy JSON (remove deletes it)
+                           setfattr -n user.s3.policy -v "$(cat policy.json)" /kfs_private
+
+All of them:  getfattr -d -m - PATH
+Bad values answer EINVAL and change nothing; the reason is in the mount's log.
+`

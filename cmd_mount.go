@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"kfs/cache"
+	"kfs/ctl"
+	kfs "kfs/fs"
+	"kfs/fs/store/s3store"
+	"kfs/fs/upload"
+	"kfs/mountopts"
+)
+
+func runMount(args []string, stdout, stderr io.Writer) int {
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			printMountHelp(stdout)
+			return 0
+		}
+	}
+	o, err := mountopts.Parse(args, os.Getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "kfs: %v\n", err)
+		return 2
+	}
+	if o.Daemon && !isDaemonChild() {
+		err = daemonize(args, stderr)
+	} else {
+		err = mountAndServe(o, stderr)
+	}
+	if err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			fmt.Fprintf(stderr, "kfs: %v\n", ee.err)
+			return ee.code
+		}
+		fmt.Fprintf(stderr, "kfs: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// mounted is one live mount and what it holds.
+type mounted struct {
+	srv      *fuse.Server
+	fsys     *kfs.FS
+	sock     *ctl.Server
+	journal  *upload.Journal
+	cacheDir string
+}
+
+// mountAndServe checks everything, mounts every requested mount point and
+// serves until unmounted or signalled. With o.Daemon it returns as soon as
+// the mounts are live, leaving a child process serving them.
+func mountAndServe(o mountopts.Options, stderr io.Writer) error {
+	// Signals are caught from the start, so one arriving while mounting
+	// still unmounts cleanly.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	logger, probs, err := newLogger(o, stderr, isDaemonChild())
+	if err != nil {
+		return err
+	}
+	for _, w := range o.Warnings {
+		logger.Warn(w)
+	}
+	st, err := s3store.New(s3store.Config{Endpoint: o.Endpoint, AccessKey: o.AccessKey, SecretKey: o.SecretKey,
+		SessionToken: o.SessionToken, Region: o.Region, CAFile: o.CAFile})
+	if err != nil {
+		return exitError{2, err}
+	}
+	for _, m := range o.Mounts {
+		if err := checkMountpoint(m.Mountpoint); err != nil {
+			return exitError{2, err}
+		}
+		if err := preflight(st, m); err != nil {
+			return exitError{3, err}
+		}
+	}
+	// Bound the heap near what the cache may hold, so the block cache's
+	// garbage does not inflate the resident set.
+	debug.SetMemoryLimit(o.CacheSize + o.CacheSize/2 + 32<<20)
+	blocks := cache.New(o.CacheSize, int(o.BlockSize), 2*time.Minute)
+	hub := ctl.NewHub()
+	webhook := ctl.NewSourceStats("webhook")
+	if o.EventsWebhook != "" {
+		wctx, stopWebhook := context.WithCancel(context.Background())
+		defer stopWebhook()
+		addr, err := ctl.ServeWebhook(wctx, o.EventsWebhook, o.EventsToken, hub, webhook, logger)
+		if err != nil {
+			return exitError{2, err}
+		}
+		logger.Info("receiving bucket events", "webhook", "http://"+addr+"/")
+	}
+	var mounts []*mounted
+	defer func() {
+		for _, m := range mounts {
+			m.close(logger)
+		}
+	}()
+	for _, m := range o.Mounts {
+		mt, err := mountOne(o, m, st, blocks, hub, logger, func(f *kfs.FS) func() any {
+			return func() any { return mountStats(blocks, f, probs, webhook) }
+		})
+		if err != nil {
+			for _, x := range mounts {
+				x.srv.Unmount()
+			}
+			return err
+		}
+		mounts = append(mounts, mt)
+	}
+	notifyReady()
+
+	done := make(chan struct{})
+	go func() {
+		for _, m := range mounts {
+			m.srv.Wait()
+		}
+		close(done)
+	}()
+	select {
+	case sig := <-sigs:
+		logger.Info("unmounting", "signal", sig.String())
+		for _, m := range mounts {
+			if err := m.srv.Unmount(); err != nil {
+				logger.Error("unmount failed", "err", err)
+			}
+		}
+		<-done
+	case <-done:
+	}
+	logger.Info("unmounted; exiting")
+	return nil
+}
+
+// mountOne mounts one bucket (or prefix, or every bucket) at its mount
+// point, with its control socket.
+func mountOne(o mountopts.Options, m mountopts.Mount, st *s3store.Store, blocks *cache.Blocks, hub *ctl.Hub, logger *slog.Logger,
+	stats func(*kfs.FS) func() any) (*mounted, error) {
+	mt := &mounted{}
+	dir, journal, err := prepareCacheDir(o, m, st, logger)
+	if err != nil {
+		return nil, exitError{2, err}
+	}
+	mt.cacheDir, mt.journal = dir, journal
+	log := logger.With("mount", m.Mountpoint)
+	pipe := upload.New(upload.Config{Store: st, Dir: dir, DiskLimit: o.CacheDirSize, InFlight: o.WriteBuffer,
+		PartSize: o.PartSize, Journal: journal, Log: log})
+	mt.fsys = kfs.New(st, blocks, pipe, kfs.Config{
+		UID: o.UID, GID: o.GID, FileMode: uint32(o.FileMode), DirMode: uint32(o.DirMode),
+		AttrTTL: o.AttrTTL, EntryTTL: o.EntryTTL, NegativeTTL: o.NegativeTTL, ReadOnly: o.ReadOnly,
+		BlockSize: o.BlockSize, MaxReadahead: o.MaxReadahead, ACL: o.ACL, Mountpoint: m.Mountpoint, Log: log})
+	var root fusefs.InodeEmbedder
+	name := m.Bucket
+	if m.Bucket == "" {
+		root, name = mt.fsys.AllBucketsRoot(), "all-buckets"
+	} else {
+		root = mt.fsys.BucketRoot(m.Bucket, m.Prefix)
+	}
+	hub.OnEvent(func(e ctl.Event) {
+		if m.Bucket == "" || e.Bucket == m.Bucket {
+			mt.fsys.Changed(e.Bucket, e.Key)
+		}
+	})
+	// The control socket exists before the mount shows, so whoever sees the
+	// mount can reach it.
+	mt.sock, err = ctl.Listen(ctl.Config{Mountpoint: m.Mountpoint, Bucket: m.Bucket, Prefix: m.Prefix, Endpoint: o.Endpoint,
+		MountedAt: time.Now().UTC(), Log: log, Hub: hub, Stats: stats(mt.fsys),
+		Changed: mt.fsys.Changed, ChangedPrefix: mt.fsys.ChangedPrefix}, st)
+	if err != nil {
+		log.Warn("no control socket: kfs subcommands will not reach this mount", "err", err)
+	}
+	mt.srv, err = fusefs.Mount(m.Mountpoint, root, mt.fsys.FuseOptions(kfs.MountConfig{Name: "kfs:" + name + ":" + m.Prefix,
+		AllowOther: o.AllowOther, NoPermissions: o.NoPermissionChecks, Debug: o.Debug}))
+	if err != nil {
+		mt.close(logger)
+		return nil, exitError{4, fmt.Errorf("mount %s: %v", m.Mountpoint, err)}
+	}
+	tuneReadahead(m.Mountpoint, log)
+	log.Info("mounted", "what", strings.TrimSuffix(name+"/"+m.Prefix, "/"), "permission_checks", !o.NoPermissionChecks, "acl", o.ACL)
+	if o.EventsWebhook == "" {
+		log.Info("no bucket event source: changes made elsewhere show after the TTLs (see README, Events)")
+	}
+	return mt, nil
+}
+
+// close finishes a mount after it was unmounted: batched deletions, the
+// socket, the journal and the cache directory.
+func (m *mounted) close(l *slog.Logger) {
+	if m.fsys != nil {
+		if err := m.fsys.Close(); err != nil {
+			l.Error("at unmount", "err", err)
+		}
+	}
+	if m.sock != nil {
+		m.sock.Close()
+	}
+	if m.journal != nil {
+		m.journal.Close()
+		if st, err := os.Stat(filepath.Join(m.cacheDir, "uploads.journal")); err == nil && st.Size() == 0 {
+			os.Remove(filepath.Join(m.cacheDir, "uploads.journal"))
+		}
+	}
+	if m.cacheDir != "" {
+		os.Remove(m.cacheDir) // only when empty
+	}
+}
+
+// prepareCacheDir makes the mount's cache directory (a fixed name per
+// bucket, prefix and mount point, so the next mount finds the upload journal
+// of a crashed one) and aborts the uploads such a crash left behind.
+func prepareCacheDir(o mountopts.Options, m mountopts.Mount, st *s3store.Store, l *slog.Logger) (string, *upload.Journal, error) {
+	sum := sha256.Sum256([]byte(o.Endpoint + "\x00" + m.Bucket + "\x00" + m.Prefix))
+	base := o.CacheDir
+	if base == "" {
+		base = filepath.Join(os.TempDir(), fmt.Sprintf("kfs-%d", os.Getuid()))
+		if _, err := os.Stat("/var/tmp"); err == nil {
+			base = filepath.Join("/var/tmp", fmt.Sprintf("kfs-%d", os.Getuid()))
+		}
+	}
+	dir := filepath.Join(base, hex.EncodeToString(sum[:8]))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", nil, fmt.Errorf("cache dir: %v", err)
+	}
+	if o.ReadOnly {
+		return dir, nil, nil
+	}
+	j, err := upload.OpenJournal(filepath.Join(dir, "uploads.journal"))
+	if errors.Is(err, upload.ErrJournalBusy) {
+		// Another live mount of the same bucket: its uploads are its own.
+		dir = fmt.Sprintf("%s-%d", dir, os.Getpid())
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", nil, fmt.Errorf("cache dir: %v", err)
+		}
+		j, err = upload.OpenJournal(filepath.Join(dir, "uploads.journal"))
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("cache dir: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if n, err := j.Recover(ctx, st); err != nil {
+		l.Warn("cleaning up uploads of an earlier run failed", "err", err)
+	} else if n > 0 {
+		l.Info("aborted incomplete multipart uploads left by an earlier run", "uploads", n)
+	}
+	return dir, j, nil
+}
+
+// tuneReadahead raises the kernel's readahead for this mount to 1 MiB so
+// sequential reads arrive in fewer, larger requests (needs root; best effort).
+func tuneReadahead(dir string, l *slog.Logger) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		return
+	}
+	p := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", (st.Dev>>8)&0xfff, (st.Dev&0xff)|((st.Dev>>12)&0xfff00))
+	if err := os.WriteFile(p, []byte("1024"), 0); err != nil && os.Geteuid() == 0 {
+		l.Debug("could not raise readahead", "file", p, "err", err)
+	}
+}
+
+// mountStats is the "stats" part of `kfs status`.
+func mountStats(blocks *cache.Blocks, fsys *kfs.FS, p *problems, webhook *ctl.SourceStats) any {
+	cs := blocks.Stats()
+	ratio := 0.0
+	if n := cs.Hits + cs.Misses; n > 0 {
+		ratio = float64(cs.Hits) / float64(n)
+	}
+	count, last := p.snapshot()
+	return map[string]any{"cache": cs, "cache_hit_ratio": ratio, "fs": fsys.Status(), "problems_logged": count,
+		"last_problems": last, "event_sources": []ctl.SourceState{webhook.Snapshot()}}
+}

@@ -1,0 +1,188 @@
+package ctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"kfs/fs/store"
+)
+
+// Bucket management, restoring deleted files, and naming objects of this
+// mount for another mount's socket (server-side work across mounts of one
+// endpoint).
+
+// BucketAdmin is what bucket management needs (s3store and memstore have it).
+type BucketAdmin interface {
+	MakeBucket(ctx context.Context, bucket string, o store.MakeBucketOptions) error
+	RemoveBucket(ctx context.Context, bucket string) error
+}
+
+// MakeBucketRequest makes a bucket.
+type MakeBucketRequest struct {
+	Path       string `json:"path"` // DIR/NAME: DIR is the root of an all-buckets mount
+	ObjectLock bool   `json:"object_lock,omitempty"`
+	Versioning bool   `json:"versioning,omitempty"`
+	Region     string `json:"region,omitempty"`
+}
+
+// RemoveBucketRequest removes an empty bucket.
+type RemoveBucketRequest struct {
+	Path string `json:"path"`
+}
+
+// RestoreRequest brings back a deleted file of a versioned bucket: the
+// latest version that is not a delete marker, or the one named.
+type RestoreRequest struct {
+	Path      string `json:"path"`
+	VersionID string `json:"version_id,omitempty"`
+}
+
+// ResolveRequest asks which object a path of this mount is.
+type ResolveRequest struct {
+	Path string `json:"path"`
+}
+
+// ResolveResponse names the object and the endpoint holding it.
+type ResolveResponse struct {
+	Bucket   string `json:"bucket"`
+	Key      string `json:"key"`
+	Endpoint string `json:"endpoint"`
+}
+
+func (s *Server) admin() (BucketAdmin, error) {
+	a, ok := s.be.(BucketAdmin)
+	if !ok {
+		return nil, fmt.Errorf("bucket management: %w", store.ErrUnsupported)
+	}
+	return a, nil
+}
+
+// bucketPath maps DIR/NAME (DIR the root of an all-buckets mount) to NAME.
+func (s *Server) bucketPath(p string) (string, error) {
+	b, k, err := s.Resolve(p)
+	if err != nil {
+		return "", err
+	}
+	if s.cfg.Bucket != "" || k != "" {
+		return "", badRequest("%s: name a bucket in the root of an all-buckets mount (kfs mount MOUNTPOINT), e.g. /mnt/s3/new-bucket", p)
+	}
+	return b, nil
+}
+
+func (s *Server) makeBucket(ctx context.Context, body []byte) (any, error) {
+	var req MakeBucketRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	name, err := s.bucketPath(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.CheckBucketName(name); err != nil {
+		return nil, badRequest("%v", err)
+	}
+	a, err := s.admin()
+	if err != nil {
+		return nil, err
+	}
+	if err := a.MakeBucket(ctx, name, store.MakeBucketOptions{Region: req.Region, ObjectLock: req.ObjectLock, Versioning: req.Versioning}); err != nil {
+		return nil, err
+	}
+	s.cfg.Changed(name, "")
+	return Bucket{Name: name}, nil
+}
+
+func (s *Server) removeBucket(ctx context.Context, body []byte) (any, error) {
+	var req RemoveBucketRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	name, err := s.bucketPath(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.admin()
+	if err != nil {
+		return nil, err
+	}
+	if err := a.RemoveBucket(ctx, name); err != nil {
+		if errors.Is(err, store.ErrNotEmpty) {
+			return nil, httpError{409, fmt.Sprintf("bucket %s is not empty (kfs rm -r %s first)", name, req.Path)}
+		}
+		return nil, err
+	}
+	s.cfg.Changed(name, "")
+	return Bucket{Name: name}, nil
+}
+
+func (s *Server) restore(ctx context.Context, body []byte) (any, error) {
+	var req RestoreRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	o, err := s.resolveObject(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := s.be.ListVersions(ctx, o.Bucket, o.Key, true)
+	if err != nil {
+		return nil, err
+	}
+	if req.VersionID != "" {
+		src := o
+		src.VersionID = req.VersionID
+		info, err := s.be.Copy(ctx, src, o, store.CopyOptions{})
+		if err != nil {
+			return nil, err
+		}
+		s.cfg.Changed(o.Bucket, o.Key)
+		return statOf(o.Bucket, info), nil
+	}
+	// Remove the delete markers above the newest real version.
+	var markers []store.Version
+	for _, v := range vs {
+		if !v.DeleteMarker {
+			break
+		}
+		markers = append(markers, v)
+	}
+	if len(markers) == len(vs) {
+		return nil, fmt.Errorf("%s: no earlier version to restore (is versioning enabled? kfs versions %s): %w", req.Path, req.Path, store.ErrNotFound)
+	}
+	if len(markers) == 0 {
+		return nil, badRequest("%s is not deleted (its latest version is current); to bring back an older one give --version-id", req.Path)
+	}
+	for _, m := range markers {
+		if err := s.be.Remove(ctx, store.ObjectRef{Bucket: o.Bucket, Key: o.Key, VersionID: m.VersionID}); err != nil {
+			return nil, err
+		}
+	}
+	s.cfg.Changed(o.Bucket, o.Key)
+	return s.statAfter(ctx, o, store.ObjectInfo{})
+}
+
+func (s *Server) resolve(ctx context.Context, body []byte) (any, error) {
+	var req ResolveRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	b, k, err := s.Resolve(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	return ResolveResponse{Bucket: b, Key: k, Endpoint: s.cfg.Endpoint}, nil
+}
+
+// target is an object named by a path of this mount, or by bucket and key
+// for a path another mount of the same endpoint resolved.
+func (s *Server) target(path, bucket, key string) (store.ObjectRef, error) {
+	if bucket == "" {
+		return s.resolveObject(path)
+	}
+	if err := store.CheckBucketName(bucket); err != nil || key == "" || strings.HasPrefix(key, "/") {
+		return store.ObjectRef{}, badRequest("bad object %q/%q", bucket, key)
+	}
+	return store.ObjectRef{Bucket: bucket, Key: key}, nil
+}

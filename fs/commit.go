@@ -1,0 +1,271 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"syscall"
+	"time"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"kfs/fs/store"
+	"kfs/fs/upload"
+)
+
+// uploadOptions are what an upload of this file gets: the stored object's
+// metadata with pending attribute changes applied, the Content-Type its
+// name implies unless one was set, and tags and lock settings set while it
+// was pending. Times: a write makes the object's LastModified its mtime
+// and ctime, so stored times go, except an mtime set after the last write
+// (cp -p, touch -d on an open file) and a stored atime.
+func (n *fileNode) uploadOptions() store.PutOptions {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.uploadOptionsLocked()
+}
+
+func (n *fileNode) uploadOptionsLocked() store.PutOptions {
+	base := map[string]string{}
+	if n.stored {
+		base = n.info.Meta
+	}
+	a := parsePosix(base).merge(n.pending)
+	a.ctime = time.Time{}
+	if n.pending.mtime.IsZero() || n.pendingAt.Before(n.wtime) {
+		a.mtime = time.Time{}
+	} else {
+		a.ctime = n.pendingAt
+	}
+	meta := a.toMeta(base)
+	for k, v := range n.pendingX.meta {
+		if v == "" {
+			delete(meta, k)
+		} else {
+			meta[k] = v
+		}
+	}
+	if n.pendingX.xattrs != nil {
+		setXattrMeta(meta, n.pendingX.xattrs)
+	}
+	o := store.PutOptions{ContentType: contentType(n.key), Meta: meta, Tags: n.pendingX.tags,
+		LockMode: n.pendingX.lockMode, LockUntil: n.pendingX.lockUntil, LegalHold: n.pendingX.legalHold}
+	if n.stored && n.info.ContentType != "" {
+		o.ContentType = n.info.ContentType
+	}
+	if n.pendingX.contentType != "" {
+		o.ContentType = n.pendingX.contentType
+	}
+	return o
+}
+
+// commit makes the store hold the file as its handles wrote it. It returns
+// only once the object is complete, with its metadata, tags and lock
+// settings. An unlinked file commits nothing.
+func (n *fileNode) commit(ctx context.Context) error {
+	n.opMu.Lock()
+	defer n.opMu.Unlock()
+	n.mu.Lock()
+	c, stored, baseKey := n.content, n.stored, n.info.Key
+	n.mu.Unlock()
+	if c == nil || !c.Dirty() {
+		return nil
+	}
+	opts := n.uploadOptions()
+	if opts.Tags == nil && stored && baseKey != "" {
+		// A modified object keeps its tags (a new upload would drop them).
+		if t, err := n.fsys.store.GetTags(ctx, n.bucket, baseKey); err == nil && len(t) > 0 {
+			opts.Tags = t
+		}
+	}
+	info, applied, err := c.Commit(ctx, opts)
+	if err == nil {
+		info, err = n.fixUp(ctx, info, applied, opts)
+	}
+	n.mu.Lock()
+	n.commitFailed = err != nil
+	unlinked := n.unlinked
+	n.mu.Unlock()
+	if err != nil || unlinked {
+		return err
+	}
+	n.committed(info, opts)
+	return nil
+}
+
+// fixUp applies what a multipart upload started in the background could
+// not carry any more: metadata or Content-Type changed since (a self-copy),
+// tags and lock settings set since (their own calls).
+func (n *fileNode) fixUp(ctx context.Context, info store.ObjectInfo, applied, want store.PutOptions) (store.ObjectInfo, error) {
+	if info.Key == "" {
+		return info, nil // anonymous: nothing stored
+	}
+	if !upload.SameMeta(applied, want) {
+		ref := store.ObjectRef{Bucket: n.bucket, Key: info.Key}
+		w := want
+		fresh, err := n.fsys.store.Copy(ctx, ref, ref, store.CopyOptions{IfMatch: info.ETag, Replace: &w})
+		if err != nil {
+			return info, err
+		}
+		fresh.Size = info.Size
+		info = fresh
+	}
+	if want.Tags != nil && !maps.Equal(want.Tags, applied.Tags) {
+		if err := n.fsys.store.PutTags(ctx, n.bucket, info.Key, want.Tags); err != nil {
+			return info, err
+		}
+	}
+	if want.LockMode != "" && (want.LockMode != applied.LockMode || !want.LockUntil.Equal(applied.LockUntil)) {
+		if err := n.fsys.store.PutRetention(ctx, n.bucket, info.Key, want.LockMode, want.LockUntil, false); err != nil {
+			return info, err
+		}
+	}
+	if want.LegalHold != nil && (applied.LegalHold == nil || *applied.LegalHold != *want.LegalHold) {
+		if err := n.fsys.store.PutLegalHold(ctx, n.bucket, info.Key, *want.LegalHold); err != nil {
+			return info, err
+		}
+	}
+	return info, nil
+}
+
+// committed records a stored object, here, in the parent's listing and in
+// the handles reading it.
+func (n *fileNode) committed(info store.ObjectInfo, opts store.PutOptions) {
+	if info.Meta == nil {
+		info.Meta = opts.Meta
+	}
+	if info.ContentType == "" {
+		info.ContentType = opts.ContentType
+	}
+	n.mu.Lock()
+	n.info, n.infoAt, n.stored = info, n.fsys.now(), true
+	n.pageCacheETag = info.ETag // the kernel's pages hold what was just written
+	n.pending, n.pendingX = posix{}, pendingXattrs{}
+	for h := range n.handles {
+		h.mu.Lock()
+		h.pin, h.served = info, false
+		h.mu.Unlock()
+	}
+	n.mu.Unlock()
+	if name, parent := n.Parent(); parent != nil {
+		if d, ok := parent.Operations().(*dirNode); ok {
+			d.listingPut(dirEntry{name: name, info: info})
+		}
+	}
+}
+
+func (n *fileNode) Setattr(ctx context.Context, fh fusefs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
+	if n.fsys.cfg.ReadOnly {
+		return syscall.EROFS
+	}
+	if err := n.setattr(ctx, in); err != nil {
+		return n.fsys.errno("setattr", n.path(), err)
+	}
+	n.fillAttr(&out.Attr)
+	return 0
+}
+
+// setattr changes size, mode, owner and times. Attributes go with the
+// pending upload when there is one, otherwise into the stored object by a
+// server-side copy onto itself (which keeps its mtime: only ctime moves).
+func (n *fileNode) setattr(ctx context.Context, in *fuse.SetAttrIn) error {
+	if size, ok := in.GetSize(); ok {
+		if n.typ != syscall.S_IFREG {
+			return syscall.EINVAL
+		}
+		if err := n.truncate(ctx, int64(size)); err != nil {
+			return err
+		}
+	}
+	change := setattrPosix(in, n.typ)
+	if change.mode == 0 && change.uid == nil && change.gid == nil && change.mtime.IsZero() && change.atime.IsZero() {
+		return nil
+	}
+	if n.typ == syscall.S_IFLNK {
+		change.mode = 0 // a link's mode is always 0777
+	}
+	return n.setPosix(ctx, change)
+}
+
+func (n *fileNode) setPosix(ctx context.Context, change posix) error {
+	n.opMu.Lock()
+	defer n.opMu.Unlock()
+	now := n.fsys.now()
+	n.mu.Lock()
+	n.pending = n.pending.merge(change)
+	if !change.mtime.IsZero() {
+		n.pendingAt = now
+	}
+	n.pending.ctime = now
+	c, stored, unlinked := n.content, n.stored, n.unlinked
+	n.mu.Unlock()
+	if c != nil && c.Dirty() || !stored || unlinked {
+		return nil // stored with the pending upload
+	}
+	return n.rewriteMeta(ctx, func(o *store.PutOptions) error { return nil })
+}
+
+// rewriteMeta stores the node's metadata (pending attributes applied, and
+// whatever edit changes) by a server-side copy of the object onto itself,
+// keeping its mtime.
+func (n *fileNode) rewriteMeta(ctx context.Context, edit func(o *store.PutOptions) error) error {
+	n.mu.Lock()
+	key, info := n.key, n.info
+	a := parsePosix(info.Meta)
+	shown := objectTimes(info, a)
+	p := a.merge(n.pending)
+	if n.pending.mtime.IsZero() {
+		p.mtime = shown.mtime
+	}
+	if p.ctime.IsZero() {
+		p.ctime = n.fsys.now()
+	}
+	meta := p.toMeta(info.Meta)
+	opts := store.PutOptions{ContentType: info.ContentType, Meta: meta}
+	n.mu.Unlock()
+	if opts.ContentType == "" {
+		opts.ContentType = contentType(key)
+	}
+	if err := edit(&opts); err != nil {
+		return err
+	}
+	ref := store.ObjectRef{Bucket: n.bucket, Key: key}
+	fresh, err := n.fsys.store.Copy(ctx, ref, ref, store.CopyOptions{IfMatch: info.ETag, Replace: &opts})
+	if errors.Is(err, store.ErrStale) {
+		return err // changed by someone else meanwhile: nothing changed here
+	}
+	if err != nil {
+		return err
+	}
+	n.committed(fresh, opts)
+	return nil
+}
+
+// truncate resizes the file: the shared content when handles write it,
+// else a content made for this and committed at once.
+func (n *fileNode) truncate(ctx context.Context, size int64) error {
+	n.opMu.Lock()
+	n.mu.Lock()
+	open := n.writers > 0
+	n.mu.Unlock()
+	c, err := n.contentFor(size == 0)
+	if err != nil {
+		n.opMu.Unlock()
+		return err
+	}
+	if err := c.Truncate(ctx, size); err != nil {
+		n.opMu.Unlock()
+		return err
+	}
+	n.mu.Lock()
+	n.size, n.wtime = size, n.fsys.now()
+	n.mu.Unlock()
+	n.opMu.Unlock()
+	if open {
+		return nil // stored when the writers close
+	}
+	err = n.commit(ctx)
+	n.dropContent()
+	return err
+}

@@ -1,0 +1,17 @@
+package fs_test
+
+import (
+	"bytes"
+	"sync"
+)
+
+// syncWriter makes a buffer safe for the logger's goroutines.
+type syncWriter struct{ b *bytes.Buffer }
+
+var logMu sync.Mutex
+
+func (w syncWriter) Write(p []byte) (int, error) {
+	logMu.Lock()
+	defer logMu.Unlock()
+	return w.b.Write(p)
+}

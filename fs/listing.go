@@ -1,0 +1,300 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+
+	"kfs/fs/store"
+)
+
+// dirEntry is one name in a directory listing.
+type dirEntry struct {
+	name  string
+	isDir bool
+	info  store.ObjectInfo // files: the object; directories: the marker, when known
+	seen  time.Time        // when the store said so
+}
+
+// listing is what one listing of a directory said.
+type listing struct {
+	entries  []dirEntry
+	byName   map[string]int // index into entries
+	complete bool           // every entry of the directory is in entries
+	at       time.Time      // when the listing started
+}
+
+func newListing(at time.Time) *listing { return &listing{byName: map[string]int{}, at: at} }
+
+func (l *listing) add(e dirEntry) {
+	if e.seen.IsZero() {
+		e.seen = l.at
+	}
+	if i, ok := l.byName[e.name]; ok {
+		l.entries[i] = e
+		return
+	}
+	l.byName[e.name] = len(l.entries)
+	l.entries = append(l.entries, e)
+}
+
+func (l *listing) del(name string) {
+	i, ok := l.byName[name]
+	if !ok {
+		return
+	}
+	l.entries = append(l.entries[:i:i], l.entries[i+1:]...)
+	delete(l.byName, name)
+	for j := i; j < len(l.entries); j++ {
+		l.byName[l.entries[j].name] = j
+	}
+}
+
+// listingPut adds or replaces an entry in the cached listing.
+func (d *dirNode) listingPut(e dirEntry) {
+	if e.seen.IsZero() {
+		e.seen = time.Now()
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.listing != nil {
+		d.listing.add(e)
+	}
+}
+
+// listingDel drops an entry from the cached listing.
+func (d *dirNode) listingDel(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.listing != nil {
+		d.listing.del(name)
+	}
+}
+
+// forget makes the listing say nothing about name any more (an outside
+// change): lookups of it ask the store, re-listings list again.
+func (d *dirNode) forget(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.listing != nil {
+		d.listing.del(name)
+		d.listing.complete = false
+	}
+	d.listedAt = time.Time{}
+}
+
+// forgetAll drops the listing.
+func (d *dirNode) forgetAll() {
+	d.mu.Lock()
+	d.listing, d.listedAt = nil, time.Time{}
+	d.mu.Unlock()
+}
+
+// cachedLocked answers a lookup from the last listing: a name in it for
+// the entry TTL, a name missing from a complete one for the negative TTL.
+// known is false when the listing cannot tell.
+func (d *dirNode) cachedLocked(name string, now time.Time, l *listing, fetched bool) (e dirEntry, found, known bool) {
+	if l == nil {
+		return dirEntry{}, false, false
+	}
+	age := now.Sub(l.at)
+	if i, ok := l.byName[name]; ok && (fetched || age <= d.fsys.cfg.EntryTTL) {
+		return l.entries[i], true, true
+	}
+	return dirEntry{}, false, l.complete && (fetched || age <= d.fsys.cfg.NegativeTTL)
+}
+
+// lookupEntry finds name in this directory. The first lookup in a directory
+// not listed recently lists it (one page): many lookups usually follow (a
+// shell glob, `stat` of many files), and a page of 1,000 names costs about
+// as much as one HEAD. A directory larger than a page falls back to one
+// targeted lookup per name. A listing made for this lookup answers it
+// whatever the TTLs (a TTL of 0 means "always ask").
+func (d *dirNode) lookupEntry(ctx context.Context, name string) (dirEntry, error) {
+	notFound := func() (dirEntry, error) { return dirEntry{}, fmt.Errorf("%s: %w", d.path(name), store.ErrNotFound) }
+	for {
+		now := time.Now()
+		d.mu.Lock()
+		if e, found, known := d.cachedLocked(name, now, d.listing, false); known {
+			d.mu.Unlock()
+			if !found {
+				return notFound()
+			}
+			return e, nil
+		}
+		if w := d.listWait; w != nil {
+			d.mu.Unlock()
+			select {
+			case <-w:
+				continue
+			case <-ctx.Done():
+				return dirEntry{}, ctx.Err()
+			}
+		}
+		if now.Sub(d.listedAt) <= d.fsys.cfg.EntryTTL && !d.listedAt.IsZero() {
+			d.mu.Unlock()
+			return d.targetedLookup(ctx, name)
+		}
+		w := make(chan struct{})
+		d.listWait, d.listedAt = w, now
+		d.mu.Unlock()
+
+		l, err := d.listFirstPage(ctx, now)
+		d.mu.Lock()
+		if err == nil && (d.listing == nil || !d.listing.at.After(l.at)) {
+			d.listing = l
+		}
+		d.listWait = nil
+		d.mu.Unlock()
+		close(w)
+		if err != nil {
+			return dirEntry{}, err
+		}
+		e, found, known := d.cachedLocked(name, now, l, true)
+		switch {
+		case found:
+			return e, nil
+		case known:
+			return notFound()
+		}
+		return d.targetedLookup(ctx, name)
+	}
+}
+
+// listFirstPage lists one page of the directory.
+func (d *dirNode) listFirstPage(ctx context.Context, now time.Time) (*listing, error) {
+	ls := newLister(d.fsys, d.bucket, d.pfx())
+	defer ls.close()
+	if err := ls.fetchPage(ctx); err != nil {
+		return nil, err
+	}
+	if ls.marker.Key != "" {
+		d.setMarker(ls.marker, now)
+	}
+	l := newListing(now)
+	l.complete = ls.done
+	for _, e := range ls.queue {
+		l.add(e)
+	}
+	if ls.done {
+		for _, e := range ls.pending {
+			l.add(e)
+		}
+	}
+	return l, nil
+}
+
+// targetedLookup asks the store about one name: a HEAD for the object and a
+// one-key listing for the prefix, in parallel. A prefix wins over an object.
+func (d *dirNode) targetedLookup(ctx context.Context, name string) (dirEntry, error) {
+	if reason := checkName(name); reason != "" {
+		return dirEntry{}, fmt.Errorf("%s: %s: %w", d.path(name), reason, store.ErrNotFound)
+	}
+	key := d.pfx() + name
+	seen := time.Now()
+	var info store.ObjectInfo
+	var statErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		info, statErr = d.fsys.store.Stat(ctx, store.ObjectRef{Bucket: d.bucket, Key: key})
+	}()
+	page, listErr := d.fsys.store.List(ctx, store.ListRequest{Bucket: d.bucket, Prefix: key + "/", Max: 1})
+	<-done
+	if listErr == nil && (len(page.Objects) > 0 || len(page.Prefixes) > 0) {
+		if statErr == nil {
+			d.fsys.logOnce("a key is both an object and a prefix: showing the directory, hiding the object", "bucket", d.bucket, "key", key)
+		}
+		e := dirEntry{name: name, isDir: true, seen: seen}
+		if len(page.Objects) > 0 && page.Objects[0].Key == key+"/" {
+			e.info = page.Objects[0]
+		}
+		return e, nil
+	}
+	if statErr == nil {
+		return dirEntry{name: name, info: info, seen: seen}, nil
+	}
+	if listErr != nil && !errors.Is(listErr, store.ErrNotFound) {
+		return dirEntry{}, listErr
+	}
+	return dirEntry{}, statErr
+}
+
+func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	d.fsys.setRoot(d.EmbeddedInode())
+	if len(name) > maxNameLen {
+		return nil, syscall.ENAMETOOLONG
+	}
+	e, err := d.lookupEntry(ctx, name)
+	if err == nil && !e.isDir && d.fsys.del.isPending(d.bucket, e.info.Key) {
+		err = fmt.Errorf("%s: deleted: %w", d.path(name), store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, d.fsys.errno("lookup", d.path(name), err)
+	}
+	ch, err := d.child(ctx, e, out)
+	if err != nil {
+		return nil, d.fsys.errno("lookup", d.path(name), err)
+	}
+	return ch, 0
+}
+
+// child returns the inode for e, reusing the existing one when the type
+// matches so the kernel keeps its caches, and fills out.
+func (d *dirNode) child(ctx context.Context, e dirEntry, out *fuse.EntryOut) (*fusefs.Inode, error) {
+	at := e.seen
+	existing := d.GetChild(e.name)
+	if e.isDir {
+		if existing != nil {
+			if n, ok := existing.Operations().(*dirNode); ok {
+				if e.info.Key != "" {
+					n.setMarker(e.info, at)
+				}
+				return existing, n.fillAttr(ctx, &out.Attr)
+			}
+		}
+		n := newDirNode(d.fsys, d.bucket, d.pfx()+e.name+"/")
+		if e.info.Key != "" {
+			n.setMarker(e.info, at)
+		}
+		if err := n.fillAttr(ctx, &out.Attr); err != nil {
+			return nil, err
+		}
+		return d.NewInode(ctx, n, fusefs.StableAttr{Mode: syscall.S_IFDIR}), nil
+	}
+	typ := parsePosix(e.info.Meta).fileType()
+	if existing != nil && existing.Mode()&syscall.S_IFMT == typ {
+		if f, ok := existing.Operations().(*fileNode); ok && f.sameObject(e.info.Key) {
+			f.setInfo(e.info, at)
+			f.fillAttr(&out.Attr)
+			return existing, nil
+		}
+	}
+	n := newFileNode(d.fsys, d.bucket, e.info.Key, typ, e.info, true)
+	n.fillAttr(&out.Attr)
+	return d.NewInode(ctx, n, fusefs.StableAttr{Mode: typ}), nil
+}
+
+// OpendirHandle starts a listing. A directory listed completely within the
+// entry and negative TTLs is served from memory (so a name created
+// elsewhere shows within the negative TTL); otherwise the handle streams
+// pages.
+func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
+	now := time.Now()
+	d.mu.Lock()
+	l := d.listing
+	d.mu.Unlock()
+	h := &dirHandle{dir: d}
+	if l != nil && l.complete && now.Sub(l.at) <= min(d.fsys.cfg.EntryTTL, d.fsys.cfg.NegativeTTL) {
+		h.fromMem, h.cached, h.listedAt = true, append([]dirEntry(nil), l.entries...), l.at
+	} else {
+		h.reset(now)
+	}
+	return h, 0, 0
+}

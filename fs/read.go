@@ -1,0 +1,118 @@
+package fs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"kfs/cache"
+	"kfs/fs/store"
+)
+
+// readObject reads one version (ETag) of an object. Sequential reads come
+// from the block cache with growing readahead (ra, guarded by mu); random
+// reads fetch just the bytes asked for unless their block is cached. Every
+// fetch is conditioned on the ETag, so a replaced object gives ErrStale,
+// never a mix of versions.
+func (f *FS) readObject(ctx context.Context, bucket string, o store.ObjectInfo, mu *sync.Mutex, ra *cache.Readahead,
+	dest []byte, off int64) (fuse.ReadResult, error) {
+	size := o.Size
+	if off >= size || len(dest) == 0 {
+		return fuse.ReadResultData(nil), nil
+	}
+	n := min(int64(len(dest)), size-off)
+	mu.Lock()
+	d := ra.Observe(off, n, size)
+	mu.Unlock()
+
+	r := objReader{f: f, bucket: bucket, o: o}
+	bs := f.cfg.BlockSize
+	first, last := off/bs, (off+n-1)/bs
+	if !d.Sequential {
+		if first == last {
+			if blk, ok := f.blocks.Peek(r.key(first)); ok {
+				return newBlockResult(blk, off-first*bs, n), nil
+			}
+		}
+		m, err := f.store.ReadAt(ctx, bucket, o.Key, o.ETag, dest[:n], off)
+		return fuse.ReadResultData(dest[:m]), err
+	}
+	for b := d.From / bs; b*bs < d.To; b++ {
+		if b > last { // the blocks this read needs are fetched on demand below
+			f.blocks.Prefetch(r.key(b), r.blockLen(b), r.fetch(b))
+		}
+	}
+	if first == last {
+		blk, err := f.blocks.Get(ctx, r.key(first), r.blockLen(first), r.fetch(first))
+		if err != nil {
+			return nil, err
+		}
+		return newBlockResult(blk, off-first*bs, n), nil
+	}
+	out := dest[:0]
+	for b := first; b <= last; b++ {
+		blk, err := f.blocks.Get(ctx, r.key(b), r.blockLen(b), r.fetch(b))
+		if err != nil {
+			return nil, err
+		}
+		lo := max(off, b*bs) - b*bs
+		hi := min(off+n, (b+1)*bs) - b*bs
+		out = append(out, sliceBlock(blk.Bytes(), lo, hi-lo)...)
+		blk.Release()
+	}
+	return fuse.ReadResultData(out), nil
+}
+
+type objReader struct {
+	f      *FS
+	bucket string
+	o      store.ObjectInfo
+}
+
+func (r objReader) key(b int64) cache.Key {
+	return cache.Key{Bucket: r.bucket, Object: r.o.Key, ETag: r.o.ETag, Block: b}
+}
+
+func (r objReader) blockLen(b int64) int {
+	bs := r.f.cfg.BlockSize
+	return int(min(bs, r.o.Size-b*bs))
+}
+
+func (r objReader) fetch(b int64) cache.FetchFunc {
+	return func(ctx context.Context, buf []byte) (int, error) {
+		n, err := r.f.store.ReadAt(ctx, r.bucket, r.o.Key, r.o.ETag, buf, b*r.f.cfg.BlockSize)
+		if err != nil {
+			return 0, err
+		}
+		if n < len(buf) {
+			return 0, fmt.Errorf("%s/%s block %d: %d of %d bytes: %w", r.bucket, r.o.Key, b, n, len(buf), io.ErrUnexpectedEOF)
+		}
+		return n, nil
+	}
+}
+
+// blockResult hands go-fuse a slice of a cached block without copying; the
+// block is released once the reply has been written to the kernel.
+type blockResult struct {
+	blk  *cache.Block
+	data []byte
+}
+
+func newBlockResult(blk *cache.Block, lo, n int64) *blockResult {
+	return &blockResult{blk: blk, data: sliceBlock(blk.Bytes(), lo, n)}
+}
+
+func (r *blockResult) Bytes(buf []byte) ([]byte, fuse.Status) { return r.data, fuse.OK }
+func (r *blockResult) Slices() ([][]byte, fuse.Status)        { return [][]byte{r.data}, fuse.OK }
+func (r *blockResult) Size() int                              { return len(r.data) }
+func (r *blockResult) Done()                                  { r.blk.Release() }
+
+func sliceBlock(blk []byte, lo, n int64) []byte {
+	if lo >= int64(len(blk)) {
+		return nil
+	}
+	return blk[lo:min(lo+n, int64(len(blk)))]
+}

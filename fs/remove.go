@@ -1,0 +1,134 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+
+	"kfs/fs/store"
+)
+
+var (
+	_ = (fusefs.NodeUnlinker)((*dirNode)(nil))
+	_ = (fusefs.NodeRmdirer)((*dirNode)(nil))
+)
+
+// keepOpenLimit is the largest file whose bytes are fetched when it is
+// unlinked or replaced while open, so its handles keep reading it and its
+// object goes at once; a larger one keeps its object until the last close.
+const keepOpenLimit = 64 << 20
+
+func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
+	if e := d.writable(name); e != 0 {
+		return e
+	}
+	key := d.pfx() + name
+	if ch := d.GetChild(name); ch != nil {
+		if n, ok := ch.Operations().(*fileNode); ok {
+			if err := n.detach(ctx, true); err != nil {
+				return d.fsys.errno("unlink", d.path(name), err)
+			}
+			d.listingDel(name)
+			d.touch()
+			return 0
+		}
+	}
+	d.fsys.del.add(d.bucket, key)
+	d.listingDel(name)
+	d.touch()
+	return 0
+}
+
+// detach makes the node anonymous: open handles go on reading and writing
+// it, nothing of it is stored again, and (with del) its object is deleted:
+// at once, or for a large file still open, at its last close.
+func (n *fileNode) detach(ctx context.Context, del bool) error {
+	n.opMu.Lock()
+	defer n.opMu.Unlock()
+	n.mu.Lock()
+	if n.unlinked {
+		n.mu.Unlock()
+		return nil
+	}
+	key, stored, open, size := n.key, n.stored, len(n.handles) > 0, n.info.Size
+	c := n.content
+	n.mu.Unlock()
+	if stored && open && size <= keepOpenLimit {
+		var err error
+		if c == nil {
+			c, err = n.contentFor(false)
+		}
+		if err == nil {
+			err = c.Fetch(ctx)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	n.mu.Lock()
+	n.unlinked = true
+	c = n.content
+	deferred := del && stored && open && size > keepOpenLimit
+	if deferred {
+		n.deleteAtClose = key
+	}
+	n.mu.Unlock()
+	if c != nil {
+		c.Detach()
+	}
+	if del && stored && !deferred {
+		n.fsys.del.add(n.bucket, key)
+	}
+	return nil
+}
+
+// Rmdir removes an empty directory (its marker object, if any).
+func (d *dirNode) Rmdir(ctx context.Context, name string) syscall.Errno {
+	if e := d.writable(name); e != 0 {
+		return e
+	}
+	if err := d.rmdir(ctx, name); err != nil {
+		return d.fsys.errno("rmdir", d.path(name), err)
+	}
+	return 0
+}
+
+func (d *dirNode) rmdir(ctx context.Context, name string) error {
+	prefix := d.pfx() + name + "/"
+	if err := d.fsys.del.flush(ctx); err != nil {
+		return err
+	}
+	if err := d.fsys.checkEmpty(ctx, d.bucket, prefix); err != nil {
+		return err
+	}
+	if err := d.fsys.store.Remove(ctx, store.ObjectRef{Bucket: d.bucket, Key: prefix}); err != nil {
+		return err
+	}
+	if ch := d.GetChild(name); ch != nil {
+		if sub, ok := ch.Operations().(*dirNode); ok {
+			sub.forgetAll()
+			sub.setMarker(store.ObjectInfo{}, d.fsys.now())
+		}
+	}
+	d.listingDel(name)
+	d.touch()
+	return nil
+}
+
+// checkEmpty returns ENOTEMPTY when anything but the marker is under prefix.
+func (f *FS) checkEmpty(ctx context.Context, bucket, prefix string) error {
+	p, err := f.store.List(ctx, store.ListRequest{Bucket: bucket, Prefix: prefix, Max: 2})
+	if err != nil {
+		return err
+	}
+	for _, o := range p.Objects {
+		if o.Key != prefix && !f.del.isPending(bucket, o.Key) {
+			return syscall.ENOTEMPTY
+		}
+	}
+	if len(p.Prefixes) > 0 || p.NextToken != "" {
+		return syscall.ENOTEMPTY
+	}
+	return nil
+}

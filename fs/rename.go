@@ -1,0 +1,309 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+
+	"kfs/fs/store"
+)
+
+var _ = (fusefs.NodeRenamer)((*dirNode)(nil))
+
+const renameNoreplace = 1 // RENAME_NOREPLACE
+
+// Rename moves a file (server-side copy keeping its mtime, then delete of
+// the source: a reader of the target sees the old or the new object, never
+// a mix) or a directory (every object under it copied first, then all
+// deleted, so an interruption loses nothing). Every cache of this mount
+// describes the new names when it returns.
+func (d *dirNode) Rename(ctx context.Context, name string, newParent fusefs.InodeEmbedder, newName string, flags uint32) syscall.Errno {
+	if e := d.writable(newName); e != 0 {
+		return e
+	}
+	nd, ok := newParent.(*dirNode)
+	if !ok || nd.bucket != d.bucket {
+		return syscall.EXDEV // mv falls back to copy and delete
+	}
+	if flags&^uint32(renameNoreplace) != 0 {
+		return syscall.EINVAL // RENAME_EXCHANGE, RENAME_WHITEOUT
+	}
+	if err := d.rename(ctx, name, nd, newName, flags&renameNoreplace != 0); err != nil {
+		return d.fsys.errno("rename", d.path(name)+" -> "+nd.path(newName), err)
+	}
+	return 0
+}
+
+func (d *dirNode) rename(ctx context.Context, name string, nd *dirNode, newName string, noReplace bool) error {
+	srcKey, dstKey := d.pfx()+name, nd.pfx()+newName
+	if err := d.fsys.del.flushPrefix(ctx, d.bucket, srcKey); err != nil {
+		return err
+	}
+	if err := d.fsys.del.flushPrefix(ctx, d.bucket, dstKey); err != nil {
+		return err
+	}
+	src, err := d.lookupEntry(ctx, name)
+	if err != nil {
+		return err
+	}
+	dst, derr := nd.lookupEntry(ctx, newName)
+	exists := derr == nil
+	if derr != nil && !errors.Is(derr, store.ErrNotFound) {
+		return derr
+	}
+	if exists && noReplace {
+		return syscall.EEXIST
+	}
+	var moved dirEntry
+	if src.isDir {
+		if exists && !dst.isDir {
+			return syscall.ENOTDIR
+		}
+		if exists {
+			if err := d.fsys.checkEmpty(ctx, d.bucket, dstKey+"/"); err != nil {
+				return err
+			}
+		}
+		if strings.HasPrefix(dstKey+"/", srcKey+"/") {
+			return syscall.EINVAL // into itself
+		}
+		if err := d.fsys.moveTree(ctx, d.bucket, srcKey+"/", dstKey+"/"); err != nil {
+			return err
+		}
+		if ch := d.GetChild(name); ch != nil {
+			d.fsys.repoint(ctx, ch, srcKey+"/", dstKey+"/")
+		}
+		moved = dirEntry{name: newName, isDir: true}
+	} else {
+		if exists && dst.isDir {
+			return syscall.EISDIR
+		}
+		if exists {
+			if ch := nd.GetChild(newName); ch != nil {
+				if t, ok := ch.Operations().(*fileNode); ok {
+					if err := t.replaced(ctx); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		info, err := d.moveFile(ctx, name, src, dstKey)
+		if err != nil {
+			return err
+		}
+		moved = dirEntry{name: newName, info: info}
+	}
+	d.listingDel(name)
+	nd.listingPut(moved)
+	d.touch()
+	nd.touch()
+	return nil
+}
+
+// replaced makes an open target of a rename anonymous, as an unlink does,
+// without deleting the key (the renamed object takes it).
+func (n *fileNode) replaced(ctx context.Context) error {
+	n.mu.Lock()
+	open := len(n.handles) > 0
+	n.mu.Unlock()
+	if !open {
+		n.mu.Lock()
+		n.unlinked = true
+		n.mu.Unlock()
+		return nil
+	}
+	return n.detach(ctx, false)
+}
+
+// moveFile renames one object; a file still being created (no object yet)
+// just changes the key its upload will use.
+func (d *dirNode) moveFile(ctx context.Context, name string, src dirEntry, dstKey string) (store.ObjectInfo, error) {
+	var n *fileNode
+	if ch := d.GetChild(name); ch != nil {
+		n, _ = ch.Operations().(*fileNode)
+	}
+	if n == nil {
+		info, err := d.fsys.copyKeepingTimes(ctx, d.bucket, src.info, dstKey)
+		if err != nil {
+			return store.ObjectInfo{}, err
+		}
+		return info, d.fsys.store.Remove(ctx, store.ObjectRef{Bucket: d.bucket, Key: src.info.Key})
+	}
+	n.opMu.Lock()
+	defer n.opMu.Unlock()
+	n.mu.Lock()
+	stored, info, c, oldKey := n.stored, n.info, n.content, n.key
+	n.mu.Unlock()
+	fresh := store.ObjectInfo{Key: dstKey, LastModified: info.LastModified, Meta: info.Meta}
+	if stored {
+		var err error
+		if fresh, err = d.fsys.copyKeepingTimes(ctx, d.bucket, info, dstKey); err != nil {
+			return store.ObjectInfo{}, err
+		}
+	}
+	if c != nil {
+		if err := c.Rekey(ctx, dstKey, fresh); err != nil {
+			if stored {
+				_ = d.fsys.store.Remove(ctx, store.ObjectRef{Bucket: d.bucket, Key: dstKey})
+			}
+			return store.ObjectInfo{}, err
+		}
+	}
+	if stored {
+		if err := d.fsys.store.Remove(ctx, store.ObjectRef{Bucket: d.bucket, Key: oldKey}); err != nil {
+			return store.ObjectInfo{}, err
+		}
+	}
+	n.mu.Lock()
+	n.key = dstKey
+	if stored {
+		n.info, n.infoAt = fresh, time.Now()
+	} else {
+		n.info.Key = dstKey
+	}
+	for h := range n.handles {
+		h.mu.Lock()
+		h.pin = n.info
+		h.mu.Unlock()
+	}
+	n.mu.Unlock()
+	return fresh, nil
+}
+
+// copyKeepingTimes copies an object to dstKey with its metadata, tags and
+// Content-Type, storing its mtime (a copy gets a new LastModified) and a
+// new ctime.
+func (f *FS) copyKeepingTimes(ctx context.Context, bucket string, src store.ObjectInfo, dstKey string) (store.ObjectInfo, error) {
+	ref := store.ObjectRef{Bucket: bucket, Key: src.Key}
+	if src.ContentType == "" || src.Meta == nil {
+		st, err := f.store.Stat(ctx, ref)
+		if err != nil {
+			return store.ObjectInfo{}, err
+		}
+		src = st
+	}
+	a := parsePosix(src.Meta)
+	a.mtime = objectTimes(src, a).mtime
+	a.ctime = f.now()
+	opts := store.PutOptions{ContentType: src.ContentType, Meta: a.toMeta(src.Meta)}
+	info, err := f.store.Copy(ctx, ref, store.ObjectRef{Bucket: bucket, Key: dstKey}, store.CopyOptions{IfMatch: src.ETag, Replace: &opts})
+	if err != nil {
+		return store.ObjectInfo{}, err
+	}
+	info.Meta, info.ContentType = opts.Meta, opts.ContentType
+	return info, nil
+}
+
+// repoint rewrites the prefixes and keys of a renamed subtree's nodes; their
+// listings are dropped (the entries named the old keys).
+func (f *FS) repoint(ctx context.Context, n *fusefs.Inode, from, to string) {
+	switch op := n.Operations().(type) {
+	case *dirNode:
+		op.mu.Lock()
+		op.prefix = to + strings.TrimPrefix(op.prefix, from)
+		op.listing, op.listedAt, op.attrAt = nil, time.Time{}, time.Time{}
+		op.mu.Unlock()
+	case *fileNode:
+		op.opMu.Lock()
+		op.mu.Lock()
+		key := to + strings.TrimPrefix(op.key, from)
+		op.key, op.info.Key, op.infoAt = key, key, time.Time{}
+		c := op.content
+		op.mu.Unlock()
+		if c != nil {
+			if err := c.Rekey(ctx, key, store.ObjectInfo{}); err != nil {
+				f.cfg.Log.Warn("a file open while its directory was renamed", "key", key, "err", err)
+			}
+		}
+		op.opMu.Unlock()
+	}
+	for _, ch := range n.Children() {
+		f.repoint(ctx, ch, from, to)
+	}
+}
+
+// moveTree copies every object under from to the same name under to
+// (keeping each one's mtime), then deletes the sources. Copies run 8 at a
+// time; progress is logged.
+func (f *FS) moveTree(ctx context.Context, bucket, from, to string) error {
+	var objs []store.ObjectInfo
+	if err := f.walk(ctx, bucket, from, func(o store.ObjectInfo) { objs = append(objs, o) }); err != nil {
+		return err
+	}
+	start := time.Now()
+	f.cfg.Log.Info("directory rename: copying", "bucket", bucket, "from", from, "to", to, "objects", len(objs))
+	var (
+		mu    sync.Mutex
+		first error
+		done  int
+		wg    sync.WaitGroup
+	)
+	work := make(chan store.ObjectInfo)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for o := range work {
+				var err error
+				if strings.HasSuffix(o.Key, "/") {
+					_, err = f.putMarker(ctx, bucket, to+strings.TrimPrefix(o.Key, from), o.Meta)
+				} else {
+					_, err = f.copyKeepingTimes(ctx, bucket, o, to+strings.TrimPrefix(o.Key, from))
+				}
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				}
+				done++
+				if done%1000 == 0 {
+					f.cfg.Log.Info("directory rename: progress", "bucket", bucket, "from", from, "copied", done, "of", len(objs))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, o := range objs {
+		work <- o
+	}
+	close(work)
+	wg.Wait()
+	if first != nil {
+		f.cfg.Log.Error("directory rename stopped; the sources are kept", "bucket", bucket, "from", from, "to", to, "err", first)
+		return first
+	}
+	keys := make([]string, len(objs))
+	for i, o := range objs {
+		keys[i] = o.Key
+	}
+	if failed, err := f.store.RemoveMany(ctx, bucket, keys); err != nil || len(failed) > 0 {
+		if err == nil {
+			err = failed[0].Err
+		}
+		return err
+	}
+	f.cfg.Log.Info("directory rename: done", "bucket", bucket, "from", from, "to", to, "objects", len(objs), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// walk calls fn for every object under prefix (with its metadata), in key
+// order, with one recursive listing.
+func (f *FS) walk(ctx context.Context, bucket, prefix string, fn func(store.ObjectInfo)) error {
+	r := store.ListRequest{Bucket: bucket, Prefix: prefix, Recursive: true, Meta: true}
+	for {
+		p, err := f.store.List(ctx, r)
+		if err != nil {
+			return err
+		}
+		for _, o := range p.Objects {
+			fn(o)
+		}
+		if r.Token = p.NextToken; r.Token == "" {
+			return nil
+		}
+	}
+}

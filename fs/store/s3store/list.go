@@ -1,0 +1,157 @@
+package s3store
+
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/signer"
+
+	"kfs/fs/store"
+)
+
+// List returns one page of a listing. A request for metadata uses
+// MinIO's metadata=true extension (each object's user metadata comes with
+// the listing, so mode, owner and times need no HEAD per entry). minio-go
+// offers that only through an iterator that hides page boundaries, so
+// those requests are made and signed here; servers without the extension
+// answer a plain listing, whose objects then have Meta nil.
+func (s *Store) List(ctx context.Context, r store.ListRequest) (store.ListPage, error) {
+	if err := ctx.Err(); err != nil {
+		return store.ListPage{}, err
+	}
+	delim := "/"
+	if r.Recursive {
+		delim = ""
+	}
+	if r.Meta {
+		return s.listWithMeta(ctx, r, delim)
+	}
+	// Core.ListObjectsV2 takes no context; the transport's timeouts bound it.
+	res, err := s.core.ListObjectsV2(r.Bucket, r.Prefix, "", r.Token, delim, r.Max)
+	if err != nil {
+		return store.ListPage{}, mapErr(err, "list "+r.Bucket+"/"+r.Prefix)
+	}
+	return page(res, false)
+}
+
+func (s *Store) listWithMeta(ctx context.Context, r store.ListRequest, delim string) (store.ListPage, error) {
+	q := url.Values{}
+	q.Set("list-type", "2")
+	q.Set("metadata", "true")
+	q.Set("encoding-type", "url")
+	q.Set("prefix", r.Prefix)
+	if delim != "" {
+		q.Set("delimiter", delim)
+	}
+	if r.Token != "" {
+		q.Set("continuation-token", r.Token)
+	}
+	if r.Max > 0 {
+		q.Set("max-keys", strconv.Itoa(r.Max))
+	}
+	u := *s.c.EndpointURL()
+	u.Path = "/" + r.Bucket + "/"
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return store.ListPage{}, err
+	}
+	creds, err := s.c.GetCreds()
+	if err != nil {
+		return store.ListPage{}, fmt.Errorf("list %s/%s: credentials: %w", r.Bucket, r.Prefix, err)
+	}
+	req.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	req = signer.SignV4(*req, creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken, s.region())
+	resp, err := s.hc.Do(req)
+	if err != nil {
+		return store.ListPage{}, fmt.Errorf("list %s/%s: %w", r.Bucket, r.Prefix, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return store.ListPage{}, fmt.Errorf("list %s/%s: %w", r.Bucket, r.Prefix, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		er := minio.ErrorResponse{StatusCode: resp.StatusCode}
+		_ = xml.Unmarshal(body, &er)
+		return store.ListPage{}, mapErr(er, "list "+r.Bucket+"/"+r.Prefix)
+	}
+	var res minio.ListBucketV2Result
+	if err := xml.Unmarshal(body, &res); err != nil {
+		return store.ListPage{}, fmt.Errorf("list %s/%s: bad response: %v: %w", r.Bucket, r.Prefix, err, store.ErrUnavailable)
+	}
+	return page(res, true)
+}
+
+func (s *Store) region() string { return s.regionName }
+
+// page turns a ListObjectsV2 answer into a ListPage; escaped says keys are
+// URL-encoded (encoding-type=url).
+func page(r minio.ListBucketV2Result, escaped bool) (store.ListPage, error) {
+	unescape := func(s string) (string, error) {
+		if !escaped {
+			return s, nil
+		}
+		return url.QueryUnescape(s)
+	}
+	p := store.ListPage{Objects: make([]store.ObjectInfo, 0, len(r.Contents)), Prefixes: make([]string, 0, len(r.CommonPrefixes))}
+	for _, o := range r.Contents {
+		key, err := unescape(o.Key)
+		if err != nil {
+			return store.ListPage{}, fmt.Errorf("listing: bad key %q: %w", o.Key, store.ErrUnavailable)
+		}
+		info := store.ObjectInfo{Key: key, Size: o.Size, ETag: trimETag(o.ETag), LastModified: o.LastModified}
+		if escaped {
+			info.Meta = userMeta(o.UserMetadata)
+		}
+		p.Objects = append(p.Objects, info)
+	}
+	for _, cp := range r.CommonPrefixes {
+		pre, err := unescape(cp.Prefix)
+		if err != nil {
+			return store.ListPage{}, fmt.Errorf("listing: bad prefix %q: %w", cp.Prefix, store.ErrUnavailable)
+		}
+		p.Prefixes = append(p.Prefixes, pre)
+	}
+	if r.IsTruncated {
+		p.NextToken = r.NextContinuationToken
+	}
+	return p, nil
+}
+
+// userMeta keeps the x-amz-meta-* entries of a listing's metadata, keyed
+// lower-case without the prefix; it returns an empty (not nil) map, which
+// says "the listing told us: no metadata".
+func userMeta(m minio.StringMap) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		if rest, ok := strings.CutPrefix(strings.ToLower(k), "x-amz-meta-"); ok {
+			out[rest] = v
+		}
+	}
+	return out
+}
+
+// ListVersions lists every version and delete marker under prefix (of key
+// exactly when exact is set), newest first per key.
+func (s *Store) ListVersions(ctx context.Context, bucket, prefix string, exact bool) ([]store.Version, error) {
+	var out []store.Version
+	for o := range s.c.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, WithVersions: true, Recursive: true}) {
+		if o.Err != nil {
+			return nil, mapErr(o.Err, "versions of "+bucket+"/"+prefix)
+		}
+		if exact && o.Key != prefix {
+			continue
+		}
+		out = append(out, store.Version{Key: o.Key, VersionID: o.VersionID, Size: o.Size, ETag: trimETag(o.ETag),
+			LastModified: o.LastModified, IsLatest: o.IsLatest, DeleteMarker: o.IsDeleteMarker})
+	}
+	return out, nil
+}

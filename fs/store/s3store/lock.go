@@ -1,0 +1,94 @@
+package s3store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/tags"
+
+	"kfs/fs/store"
+)
+
+// GetTags returns an object's tag set (empty, not nil, when untagged).
+func (s *Store) GetTags(ctx context.Context, bucket, key string) (map[string]string, error) {
+	t, err := s.c.GetObjectTagging(ctx, bucket, key, minio.GetObjectTaggingOptions{})
+	if err != nil {
+		return nil, mapErr(err, "tags of "+bucket+"/"+key)
+	}
+	m := t.ToMap()
+	if m == nil {
+		m = map[string]string{}
+	}
+	return m, nil
+}
+
+// PutTags replaces an object's tag set; an empty set removes it.
+func (s *Store) PutTags(ctx context.Context, bucket, key string, m map[string]string) error {
+	if len(m) == 0 {
+		return mapErr(s.c.RemoveObjectTagging(ctx, bucket, key, minio.RemoveObjectTaggingOptions{}), "remove tags of "+bucket+"/"+key)
+	}
+	t, err := tags.MapToObjectTags(m)
+	if err != nil {
+		return fmt.Errorf("tags of %s/%s: %v: %w", bucket, key, err, store.ErrInvalid)
+	}
+	return mapErr(s.c.PutObjectTagging(ctx, bucket, key, t, minio.PutObjectTaggingOptions{}), "set tags of "+bucket+"/"+key)
+}
+
+// GetRetention returns the retention mode and date ("" when none). On a
+// bucket without object lock it wraps ErrNoObjectLock.
+func (s *Store) GetRetention(ctx context.Context, bucket, key string) (string, time.Time, error) {
+	mode, until, err := s.c.GetObjectRetention(ctx, bucket, key, "")
+	if err != nil {
+		if noneOnObject(err) {
+			return "", time.Time{}, nil
+		}
+		return "", time.Time{}, mapErr(err, "retention of "+bucket+"/"+key)
+	}
+	if mode == nil || until == nil {
+		return "", time.Time{}, nil
+	}
+	return string(*mode), until.UTC(), nil
+}
+
+// noneOnObject is S3's answer for an object of a lock bucket that has no
+// retention or legal hold (a bucket without lock answers InvalidRequest).
+func noneOnObject(err error) bool {
+	var er minio.ErrorResponse
+	return errors.As(err, &er) && er.Code == "NoSuchObjectLockConfiguration"
+}
+
+// PutRetention sets retention; mode "" clears it. bypass lets GOVERNANCE
+// retention be shortened or cleared.
+func (s *Store) PutRetention(ctx context.Context, bucket, key, mode string, until time.Time, bypass bool) error {
+	opts := minio.PutObjectRetentionOptions{GovernanceBypass: bypass}
+	if mode != "" {
+		m := minio.RetentionMode(mode)
+		u := until.UTC()
+		opts.Mode, opts.RetainUntilDate = &m, &u
+	}
+	return mapErr(s.c.PutObjectRetention(ctx, bucket, key, opts), "set retention of "+bucket+"/"+key)
+}
+
+// GetLegalHold reports whether a legal hold is on.
+func (s *Store) GetLegalHold(ctx context.Context, bucket, key string) (bool, error) {
+	st, err := s.c.GetObjectLegalHold(ctx, bucket, key, minio.GetObjectLegalHoldOptions{})
+	if err != nil {
+		if noneOnObject(err) {
+			return false, nil
+		}
+		return false, mapErr(err, "legal hold of "+bucket+"/"+key)
+	}
+	return st != nil && *st == minio.LegalHoldEnabled, nil
+}
+
+// PutLegalHold sets or clears the legal hold.
+func (s *Store) PutLegalHold(ctx context.Context, bucket, key string, on bool) error {
+	st := minio.LegalHoldDisabled
+	if on {
+		st = minio.LegalHoldEnabled
+	}
+	return mapErr(s.c.PutObjectLegalHold(ctx, bucket, key, minio.PutObjectLegalHoldOptions{Status: &st}), "set legal hold of "+bucket+"/"+key)
+}

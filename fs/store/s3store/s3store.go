@@ -1,0 +1,295 @@
+// Package s3store is kfs's only way to the object store: one adapter over
+// minio-go used by the filesystem, the upload pipeline and the control
+// socket alike. It is the only package that imports minio-go. Every error
+// it returns wraps one of package store's sentinels (mapErr is the one
+// place S3 answers are classified), a context error, or a transport error.
+package s3store
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"kfs/fs/store"
+)
+
+// Config says how to reach the store.
+type Config struct {
+	Endpoint     string // http(s)://host[:port]
+	AccessKey    string
+	SecretKey    string
+	SessionToken string
+	Region       string
+	CAFile       string        // PEM bundle for https; "" = system roots
+	MaxRetries   int           // attempts per request (0 = minio-go's default of 10)
+	Timeout      time.Duration // bound on waiting for a response's headers (0 = 2 minutes)
+}
+
+// Store is the adapter. Safe for concurrent use.
+type Store struct {
+	c    *minio.Client
+	core minio.Core
+	hc   *http.Client // for the signed metadata listings minio-go cannot make page by page
+
+	regionName string
+}
+
+// New builds the client. It does not touch the network.
+func New(cfg Config) (*Store, error) {
+	u, err := url.Parse(cfg.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("endpoint %q: want http(s)://host[:port]", cfg.Endpoint)
+	}
+	tr, err := minio.DefaultTransport(u.Scheme == "https")
+	if err != nil {
+		return nil, err
+	}
+	tr.MaxIdleConnsPerHost = 256
+	tr.ResponseHeaderTimeout = cfg.Timeout
+	if tr.ResponseHeaderTimeout <= 0 {
+		tr.ResponseHeaderTimeout = 2 * time.Minute
+	}
+	tr.WriteBufferSize, tr.ReadBufferSize = 256<<10, 256<<10
+	if u.Scheme == "https" && cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca file: %v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca file %s: no PEM certificates in it", cfg.CAFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	c, err := minio.New(u.Host, &minio.Options{
+		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken),
+		Secure:     u.Scheme == "https",
+		Region:     cfg.Region,
+		Transport:  tr,
+		MaxRetries: cfg.MaxRetries,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Store{c: c, core: minio.Core{Client: c}, hc: &http.Client{Transport: tr}, regionName: cfg.Region}, nil
+}
+
+// mapErr turns an SDK error into one wrapping a store sentinel, keeping
+// the S3 code and message for the log. It is the only classifier of S3
+// answers in kfs.
+func mapErr(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	var er minio.ErrorResponse
+	if !errors.As(err, &er) {
+		return fmt.Errorf("%s: %w", what, err) // transport: could not reach the server
+	}
+	s := sentinel(er)
+	if s == io.EOF {
+		return fmt.Errorf("%s: %s: %w", what, er.Code, io.EOF)
+	}
+	msg := er.Message
+	if msg == "" {
+		msg = http.StatusText(er.StatusCode)
+	}
+	return fmt.Errorf("%s: S3 %s: %s: %w", what, er.Code, msg, s)
+}
+
+func sentinel(er minio.ErrorResponse) error {
+	switch er.Code {
+	case "NoSuchKey", "NoSuchBucket", "NoSuchVersion", "NoSuchUpload", "NotFound", "NoSuchBucketPolicy":
+		return store.ErrNotFound
+	case "PreconditionFailed":
+		return store.ErrStale
+	case "InvalidRange":
+		return io.EOF
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled":
+		return store.ErrAccessDenied
+	case "XMinioAdminBucketQuotaExceeded", "QuotaExceeded":
+		return store.ErrQuota
+	case "EntityTooLarge":
+		return store.ErrTooLarge
+	case "KeyTooLongError", "XMinioInvalidObjectName":
+		return store.ErrNameTooLong
+	case "ObjectLockConfigurationNotFoundError":
+		return store.ErrNoObjectLock
+	case "ObjectLocked":
+		return store.ErrLocked
+	case "BucketAlreadyExists", "BucketAlreadyOwnedByYou":
+		return store.ErrExists
+	case "BucketNotEmpty":
+		return store.ErrNotEmpty
+	case "NotImplemented":
+		return store.ErrUnsupported
+	case "InvalidRequest":
+		// S3 gives one code for several causes; its message is the only
+		// way to tell a bucket without object lock or a locked version
+		// from a malformed request.
+		switch m := strings.ToLower(er.Message); {
+		case strings.Contains(m, "objectlockconfiguration") || strings.Contains(m, "object lock configuration"):
+			return store.ErrNoObjectLock
+		case strings.Contains(m, "worm"):
+			return store.ErrLocked
+		}
+		return store.ErrInvalid
+	}
+	switch {
+	case er.StatusCode == http.StatusNotFound:
+		return store.ErrNotFound
+	case er.StatusCode == http.StatusPreconditionFailed:
+		return store.ErrStale
+	case er.StatusCode == http.StatusRequestedRangeNotSatisfiable:
+		return io.EOF
+	case er.StatusCode == http.StatusForbidden:
+		return store.ErrAccessDenied
+	case er.StatusCode == http.StatusNotImplemented:
+		return store.ErrUnsupported
+	case er.StatusCode >= 500:
+		return store.ErrUnavailable
+	case er.StatusCode >= 400:
+		return store.ErrInvalid
+	}
+	return store.ErrUnavailable
+}
+
+func trimETag(s string) string { return strings.Trim(s, `"`) }
+
+// lowerKeys keeps user metadata keyed lower-case without "x-amz-meta-".
+func lowerKeys(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[strings.TrimPrefix(strings.ToLower(k), "x-amz-meta-")] = v
+	}
+	return out
+}
+
+func fromObjectInfo(oi minio.ObjectInfo) store.ObjectInfo {
+	info := store.ObjectInfo{Key: oi.Key, Size: oi.Size, ETag: trimETag(oi.ETag), LastModified: oi.LastModified,
+		ContentType: oi.ContentType, Meta: lowerKeys(oi.UserMetadata), VersionID: oi.VersionID,
+		StorageClass: oi.StorageClass, TagCount: oi.UserTagCount}
+	if info.Meta == nil {
+		info.Meta = map[string]string{}
+	}
+	if m := oi.Metadata.Get("X-Amz-Object-Lock-Mode"); m != "" {
+		info.LockMode = m
+		if t, err := time.Parse(time.RFC3339, oi.Metadata.Get("X-Amz-Object-Lock-Retain-Until-Date")); err == nil {
+			info.LockUntil = t.UTC()
+		}
+	}
+	info.LegalHold = oi.Metadata.Get("X-Amz-Object-Lock-Legal-Hold") == "ON"
+	return info
+}
+
+// ListBuckets lists the buckets the credentials can see.
+func (s *Store) ListBuckets(ctx context.Context) ([]store.BucketInfo, error) {
+	bs, err := s.c.ListBuckets(ctx)
+	if err != nil {
+		return nil, mapErr(err, "list buckets")
+	}
+	out := make([]store.BucketInfo, len(bs))
+	for i, b := range bs {
+		out[i] = store.BucketInfo{Name: b.Name, Created: b.CreationDate}
+	}
+	return out, nil
+}
+
+// StatBucket returns nil when the bucket exists and can be reached.
+func (s *Store) StatBucket(ctx context.Context, bucket string) error {
+	ok, err := s.c.BucketExists(ctx, bucket)
+	if err != nil {
+		return mapErr(err, "bucket "+bucket)
+	}
+	if !ok {
+		return fmt.Errorf("bucket %s: %w", bucket, store.ErrNotFound)
+	}
+	return nil
+}
+
+// MakeBucket creates a bucket.
+func (s *Store) MakeBucket(ctx context.Context, bucket string, o store.MakeBucketOptions) error {
+	if err := s.c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{Region: o.Region, ObjectLocking: o.ObjectLock}); err != nil {
+		return mapErr(err, "make bucket "+bucket)
+	}
+	if o.Versioning && !o.ObjectLock {
+		if err := s.c.EnableVersioning(ctx, bucket); err != nil {
+			return mapErr(err, "enable versioning of "+bucket)
+		}
+	}
+	return nil
+}
+
+// RemoveBucket deletes an empty bucket.
+func (s *Store) RemoveBucket(ctx context.Context, bucket string) error {
+	return mapErr(s.c.RemoveBucket(ctx, bucket), "remove bucket "+bucket)
+}
+
+// Stat returns an object's (or a version's) facts: a HEAD.
+func (s *Store) Stat(ctx context.Context, o store.ObjectRef) (store.ObjectInfo, error) {
+	oi, err := s.c.StatObject(ctx, o.Bucket, o.Key, minio.StatObjectOptions{VersionID: o.VersionID})
+	if err != nil {
+		return store.ObjectInfo{}, mapErr(err, o.Bucket+"/"+o.Key)
+	}
+	return fromObjectInfo(oi), nil
+}
+
+// ReadAt fills p with the object's bytes at off, reading fewer only at the
+// end of the object. With etag set, the read is refused with ErrStale
+// unless the object still has that ETag.
+func (s *Store) ReadAt(ctx context.Context, bucket, key, etag string, p []byte, off int64) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var opts minio.GetObjectOptions
+	if err := opts.SetRange(off, off+int64(len(p))-1); err != nil {
+		return 0, err
+	}
+	if etag != "" {
+		if err := opts.SetMatchETag(etag); err != nil {
+			return 0, err
+		}
+	}
+	body, _, _, err := s.core.GetObject(ctx, bucket, key, opts)
+	if err != nil {
+		err = mapErr(err, bucket+"/"+key)
+		if errors.Is(err, io.EOF) {
+			return 0, nil // off is at or past the end
+		}
+		return 0, err
+	}
+	defer body.Close()
+	n, err := io.ReadFull(body, p)
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		err = nil // the object ends inside the range
+	}
+	if err != nil {
+		return n, fmt.Errorf("read %s/%s at %d: %w", bucket, key, off, err)
+	}
+	return n, nil
+}
+
+// Get streams an object (or a version) from the start.
+func (s *Store) Get(ctx context.Context, o store.ObjectRef) (io.ReadCloser, store.ObjectInfo, error) {
+	body, oi, _, err := s.core.GetObject(ctx, o.Bucket, o.Key, minio.GetObjectOptions{VersionID: o.VersionID})
+	if err != nil {
+		return nil, store.ObjectInfo{}, mapErr(err, o.Bucket+"/"+o.Key)
+	}
+	return body, fromObjectInfo(oi), nil
+}

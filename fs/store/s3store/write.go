@@ -1,0 +1,217 @@
+package s3store
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+
+	"kfs/fs/store"
+)
+
+func putOpts(o store.PutOptions) minio.PutObjectOptions {
+	po := minio.PutObjectOptions{ContentType: o.ContentType, UserMetadata: o.Meta, UserTags: o.Tags,
+		DisableContentSha256: true}
+	if o.LockMode != "" {
+		po.Mode, po.RetainUntilDate = minio.RetentionMode(o.LockMode), o.LockUntil
+	}
+	if o.LegalHold != nil {
+		po.LegalHold = minio.LegalHoldDisabled
+		if *o.LegalHold {
+			po.LegalHold = minio.LegalHoldEnabled
+		}
+	}
+	return po
+}
+
+// orNow stands in for the modification time upload responses lack.
+func orNow(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Now().UTC()
+	}
+	return t
+}
+
+func uploaded(key string, u minio.UploadInfo, size int64, o store.PutOptions) store.ObjectInfo {
+	return store.ObjectInfo{Key: key, Size: size, ETag: trimETag(u.ETag), LastModified: orNow(u.LastModified),
+		ContentType: o.ContentType, Meta: lowerKeys(o.Meta), VersionID: u.VersionID}
+}
+
+// Put stores an object of size bytes read from r in one request.
+func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, opts store.PutOptions) (store.ObjectInfo, error) {
+	po := putOpts(opts)
+	po.DisableMultipart = true
+	u, err := s.c.PutObject(ctx, bucket, key, r, size, po)
+	if err != nil {
+		return store.ObjectInfo{}, mapErr(err, "put "+bucket+"/"+key)
+	}
+	info := uploaded(key, u, size, opts)
+	if info.Meta == nil {
+		info.Meta = map[string]string{}
+	}
+	return info, nil
+}
+
+// NewUpload starts a multipart upload.
+func (s *Store) NewUpload(ctx context.Context, bucket, key string, opts store.PutOptions) (string, error) {
+	id, err := s.core.NewMultipartUpload(ctx, bucket, key, putOpts(opts))
+	if err != nil {
+		return "", mapErr(err, "start upload of "+bucket+"/"+key)
+	}
+	return id, nil
+}
+
+// PutPart uploads part num (1-based) of an upload from size bytes of r
+// (rewound on a retry).
+func (s *Store) PutPart(ctx context.Context, bucket, key, uploadID string, num int, r io.ReadSeeker, size int64) (store.Part, error) {
+	p, err := s.core.PutObjectPart(ctx, bucket, key, uploadID, num, r, size, minio.PutObjectPartOptions{DisableContentSha256: true})
+	if err != nil {
+		return store.Part{}, mapErr(err, fmt.Sprintf("upload part %d of %s/%s", num, bucket, key))
+	}
+	return store.Part{Number: num, ETag: p.ETag}, nil
+}
+
+// CopyPart makes part num from n bytes at off of srcKey (same bucket),
+// server side, refusing with ErrStale unless srcKey still has srcETag.
+func (s *Store) CopyPart(ctx context.Context, bucket, key, uploadID string, num int, srcKey, srcETag string, off, n int64) (store.Part, error) {
+	hdr := map[string]string{}
+	if srcETag != "" {
+		hdr["x-amz-copy-source-if-match"] = srcETag
+	}
+	p, err := s.core.CopyObjectPart(ctx, bucket, srcKey, bucket, key, uploadID, num, off, n, hdr)
+	if err != nil {
+		return store.Part{}, mapErr(err, fmt.Sprintf("copy part %d of %s/%s from %s", num, bucket, key, srcKey))
+	}
+	return store.Part{Number: num, ETag: p.ETag}, nil
+}
+
+// CompleteUpload assembles the parts (in order) into the object.
+func (s *Store) CompleteUpload(ctx context.Context, bucket, key, uploadID string, parts []store.Part) (store.ObjectInfo, error) {
+	cps := make([]minio.CompletePart, len(parts))
+	for i, p := range parts {
+		cps[i] = minio.CompletePart{PartNumber: p.Number, ETag: p.ETag}
+	}
+	u, err := s.core.CompleteMultipartUpload(ctx, bucket, key, uploadID, cps, minio.PutObjectOptions{})
+	if err != nil {
+		return store.ObjectInfo{}, mapErr(err, "complete upload of "+bucket+"/"+key)
+	}
+	return store.ObjectInfo{Key: key, ETag: trimETag(u.ETag), LastModified: orNow(u.LastModified), VersionID: u.VersionID}, nil
+}
+
+// AbortUpload discards an upload and its parts.
+func (s *Store) AbortUpload(ctx context.Context, bucket, key, uploadID string) error {
+	return mapErr(s.core.AbortMultipartUpload(ctx, bucket, key, uploadID), "abort upload of "+bucket+"/"+key)
+}
+
+// ListUploads lists the incomplete uploads under prefix.
+func (s *Store) ListUploads(ctx context.Context, bucket, prefix string) ([]store.Upload, error) {
+	var out []store.Upload
+	keyMarker, idMarker := "", ""
+	for {
+		r, err := s.core.ListMultipartUploads(ctx, bucket, prefix, keyMarker, idMarker, "", 1000)
+		if err != nil {
+			return nil, mapErr(err, "list uploads in "+bucket)
+		}
+		for _, u := range r.Uploads {
+			out = append(out, store.Upload{Key: u.Key, ID: u.UploadID, Initiated: u.Initiated})
+		}
+		if !r.IsTruncated {
+			return out, nil
+		}
+		keyMarker, idMarker = r.NextKeyMarker, r.NextUploadIDMarker
+	}
+}
+
+// Copy copies src to dst server side, within or across buckets and of any
+// size: up to 5 GiB in one CopyObject, larger part by part (tags are copied
+// too). Conditions refuse with ErrStale.
+func (s *Store) Copy(ctx context.Context, src, dst store.ObjectRef, o store.CopyOptions) (store.ObjectInfo, error) {
+	what := fmt.Sprintf("copy %s/%s to %s/%s", src.Bucket, src.Key, dst.Bucket, dst.Key)
+	so := minio.CopySrcOptions{Bucket: src.Bucket, Object: src.Key, VersionID: src.VersionID, MatchETag: o.IfMatch,
+		MatchModifiedSince: o.IfModifiedSince}
+	do := minio.CopyDestOptions{Bucket: dst.Bucket, Object: dst.Key}
+	if o.Replace != nil {
+		do.ReplaceMetadata, do.UserMetadata = true, o.Replace.Meta
+		do.ContentType = o.Replace.ContentType
+		if o.Replace.Tags != nil {
+			do.ReplaceTags, do.UserTags = true, o.Replace.Tags
+		}
+	}
+	st, err := s.c.StatObject(ctx, src.Bucket, src.Key, minio.StatObjectOptions{VersionID: src.VersionID})
+	if err != nil {
+		return store.ObjectInfo{}, mapErr(err, what)
+	}
+	var u minio.UploadInfo
+	if st.Size > store.MaxSingleCopy {
+		if o.Replace == nil {
+			do.ReplaceMetadata, do.UserMetadata, do.ContentType = true, st.UserMetadata, st.ContentType
+		}
+		if !do.ReplaceTags && st.UserTagCount > 0 {
+			t, err := s.c.GetObjectTagging(ctx, src.Bucket, src.Key, minio.GetObjectTaggingOptions{VersionID: src.VersionID})
+			if err != nil {
+				return store.ObjectInfo{}, mapErr(err, what)
+			}
+			do.ReplaceTags, do.UserTags = true, t.ToMap()
+		}
+		u, err = s.c.ComposeObject(ctx, do, so)
+	} else {
+		u, err = s.c.CopyObject(ctx, do, so)
+	}
+	if err != nil {
+		return store.ObjectInfo{}, mapErr(err, what)
+	}
+	info := store.ObjectInfo{Key: dst.Key, Size: st.Size, ETag: trimETag(u.ETag), LastModified: orNow(u.LastModified),
+		ContentType: st.ContentType, Meta: lowerKeys(st.UserMetadata), VersionID: u.VersionID}
+	if o.Replace != nil {
+		info.ContentType, info.Meta = o.Replace.ContentType, lowerKeys(o.Replace.Meta)
+	}
+	if info.Meta == nil {
+		info.Meta = map[string]string{}
+	}
+	return info, nil
+}
+
+// Compose concatenates srcs into dst server side. Every source but the
+// last must be at least 5 MiB (S3's part minimum).
+func (s *Store) Compose(ctx context.Context, dst store.ObjectRef, srcs []store.ObjectRef, opts *store.PutOptions) (store.ObjectInfo, error) {
+	so := make([]minio.CopySrcOptions, len(srcs))
+	for i, r := range srcs {
+		so[i] = minio.CopySrcOptions{Bucket: r.Bucket, Object: r.Key, VersionID: r.VersionID}
+	}
+	do := minio.CopyDestOptions{Bucket: dst.Bucket, Object: dst.Key}
+	if opts != nil {
+		do.ReplaceMetadata, do.UserMetadata, do.ContentType = true, opts.Meta, opts.ContentType
+	}
+	if _, err := s.c.ComposeObject(ctx, do, so...); err != nil {
+		return store.ObjectInfo{}, mapErr(err, "compose "+dst.Bucket+"/"+dst.Key)
+	}
+	return s.Stat(ctx, dst)
+}
+
+// Remove deletes one object (or version); removing a missing object is
+// not an error.
+func (s *Store) Remove(ctx context.Context, o store.ObjectRef) error {
+	return mapErr(s.c.RemoveObject(ctx, o.Bucket, o.Key, minio.RemoveObjectOptions{VersionID: o.VersionID}), "remove "+o.Bucket+"/"+o.Key)
+}
+
+// RemoveMany deletes keys in batches of up to 1,000, reporting each key
+// left in place.
+func (s *Store) RemoveMany(ctx context.Context, bucket string, keys []string) ([]store.KeyError, error) {
+	ch := make(chan minio.ObjectInfo, len(keys))
+	for _, k := range keys {
+		ch <- minio.ObjectInfo{Key: k}
+	}
+	close(ch)
+	var failed []store.KeyError
+	for e := range s.c.RemoveObjects(ctx, bucket, ch, minio.RemoveObjectsOptions{}) {
+		if e.Err != nil {
+			failed = append(failed, store.KeyError{Key: e.ObjectName, Err: mapErr(e.Err, "remove "+bucket+"/"+e.ObjectName)})
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return failed, err
+	}
+	return failed, nil
+}

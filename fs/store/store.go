@@ -1,0 +1,250 @@
+// Package store is the seam between kfs and the object store: the request
+// and answer types every layer shares, and the sentinel errors the adapter
+// maps S3 answers to. It declares no interface of its own: each user (the
+// filesystem, the upload pipeline, the control socket) declares the narrow
+// one it needs, and package s3store satisfies them all.
+//
+// Errors: every failure of an adapter wraps exactly one of the sentinels
+// below (or a context error, or a transport error for "could not reach the
+// server"), so callers classify with errors.Is and never by message text.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+)
+
+// Sentinel errors. Each names the S3 answers it stands for.
+var (
+	// ErrNotFound: NoSuchKey, NoSuchBucket, NoSuchVersion, 404. Wraps
+	// fs.ErrNotExist.
+	ErrNotFound = wrap("not found", fs.ErrNotExist)
+	// ErrStale: a condition on the ETag failed (PreconditionFailed, 412):
+	// the object changed since it was read.
+	ErrStale = errors.New("object changed (ETag no longer matches)")
+	// ErrAccessDenied: AccessDenied, InvalidAccessKeyId,
+	// SignatureDoesNotMatch, 403. Wraps fs.ErrPermission.
+	ErrAccessDenied = wrap("access denied", fs.ErrPermission)
+	// ErrLocked: object lock refuses the change (WORM protected, a
+	// COMPLIANCE or GOVERNANCE retention, a legal hold).
+	ErrLocked = errors.New("refused by object lock")
+	// ErrNoObjectLock: a retention or legal-hold call on a bucket made
+	// without object lock.
+	ErrNoObjectLock = errors.New("bucket has no object lock configuration")
+	// ErrUnsupported: the server does not implement the call
+	// (NotImplemented, 501). Wraps errors.ErrUnsupported.
+	ErrUnsupported = wrap("not supported by the server", errors.ErrUnsupported)
+	// ErrInvalid: the server refused the request as malformed
+	// (InvalidArgument, MalformedXML, InvalidRequest, a bad policy or
+	// configuration, an unknown KMS key, a past retention date).
+	ErrInvalid = errors.New("invalid request")
+	// ErrQuota: a bucket quota is exhausted.
+	ErrQuota = errors.New("quota exceeded")
+	// ErrTooLarge: EntityTooLarge (past 5 TiB, or a part past 5 GiB).
+	ErrTooLarge = errors.New("object too large")
+	// ErrNameTooLong: KeyTooLongError, or a name the server will not store.
+	ErrNameTooLong = errors.New("name too long")
+	// ErrExists: BucketAlreadyExists, BucketAlreadyOwnedByYou.
+	ErrExists = wrap("already exists", fs.ErrExist)
+	// ErrNotEmpty: BucketNotEmpty.
+	ErrNotEmpty = errors.New("not empty")
+	// ErrUnavailable: the server answered 5xx (SlowDown, InternalError,
+	// ServiceUnavailable) after the client's retries.
+	ErrUnavailable = errors.New("server unavailable")
+)
+
+type wrapped struct {
+	msg   string
+	inner error
+}
+
+func (w wrapped) Error() string { return w.msg }
+func (w wrapped) Unwrap() error { return w.inner }
+
+func wrap(msg string, inner error) error { return wrapped{msg, inner} }
+
+// Multipart limits of S3.
+const (
+	MinPartSize   = 5 << 20 // every part but the last
+	MaxPartSize   = 5 << 30
+	MaxParts      = 10000
+	MaxObjectSize = 5 << 40
+	MaxSingleCopy = 5 << 30 // larger objects are copied part by part
+	MaxKeyLen     = 1024
+)
+
+// ObjectRef names one object, or one version of it.
+type ObjectRef struct {
+	Bucket, Key string
+	VersionID   string // "" = the latest
+}
+
+// ObjectInfo is what kfs knows about one object.
+type ObjectInfo struct {
+	Key          string
+	Size         int64
+	ETag         string // without quotes
+	LastModified time.Time
+	ContentType  string            // "" when the store did not say (listings)
+	Meta         map[string]string // user metadata, keys lower-case without "x-amz-meta-"; nil when unknown
+	VersionID    string            // HEAD only
+	StorageClass string            // HEAD only
+	TagCount     int               // HEAD only
+	LockMode     string            // HEAD only: GOVERNANCE, COMPLIANCE or ""
+	LockUntil    time.Time         // HEAD only
+	LegalHold    bool              // HEAD only
+}
+
+// PutOptions are what a new object gets besides its bytes.
+type PutOptions struct {
+	ContentType string
+	Meta        map[string]string // user metadata, keys without "x-amz-meta-"
+	Tags        map[string]string // object tags (nil: none)
+	LockMode    string            // retention mode, "" for none
+	LockUntil   time.Time
+	LegalHold   *bool
+}
+
+// CopyOptions condition and shape a server-side copy.
+type CopyOptions struct {
+	IfMatch         string      // copy only if the source has this ETag
+	IfModifiedSince time.Time   // copy only if the source changed after this
+	Replace         *PutOptions // nil: keep the source's metadata; else replace it
+}
+
+// Part is one uploaded part of a multipart upload.
+type Part struct {
+	Number int
+	ETag   string
+}
+
+// Upload is one incomplete multipart upload.
+type Upload struct {
+	Key, ID   string
+	Initiated time.Time
+}
+
+// BucketInfo is one bucket of ListBuckets.
+type BucketInfo struct {
+	Name    string
+	Created time.Time
+}
+
+// MakeBucketOptions are what a new bucket gets.
+type MakeBucketOptions struct {
+	Region     string
+	ObjectLock bool // also turns versioning on
+	Versioning bool
+}
+
+// ListRequest asks for one page of a listing.
+type ListRequest struct {
+	Bucket, Prefix string
+	Token          string // continuation token, "" = start
+	Max            int    // at most this many entries, 0 = server default (1000)
+	Recursive      bool   // no delimiter: every key under Prefix
+	Meta           bool   // ask for each object's user metadata (MinIO's metadata=true)
+}
+
+// ListPage is one page of a listing under a prefix.
+type ListPage struct {
+	Objects   []ObjectInfo // keys in key order; a delimited listing may include the prefix itself (a directory marker)
+	Prefixes  []string     // common prefixes ("prefix/name/"), in key order; empty when recursive
+	NextToken string       // "" when this was the last page
+}
+
+// Version is one version of an object, or a delete marker.
+type Version struct {
+	Key          string
+	VersionID    string
+	Size         int64
+	ETag         string
+	LastModified time.Time
+	IsLatest     bool
+	DeleteMarker bool
+}
+
+// KeyError is one object a batch removal left in place.
+type KeyError struct {
+	Key string
+	Err error
+}
+
+// Event is one bucket event (object created or removed).
+type Event struct {
+	Name      string // e.g. s3:ObjectCreated:Put
+	Bucket    string
+	Key       string
+	Size      int64
+	ETag      string
+	Time      time.Time
+	Sequencer string
+}
+
+// Encryption is a bucket's default encryption ("" Algorithm: none).
+type Encryption struct {
+	Algorithm string // "AES256" (SSE-S3) or "aws:kms" (SSE-KMS)
+	KMSKeyID  string
+}
+
+// ObjectLock is a bucket's object lock configuration.
+type ObjectLock struct {
+	Enabled bool
+	Mode    string // default retention mode: GOVERNANCE, COMPLIANCE or ""
+	Days    int    // default retention in days (or Years)
+	Years   int
+}
+
+// SelectOptions are an S3 Select request.
+type SelectOptions struct {
+	SQL         string
+	Input       string // csv, json, parquet
+	CSVHeader   string // use, ignore, none
+	Delimiter   string
+	JSONType    string // lines, document
+	Compression string // none, gzip, bzip2
+	Output      string // csv, json
+}
+
+// SelectStats are the scanned, processed and returned byte counts.
+type SelectStats struct {
+	BytesScanned, BytesProcessed, BytesReturned int64
+}
+
+// SelectStream is a running S3 Select: its records, then its statistics
+// (valid once the records are read).
+type SelectStream interface {
+	Read(p []byte) (int, error)
+	Close() error
+	Stats() SelectStats
+}
+
+// CheckBucketName applies S3's bucket naming rules, saying which one a
+// name breaks (wraps ErrInvalid).
+func CheckBucketName(b string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("bucket name %q: %s (S3 names are 3 to 63 characters of a-z, 0-9, '.' and '-', beginning and ending with a letter or digit): %w",
+			b, why, ErrInvalid)
+	}
+	if len(b) < 3 || len(b) > 63 {
+		return bad("wrong length")
+	}
+	for i, c := range b {
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.'
+		if !ok {
+			return bad(fmt.Sprintf("character %q is not allowed", c))
+		}
+		if (i == 0 || i == len(b)-1) && (c == '-' || c == '.') {
+			return bad("must begin and end with a letter or digit")
+		}
+	}
+	for _, s := range []string{"..", ".-", "-."} {
+		if strings.Contains(b, s) {
+			return bad("must not contain " + s)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,364 @@
+package upload
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"reflect"
+	"sync"
+
+	"kfs/fs/store"
+)
+
+// multipart is one upload whose parts are sent in the background, at most
+// Parallel at a time.
+type multipart struct {
+	p      *Pipeline
+	bucket string
+	key    string
+	id     string
+	opts   store.PutOptions // what the upload was started with
+
+	sem chan struct{}  // bounds the parts in flight
+	wg  sync.WaitGroup // parts in flight
+
+	mu      sync.Mutex       // protects the fields below
+	sent    map[int]sentPart // GUARDED_BY(mu): parts stored, by number
+	pending map[int]uint32   // GUARDED_BY(mu): generation of each part being sent
+}
+
+type sentPart struct {
+	part store.Part
+	gen  uint32 // the part's generation when it was read for sending
+	size int64
+}
+
+func (f *File) startLocked(ctx context.Context, opts store.PutOptions) error {
+	id, err := f.p.cfg.Store.NewUpload(ctx, f.bucket, f.key, opts)
+	if err != nil {
+		return err
+	}
+	if j := f.p.cfg.Journal; j != nil {
+		j.Record(f.bucket, f.key, id, true)
+	}
+	f.mp = &multipart{p: f.p, bucket: f.bucket, key: f.key, id: id, opts: opts,
+		sem: make(chan struct{}, f.p.cfg.Parallel), sent: map[int]sentPart{}, pending: map[int]uint32{}}
+	return nil
+}
+
+func (m *multipart) sentAt(num int, gen uint32, size int64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.sent[num]
+	return ok && s.gen == gen && s.size == size
+}
+
+// sentOrSending says whether part num in generation gen is stored or on
+// its way.
+func (m *multipart) sentOrSending(num int, gen uint32, size int64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if g, ok := m.pending[num]; ok && g == gen {
+		return true
+	}
+	s, ok := m.sent[num]
+	return ok && s.gen == gen && s.size == size
+}
+
+func (m *multipart) sentCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.sent)
+}
+
+// goPart runs send in the background as part num (generation gen, size
+// bytes), holding a slot of the file and of the pipeline's bytes in
+// flight. A failed send is only forgotten: the commit sends the part again.
+func (m *multipart) goPart(ctx context.Context, num int, gen uint32, size int64, send func(context.Context) (store.Part, error)) error {
+	units, err := m.p.inflight.acquire(ctx, size)
+	if err != nil {
+		return err
+	}
+	select {
+	case m.sem <- struct{}{}:
+	case <-ctx.Done():
+		m.p.inflight.release(units)
+		return ctx.Err()
+	}
+	m.mu.Lock()
+	m.pending[num] = gen
+	m.mu.Unlock()
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer func() {
+			m.mu.Lock()
+			if m.pending[num] == gen {
+				delete(m.pending, num)
+			}
+			m.mu.Unlock()
+		}()
+		defer func() { <-m.sem }()
+		defer m.p.inflight.release(units)
+		ctx, cancel := context.WithTimeout(context.Background(), m.p.cfg.Timeout)
+		defer cancel()
+		p, err := send(ctx)
+		if err != nil {
+			m.p.cfg.Log.Debug("background part upload failed; the commit sends it again", "bucket", m.bucket, "key", m.key, "part", num, "err", err)
+			return
+		}
+		m.mu.Lock()
+		m.sent[num] = sentPart{part: p, gen: gen, size: size}
+		m.mu.Unlock()
+	}()
+	return nil
+}
+
+// sendPassedLocked sends, in the background, the parts a write that ended
+// at end has just completed: parts the writer has gone past, fully held
+// here, changed, not sent yet in their current state, and not the first
+// part of a file that may yet fit one PutObject.
+func (f *File) sendPassedLocked(ctx context.Context, off, end int64) error {
+	if f.key == "" {
+		return nil // anonymous: nothing will be stored
+	}
+	l := f.layout()
+	if end <= 2*l.base && f.mp == nil {
+		return nil
+	}
+	first := l.part(off)
+	if f.mp == nil {
+		first = 1 // parts passed before the file outgrew one PutObject
+	}
+	for n := first; ; n++ {
+		lo := l.start(n)
+		hi := lo + l.size(n)
+		if hi > end || hi > f.size {
+			return nil
+		}
+		if !f.heldWhole(lo, hi) || !f.changedIn(lo, hi) || f.mp != nil && f.mp.sentOrSending(n, f.gen(n), hi-lo) {
+			continue
+		}
+		if f.mp == nil {
+			if err := f.startLocked(ctx, f.opts()); err != nil {
+				return err
+			}
+		}
+		if err := f.goSendLocked(ctx, n, lo, hi); err != nil {
+			return err
+		}
+	}
+}
+
+func (f *File) goSendLocked(ctx context.Context, n int, lo, hi int64) error {
+	m, sf := f.mp, f.f
+	return m.goPart(ctx, n, f.gen(n), hi-lo, func(ctx context.Context) (store.Part, error) {
+		return f.p.cfg.Store.PutPart(ctx, m.bucket, m.key, m.id, n, io.NewSectionReader(sf, lo, hi-lo), hi-lo)
+	})
+}
+
+func (f *File) heldWhole(lo, hi int64) bool {
+	for c := lo / chunk; c*chunk < hi; c++ {
+		if c >= int64(len(f.chunks)) || f.chunks[c]&present == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *File) changedIn(lo, hi int64) bool {
+	for c := lo / chunk; c*chunk < hi && c < int64(len(f.chunks)); c++ {
+		if f.chunks[c]&changed != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// canCopy says whether [lo, hi) is untouched base bytes (copied server side).
+func (f *File) canCopy(lo, hi int64) bool {
+	return f.base.Key != "" && hi <= f.baseLimit && !f.changedIn(lo, hi)
+}
+
+// abortLocked discards the upload in flight (after its parts end).
+func (f *File) abortLocked() {
+	m := f.mp
+	f.mp = nil
+	m.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), f.p.cfg.Timeout)
+	defer cancel()
+	if err := f.p.cfg.Store.AbortUpload(ctx, m.bucket, m.key, m.id); err != nil {
+		f.p.cfg.Log.Warn("could not abort an upload (the next mount cleans it up)", "bucket", m.bucket, "key", m.key, "upload", m.id, "err", err)
+		return
+	}
+	if j := f.p.cfg.Journal; j != nil {
+		j.Record(m.bucket, m.key, m.id, false)
+	}
+}
+
+// Commit makes the store hold exactly the content under the file's key,
+// with opts (for a single PutObject, or a multipart upload started now).
+// It returns the object and the options the object really got: those of
+// a multipart upload started earlier in the background, which the caller
+// compares with opts to apply what changed since. A failed commit stores
+// nothing and keeps the content, so it can be retried. An anonymous
+// (detached) file commits nothing.
+func (f *File) Commit(ctx context.Context, opts store.PutOptions) (store.ObjectInfo, store.PutOptions, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.f == nil {
+		return store.ObjectInfo{}, opts, errClosed
+	}
+	if f.key == "" {
+		return store.ObjectInfo{}, opts, nil
+	}
+	if !f.dirty {
+		return f.base, opts, nil
+	}
+	if f.lost != nil {
+		return store.ObjectInfo{}, opts, f.lost
+	}
+	l := f.layout()
+	if f.mp != nil && f.size <= l.base && !f.hasDroppedLocked() {
+		f.abortLocked() // shrank back to one part
+	}
+	var info store.ObjectInfo
+	applied := opts
+	var err error
+	if f.mp == nil && f.size <= 2*l.base {
+		info, err = f.putLocked(ctx, opts)
+	} else {
+		if f.mp != nil {
+			applied = f.mp.opts
+		}
+		info, err = f.multipartLocked(ctx, opts)
+	}
+	if err != nil {
+		if f.mp != nil {
+			if f.hasDroppedLocked() {
+				f.lost = fmt.Errorf("%s/%s: upload failed after parts were dropped from the staging file: %w", f.bucket, f.key, err)
+			}
+			f.abortLocked()
+		}
+		return store.ObjectInfo{}, applied, err
+	}
+	info.Key, info.Size = f.key, f.size
+	f.base, f.baseLimit, f.dirty = info, f.size, false
+	for c := range f.chunks {
+		f.chunks[c] &^= changed | dropped
+	}
+	return info, applied, nil
+}
+
+func (f *File) putLocked(ctx context.Context, opts store.PutOptions) (store.ObjectInfo, error) {
+	if err := f.ensureLocked(ctx, 0, f.size); err != nil {
+		return store.ObjectInfo{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.p.cfg.Timeout)
+	defer cancel()
+	return f.p.cfg.Store.Put(ctx, f.bucket, f.key, io.NewSectionReader(f.f, 0, f.size), f.size, opts)
+}
+
+func (f *File) multipartLocked(ctx context.Context, opts store.PutOptions) (store.ObjectInfo, error) {
+	l := f.layout()
+	count := l.count(f.size)
+	// Fetch what must be uploaded first, so the parts read a complete file.
+	for n := 1; n <= count; n++ {
+		lo, hi := l.start(n), min(l.start(n)+l.size(n), f.size)
+		if !f.canCopy(lo, hi) && !(f.mp != nil && f.mp.sentAt(n, f.gen(n), hi-lo)) {
+			if err := f.ensureLocked(ctx, lo, hi-lo); err != nil {
+				return store.ObjectInfo{}, err
+			}
+		}
+	}
+	if f.mp == nil {
+		if err := f.startLocked(ctx, opts); err != nil {
+			return store.ObjectInfo{}, err
+		}
+	}
+	m := f.mp
+	m.wg.Wait() // parts on their way count once stored
+	for n := 1; n <= count; n++ {
+		lo, hi := l.start(n), min(l.start(n)+l.size(n), f.size)
+		if m.sentAt(n, f.gen(n), hi-lo) {
+			continue
+		}
+		var err error
+		if f.canCopy(lo, hi) {
+			src, etag, num := f.base.Key, f.base.ETag, n
+			err = m.goPart(ctx, n, f.gen(n), hi-lo, func(ctx context.Context) (store.Part, error) {
+				return f.p.cfg.Store.CopyPart(ctx, m.bucket, m.key, m.id, num, src, etag, lo, hi-lo)
+			})
+		} else {
+			err = f.goSendLocked(ctx, n, lo, hi)
+		}
+		if err != nil {
+			return store.ObjectInfo{}, err
+		}
+	}
+	m.wg.Wait()
+	parts := make([]store.Part, 0, count)
+	for n := 1; n <= count; n++ {
+		lo, hi := l.start(n), min(l.start(n)+l.size(n), f.size)
+		m.mu.Lock()
+		s, ok := m.sent[n]
+		m.mu.Unlock()
+		if !ok || s.gen != f.gen(n) || s.size != hi-lo {
+			return store.ObjectInfo{}, fmt.Errorf("upload of %s/%s: part %d was not stored: %w", f.bucket, f.key, n, store.ErrUnavailable)
+		}
+		parts = append(parts, s.part)
+	}
+	cctx, cancel := context.WithTimeout(ctx, f.p.cfg.Timeout)
+	defer cancel()
+	info, err := f.p.cfg.Store.CompleteUpload(cctx, m.bucket, m.key, m.id, parts)
+	if err != nil {
+		return store.ObjectInfo{}, err
+	}
+	f.mp = nil
+	if j := f.p.cfg.Journal; j != nil {
+		j.Record(m.bucket, m.key, m.id, false)
+	}
+	return info, nil
+}
+
+// completeSentLocked completes the upload with the parts sent so far from
+// the first on (those still current), the fallback for dropped bytes.
+func (f *File) completeSentLocked(ctx context.Context) (store.ObjectInfo, int, error) {
+	m := f.mp
+	if m == nil {
+		return store.ObjectInfo{}, 0, fmt.Errorf("no upload holds them: %w", store.ErrUnavailable)
+	}
+	m.wg.Wait()
+	l := f.layout()
+	var parts []store.Part
+	var size int64
+	for n := 1; ; n++ {
+		lo := l.start(n)
+		hi := min(lo+l.size(n), f.size)
+		m.mu.Lock()
+		s, ok := m.sent[n]
+		m.mu.Unlock()
+		if !ok || s.gen != f.gen(n) || s.size != hi-lo || lo >= f.size {
+			break
+		}
+		parts, size = append(parts, s.part), hi
+	}
+	cctx, cancel := context.WithTimeout(ctx, f.p.cfg.Timeout)
+	defer cancel()
+	info, err := f.p.cfg.Store.CompleteUpload(cctx, m.bucket, m.key, m.id, parts)
+	if err != nil {
+		return store.ObjectInfo{}, 0, err
+	}
+	f.mp = nil
+	if j := f.p.cfg.Journal; j != nil {
+		j.Record(m.bucket, m.key, m.id, false)
+	}
+	info.Key, info.Size = m.key, size
+	return info, len(parts), nil
+}
+
+// SameMeta says whether two option sets give an object the same metadata
+// and Content-Type (what a started upload cannot change any more).
+func SameMeta(a, b store.PutOptions) bool {
+	return a.ContentType == b.ContentType && (len(a.Meta) == 0 && len(b.Meta) == 0 || reflect.DeepEqual(a.Meta, b.Meta))
+}

@@ -1,0 +1,468 @@
+package upload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"kfs/fs/store"
+)
+
+// chunk is the unit in which a File tracks what its staging file holds.
+const chunk = 1 << 20
+
+type chunkState uint8
+
+const (
+	present chunkState = 1 << iota // the staging file holds the right bytes
+	changed                        // differs from the base
+	dropped                        // sent, then punched out of the staging file
+)
+
+// File is the content of one file while it is open for writing (or has
+// unsaved changes): shared by all of the file's handles.
+type File struct {
+	p      *Pipeline
+	bucket string
+	opts   func() store.PutOptions // what a multipart upload starts with
+
+	mu        sync.Mutex       // serialises the file; protects the fields below
+	f         *os.File         // GUARDED_BY(mu): the staging file; nil once closed
+	key       string           // GUARDED_BY(mu): where a commit goes
+	base      store.ObjectInfo // GUARDED_BY(mu): the object underneath (Key "": none)
+	baseLimit int64            // GUARDED_BY(mu): bytes of base still underneath
+	size      int64            // GUARDED_BY(mu)
+	chunks    []chunkState     // GUARDED_BY(mu)
+	held      int64            // GUARDED_BY(mu): staging bytes charged to the pipeline
+	dirty     bool             // GUARDED_BY(mu): differs from what the store holds under key
+	gens      []uint32         // GUARDED_BY(mu): per part, bumped by every change
+	mp        *multipart       // GUARDED_BY(mu): upload being sent (nil: none)
+	lost      error            // GUARDED_BY(mu): dropped bytes that can no longer be had
+	written   time.Time        // GUARDED_BY(mu): last change
+}
+
+// Open starts the content of a file at key. base is the object underneath
+// (zero Key: none, a new file); with trunc the content starts empty (and
+// differs from the object). opts gives the options a multipart upload
+// starts with (called with the File locked).
+func (p *Pipeline) Open(bucket, key string, base store.ObjectInfo, trunc bool, opts func() store.PutOptions) (*File, error) {
+	sf, err := os.CreateTemp(p.cfg.Dir, "stage-*")
+	if err != nil {
+		return nil, fmt.Errorf("staging file: %w", err)
+	}
+	os.Remove(sf.Name())
+	f := &File{p: p, bucket: bucket, opts: opts, f: sf, key: key, base: base, baseLimit: base.Size, size: base.Size,
+		written: time.Now()}
+	if trunc || base.Key == "" {
+		f.base, f.baseLimit, f.size, f.dirty = store.ObjectInfo{}, 0, 0, true
+	}
+	p.mu.Lock()
+	p.files[f] = &status{bucket: bucket, started: time.Now()}
+	p.mu.Unlock()
+	return f, nil
+}
+
+func (f *File) layout() layout { return layout{f.p.cfg.PartSize} }
+
+// Size is the content's size.
+func (f *File) Size() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.size
+}
+
+// Dirty reports whether the content differs from what the store holds.
+func (f *File) Dirty() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dirty
+}
+
+// Written is when the content last changed.
+func (f *File) Written() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.written
+}
+
+func (f *File) status() (FileStatus, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.dirty || f.f == nil {
+		return FileStatus{}, false
+	}
+	st := FileStatus{Key: f.key, Bytes: f.size}
+	if f.mp != nil {
+		st.PartsSent = f.mp.sentCount()
+	}
+	return st, true
+}
+
+func (f *File) grow(n int64) {
+	for int64(len(f.chunks)) < n {
+		f.chunks = append(f.chunks, 0)
+	}
+}
+
+func (f *File) bump(off, end int64) {
+	if end <= off {
+		end = off + 1
+	}
+	l := f.layout()
+	last := l.part(end - 1)
+	for len(f.gens) < last {
+		f.gens = append(f.gens, 0)
+	}
+	for n := l.part(off); n <= last; n++ {
+		f.gens[n-1]++
+	}
+}
+
+func (f *File) gen(n int) uint32 {
+	if n-1 < len(f.gens) {
+		return f.gens[n-1]
+	}
+	return 0
+}
+
+// ReadAt reads the content (zeros past the end of the staging file).
+func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.f == nil {
+		return 0, errClosed
+	}
+	if off >= f.size {
+		return 0, nil
+	}
+	p = p[:min(int64(len(p)), f.size-off)]
+	if err := f.ensureLocked(ctx, off, int64(len(p))); err != nil {
+		return 0, err
+	}
+	n, err := f.f.ReadAt(p, off)
+	if errors.Is(err, io.EOF) { // a sparse tail reads as zeros
+		clear(p[n:])
+		return len(p), nil
+	}
+	if err != nil {
+		return n, fmt.Errorf("staging file: %w", err)
+	}
+	return n, nil
+}
+
+// WriteAt writes data at off. Parts the write completes are sent in the
+// background.
+func (f *File) WriteAt(ctx context.Context, data []byte, off int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.f == nil {
+		return errClosed
+	}
+	end := off + int64(len(data))
+	if end > store.MaxObjectSize {
+		return ErrTooLarge
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	// Edge chunks the write does not cover whole keep the base's bytes.
+	if off%chunk != 0 {
+		if err := f.ensureLocked(ctx, off-off%chunk, chunk); err != nil {
+			return err
+		}
+	}
+	if end%chunk != 0 {
+		if err := f.ensureLocked(ctx, end-end%chunk, chunk); err != nil {
+			return err
+		}
+	}
+	if err := f.recoverDroppedLocked(ctx, off, end); err != nil {
+		return err
+	}
+	if err := f.holdLocked(off, end); err != nil {
+		return err
+	}
+	if _, err := f.f.WriteAt(data, off); err != nil {
+		return fmt.Errorf("staging file: %w", err)
+	}
+	f.mark(off, end, present|changed)
+	f.bump(off, end)
+	f.size = max(f.size, end)
+	f.dirty, f.written = true, time.Now()
+	return f.sendPassedLocked(ctx, off, end)
+}
+
+// mark sets state on every chunk of [off, end).
+func (f *File) mark(off, end int64, s chunkState) {
+	first, last := off/chunk, (end-1)/chunk
+	f.grow(last + 1)
+	for c := first; c <= last; c++ {
+		f.chunks[c] = f.chunks[c]&^dropped | s
+	}
+}
+
+// holdLocked charges the chunks of [off, end) not held yet to the disk
+// budget, punching out sent parts when it is spent.
+func (f *File) holdLocked(off, end int64) error {
+	first, last := off/chunk, (end-1)/chunk
+	f.grow(last + 1)
+	var need int64
+	for c := first; c <= last; c++ {
+		if f.chunks[c]&present == 0 {
+			need += chunk
+		}
+	}
+	if need == 0 {
+		return nil
+	}
+	if f.p.disk.Add(need) > f.p.cfg.DiskLimit {
+		f.p.disk.Add(-need)
+		if f.mp != nil {
+			f.mp.wg.Wait() // parts on their way become droppable once stored
+		}
+		if !f.freeLocked(need, off, end) {
+			return ErrDiskFull
+		}
+		f.p.disk.Add(need)
+	}
+	f.held += need
+	return nil
+}
+
+// freeLocked frees at least n staging bytes, outside [lo, hi) (the range
+// being written or fetched): first chunks that hold unchanged bytes of the
+// base (fetched again when needed), then parts that were sent and have not
+// changed since, from the first part on, so the parts still held locally
+// always follow the dropped ones.
+func (f *File) freeLocked(n, lo, hi int64) bool {
+	var freed int64
+	drop := func(c int64, to chunkState) {
+		freed += chunk
+		f.held -= chunk
+		f.p.disk.Add(-chunk)
+		f.chunks[c] = to
+		_ = unix.Fallocate(int(f.f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, c*chunk, chunk)
+	}
+	for c := int64(0); c < int64(len(f.chunks)) && freed < n; c++ {
+		clean := f.chunks[c]&(present|changed) == present && (c+1)*chunk <= f.baseLimit && f.base.Key != ""
+		if clean && ((c+1)*chunk <= lo || c*chunk >= hi) {
+			drop(c, 0)
+		}
+	}
+	if f.mp == nil {
+		return freed >= n
+	}
+	l := f.layout()
+	for num := 1; freed < n; num++ {
+		plo := l.start(num)
+		phi := min(plo+l.size(num), f.size)
+		if plo >= f.size || phi > lo || !f.mp.sentAt(num, f.gen(num), phi-plo) {
+			break
+		}
+		for c := plo / chunk; c*chunk < phi; c++ {
+			if f.chunks[c]&present != 0 && (c+1)*chunk <= phi {
+				drop(c, dropped)
+			}
+		}
+	}
+	return freed >= n
+}
+
+// Truncate sets the size. Growing holds no bytes (the staging file is
+// sparse).
+func (f *File) Truncate(ctx context.Context, size int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.f == nil {
+		return errClosed
+	}
+	if size > store.MaxObjectSize {
+		return ErrTooLarge
+	}
+	old := f.size
+	if size < old {
+		if err := f.recoverDroppedLocked(ctx, size, old); err != nil {
+			return err
+		}
+	}
+	if err := f.f.Truncate(size); err != nil {
+		return fmt.Errorf("staging file: %w", err)
+	}
+	f.baseLimit = min(f.baseLimit, size)
+	// Chunks wholly past the new end hold nothing any more.
+	for c := (size + chunk - 1) / chunk; c < int64(len(f.chunks)); c++ {
+		if f.chunks[c]&present != 0 {
+			f.held -= chunk
+			f.p.disk.Add(-chunk)
+		}
+		f.chunks[c] = 0
+	}
+	f.bump(min(old, size), max(old, size))
+	f.size = size
+	f.dirty, f.written = true, time.Now()
+	return nil
+}
+
+// Rekey moves the content to a new key (a rename): an upload sent so far
+// under the old key is abandoned (it is sent again at the commit), and
+// base names the object's new place (its bytes are unchanged).
+func (f *File) Rekey(ctx context.Context, key string, base store.ObjectInfo) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.mp != nil {
+		if f.hasDroppedLocked() {
+			return fmt.Errorf("%s/%s: larger than the staging budget and still being written: rename it once closed: %w",
+				f.bucket, f.key, unix.EBUSY)
+		}
+		f.abortLocked()
+	}
+	f.key = key
+	if f.base.Key != "" && base.Key != "" {
+		f.base = base
+	}
+	return nil
+}
+
+// Detach makes the content anonymous (the file was unlinked or replaced):
+// reads and writes go on, commits store nothing.
+func (f *File) Detach() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.mp != nil {
+		f.abortLocked()
+	}
+	f.key = ""
+}
+
+// Close discards the content and frees its staging file.
+func (f *File) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.f == nil {
+		return
+	}
+	if f.mp != nil {
+		f.abortLocked()
+	}
+	f.f.Close()
+	f.f = nil
+	f.p.disk.Add(-f.held)
+	f.held = 0
+	f.p.mu.Lock()
+	delete(f.p.files, f)
+	f.p.mu.Unlock()
+}
+
+func (f *File) hasDroppedLocked() bool {
+	for _, c := range f.chunks {
+		if c&dropped != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// ensureLocked fetches the chunks of [off, off+n) that lie over the base
+// and are not here yet, in as few range GETs as possible.
+func (f *File) ensureLocked(ctx context.Context, off, n int64) error {
+	if err := f.recoverDroppedLocked(ctx, off, off+n); err != nil {
+		return err
+	}
+	end := min(off+n, f.baseLimit)
+	if off >= end || f.base.Key == "" {
+		return nil
+	}
+	first, last := off/chunk, (end-1)/chunk
+	f.grow(last + 1)
+	for c := first; c <= last; {
+		if f.chunks[c]&present != 0 {
+			c++
+			continue
+		}
+		run := c
+		for run <= last && f.chunks[run]&present == 0 && run-c < 16 {
+			run++
+		}
+		lo, hi := c*chunk, min(run*chunk, f.baseLimit)
+		if err := f.holdLocked(lo, hi); err != nil {
+			return err
+		}
+		buf := make([]byte, hi-lo)
+		got, err := f.p.cfg.Store.ReadAt(ctx, f.bucket, f.base.Key, f.base.ETag, buf, lo)
+		if err == nil && int64(got) != hi-lo {
+			err = fmt.Errorf("%s/%s: %d of %d bytes at %d: %w", f.bucket, f.base.Key, got, hi-lo, lo, io.ErrUnexpectedEOF)
+		}
+		if err != nil {
+			f.unholdLocked(lo, hi)
+			return err
+		}
+		if _, err := f.f.WriteAt(buf, lo); err != nil {
+			f.unholdLocked(lo, hi)
+			return fmt.Errorf("staging file: %w", err)
+		}
+		for ; c < run; c++ {
+			f.chunks[c] |= present
+		}
+	}
+	return nil
+}
+
+// unholdLocked returns the charge holdLocked took for chunks that did not
+// become present.
+func (f *File) unholdLocked(lo, hi int64) {
+	for c := lo / chunk; c*chunk < hi; c++ {
+		if f.chunks[c]&present == 0 {
+			f.held -= chunk
+			f.p.disk.Add(-chunk)
+		}
+	}
+}
+
+// recoverDroppedLocked makes dropped chunks of [off, end) readable again:
+// the upload sent so far is completed into the object, which becomes the
+// base (the documented case where a partial object shows before the
+// final commit).
+func (f *File) recoverDroppedLocked(ctx context.Context, off, end int64) error {
+	hit := false
+	for c := off / chunk; c*chunk < end && c < int64(len(f.chunks)); c++ {
+		hit = hit || f.chunks[c]&dropped != 0
+	}
+	if !hit {
+		return nil
+	}
+	if f.lost != nil {
+		return f.lost
+	}
+	info, n, err := f.completeSentLocked(ctx)
+	if err != nil {
+		f.lost = fmt.Errorf("%s/%s: bytes dropped from the staging file are lost: %w", f.bucket, f.key, err)
+		return f.lost
+	}
+	f.p.cfg.Log.Warn("file larger than the staging budget read back or rewritten while open: completed its first parts into the object early",
+		"bucket", f.bucket, "key", f.key, "parts", n, "bytes", info.Size)
+	f.base, f.baseLimit = info, info.Size
+	for c := range f.chunks {
+		f.chunks[c] &^= dropped
+		if int64(c+1)*chunk <= info.Size {
+			f.chunks[c] &^= changed
+		}
+	}
+	return nil
+}
+
+// Fetch brings every byte of the base into the staging file (before the
+// object goes away under an open file).
+func (f *File) Fetch(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.f == nil {
+		return errClosed
+	}
+	return f.ensureLocked(ctx, 0, f.size)
+}

@@ -1,0 +1,379 @@
+package upload
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"kfs/fs/store"
+	"kfs/fs/store/memstore"
+)
+
+const P = store.MinPartSize
+
+var ctx = context.Background()
+
+func newPipe(t *testing.T, mod func(*Config)) (*Pipeline, *memstore.Store) {
+	t.Helper()
+	m := memstore.New()
+	m.MakeBucketNow("b")
+	cfg := Config{Store: m, Dir: t.TempDir(), PartSize: P, Parallel: 2, InFlight: 4 * P, DiskLimit: 1 << 30}
+	if mod != nil {
+		mod(&cfg)
+	}
+	return New(cfg), m
+}
+
+func noOpts() store.PutOptions { return store.PutOptions{} }
+
+func pattern(n int, seed int64) []byte {
+	b := make([]byte, n)
+	rand.New(rand.NewSource(seed)).Read(b)
+	return b
+}
+
+func open(t *testing.T, p *Pipeline, key string, base store.ObjectInfo, trunc bool) *File {
+	t.Helper()
+	f, err := p.Open("b", key, base, trunc, noOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Close)
+	return f
+}
+
+func commit(t *testing.T, f *File) store.ObjectInfo {
+	t.Helper()
+	info, _, err := f.Commit(ctx, noOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+func mustData(t *testing.T, m *memstore.Store, key string, want []byte) {
+	t.Helper()
+	got, ok := m.Data("b", key)
+	if !ok || !bytes.Equal(got, want) {
+		t.Fatalf("%s: %d bytes (found %v), want %d", key, len(got), ok, len(want))
+	}
+}
+
+func TestSmallFileIsOnePut(t *testing.T) {
+	p, m := newPipe(t, nil)
+	f := open(t, p, "small", store.ObjectInfo{}, false)
+	data := pattern(100000, 1)
+	for off := 0; off < len(data); off += 4096 {
+		if err := f.WriteAt(ctx, data[off:min(off+4096, len(data))], int64(off)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	info := commit(t, f)
+	mustData(t, m, "small", data)
+	if m.Calls("Put") != 1 || m.Calls("NewUpload") != 0 || info.Size != int64(len(data)) {
+		t.Fatalf("puts %d uploads %d size %d", m.Calls("Put"), m.Calls("NewUpload"), info.Size)
+	}
+	if f.Dirty() {
+		t.Fatal("dirty after commit")
+	}
+	commit(t, f)
+	if m.Calls("Put") != 1 {
+		t.Fatal("a clean commit uploaded again")
+	}
+}
+
+func TestSequentialWriterStreamsParts(t *testing.T) {
+	p, m := newPipe(t, nil)
+	f := open(t, p, "big", store.ObjectInfo{}, false)
+	data := pattern(3*P+12345, 2)
+	for off := 0; off < len(data); off += 1 << 17 {
+		if err := f.WriteAt(ctx, data[off:min(off+1<<17, len(data))], int64(off)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := m.Calls("PutPart"); n < 2 {
+		t.Fatalf("%d parts sent before the commit, want the passed ones in the background", n)
+	}
+	if _, ok := m.Data("b", "big"); ok {
+		t.Fatal("object visible before the commit")
+	}
+	commit(t, f)
+	mustData(t, m, "big", data)
+	if n := m.Calls("PutPart"); n != 4 {
+		t.Fatalf("%d PutPart calls, want 4 (each part once)", n)
+	}
+}
+
+func TestSeekBackIntoSentPartResendsIt(t *testing.T) {
+	p, m := newPipe(t, nil)
+	f := open(t, p, "k", store.ObjectInfo{}, false)
+	data := pattern(4*P, 3)
+	if err := f.WriteAt(ctx, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	patch := []byte("HEADER")
+	if err := f.WriteAt(ctx, patch, 10); err != nil {
+		t.Fatal(err)
+	}
+	copy(data[10:], patch)
+	if _, ok := m.Data("b", "k"); ok {
+		t.Fatal("partial object visible after a seek back")
+	}
+	buf := make([]byte, 16)
+	if _, err := f.ReadAt(ctx, buf, 4); err != nil || !bytes.Equal(buf, data[4:20]) {
+		t.Fatalf("read back %q %v", buf, err)
+	}
+	commit(t, f)
+	mustData(t, m, "k", data)
+}
+
+func TestEditCopiesUntouchedPartsServerSide(t *testing.T) {
+	p, m := newPipe(t, nil)
+	data := pattern(5*P+7, 4)
+	base := m.PutBytes("b", "obj", data)
+	f := open(t, p, "obj", base, false)
+	if err := f.WriteAt(ctx, []byte("xy"), int64(2*P+5)); err != nil {
+		t.Fatal(err)
+	}
+	copy(data[2*P+5:], "xy")
+	commit(t, f)
+	mustData(t, m, "obj", data)
+	if c, u := m.Calls("CopyPart"), m.Calls("PutPart"); c != 5 || u != 1 {
+		t.Fatalf("%d parts copied, %d uploaded; want 5 and 1", c, u)
+	}
+	if got := m.Calls("ReadAt"); got != 2 {
+		t.Fatalf("%d range reads, want 2 (the edge chunks of the write... merged)", got)
+	}
+}
+
+func TestSparseGrowHoldsNothing(t *testing.T) {
+	p, m := newPipe(t, func(c *Config) { c.DiskLimit = 64 << 20 })
+	f := open(t, p, "sparse", store.ObjectInfo{}, false)
+	if err := f.Truncate(ctx, 11<<30); err != nil {
+		t.Fatalf("sparse grow to 11 GiB with a 64 MiB budget: %v", err)
+	}
+	if p.DiskUsed() != 0 || f.Size() != 11<<30 {
+		t.Fatalf("held %d, size %d", p.DiskUsed(), f.Size())
+	}
+	buf := make([]byte, 10)
+	if n, err := f.ReadAt(ctx, buf, 5<<30); err != nil || n != 10 || !bytes.Equal(buf, make([]byte, 10)) {
+		t.Fatalf("read in the hole: %d %v %q", n, err, buf)
+	}
+	if err := f.Truncate(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(ctx, store.MaxObjectSize+1); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("past 5 TiB: %v", err)
+	}
+	_ = m
+}
+
+func TestTruncateShrinkAndGrowKeepsBaseBytes(t *testing.T) {
+	p, m := newPipe(t, nil)
+	data := pattern(3*P, 5)
+	base := m.PutBytes("b", "t", data)
+	f := open(t, p, "t", base, false)
+	if err := f.Truncate(ctx, P+100); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(ctx, P+200); err != nil {
+		t.Fatal(err)
+	}
+	want := append(append([]byte(nil), data[:P+100]...), make([]byte, 100)...)
+	commit(t, f)
+	mustData(t, m, "t", want)
+}
+
+func TestLargerThanDiskBudget(t *testing.T) {
+	p, m := newPipe(t, func(c *Config) { c.DiskLimit = 3 * P })
+	f := open(t, p, "huge", store.ObjectInfo{}, false)
+	data := pattern(8*P+3, 6)
+	for off := 0; off < len(data); off += 1 << 20 {
+		if err := f.WriteAt(ctx, data[off:min(off+1<<20, len(data))], int64(off)); err != nil {
+			t.Fatalf("write at %d: %v", off, err)
+		}
+	}
+	if p.DiskUsed() > 3*P {
+		t.Fatalf("held %d over the %d budget", p.DiskUsed(), 3*P)
+	}
+	commit(t, f)
+	mustData(t, m, "huge", data)
+	if p.DiskUsed() > 3*P {
+		t.Fatalf("held %d", p.DiskUsed())
+	}
+}
+
+func TestReadingDroppedBytesCompletesEarly(t *testing.T) {
+	p, m := newPipe(t, func(c *Config) { c.DiskLimit = 3 * P })
+	f := open(t, p, "early", store.ObjectInfo{}, false)
+	data := pattern(6*P, 7)
+	if err := f.WriteAt(ctx, data[:3*P], 0); err != nil {
+		t.Fatal(err)
+	}
+	for off := 3 * P; off < len(data); off += 1 << 20 {
+		if err := f.WriteAt(ctx, data[off:off+1<<20], int64(off)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 100)
+	if _, err := f.ReadAt(ctx, buf, 10); err != nil || !bytes.Equal(buf, data[10:110]) {
+		t.Fatalf("read of dropped bytes: %v", err)
+	}
+	if err := f.WriteAt(ctx, []byte("Z"), 0); err != nil {
+		t.Fatal(err)
+	}
+	data[0] = 'Z'
+	commit(t, f)
+	mustData(t, m, "early", data)
+}
+
+func TestFailedCommitStoresNothingAndCanBeRetried(t *testing.T) {
+	p, m := newPipe(t, nil)
+	var fail sync.Mutex
+	failing := true
+	m.SetHook(func(method, bucket, key string) error {
+		fail.Lock()
+		defer fail.Unlock()
+		if failing && (method == "CompleteUpload" || method == "Put") {
+			return fmt.Errorf("injected: %w", store.ErrUnavailable)
+		}
+		return nil
+	})
+	f := open(t, p, "retry", store.ObjectInfo{}, false)
+	data := pattern(3*P+1, 8)
+	if err := f.WriteAt(ctx, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.Commit(ctx, noOpts()); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("commit: %v", err)
+	}
+	if _, ok := m.Data("b", "retry"); ok || m.Uploads() != 0 {
+		t.Fatalf("after a failed commit: visible %v, %d uploads left", ok, m.Uploads())
+	}
+	if !f.Dirty() {
+		t.Fatal("a failed commit lost the content")
+	}
+	fail.Lock()
+	failing = false
+	fail.Unlock()
+	commit(t, f)
+	mustData(t, m, "retry", data)
+}
+
+func TestRekeyAndDetach(t *testing.T) {
+	p, m := newPipe(t, nil)
+	f := open(t, p, "old", store.ObjectInfo{}, false)
+	data := pattern(3*P, 9)
+	if err := f.WriteAt(ctx, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Rekey(ctx, "new", store.ObjectInfo{}); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, f)
+	mustData(t, m, "new", data)
+	if _, ok := m.Data("b", "old"); ok || m.Uploads() != 0 {
+		t.Fatal("the old key got something")
+	}
+	g := open(t, p, "anon", store.ObjectInfo{}, false)
+	if err := g.WriteAt(ctx, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	g.Detach()
+	if err := g.WriteAt(ctx, []byte("more"), 1); err != nil {
+		t.Fatal(err)
+	}
+	commit(t, g)
+	if _, ok := m.Data("b", "anon"); ok || m.Uploads() != 0 {
+		t.Fatal("a detached file was stored")
+	}
+}
+
+func TestStartedUploadReportsItsOptions(t *testing.T) {
+	p, _ := newPipe(t, nil)
+	first := store.PutOptions{ContentType: "text/csv", Meta: map[string]string{"mode": "33188"}}
+	f, err := p.Open("b", "o", store.ObjectInfo{}, false, func() store.PutOptions { return first })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.WriteAt(ctx, pattern(3*P, 10), 0); err != nil {
+		t.Fatal(err)
+	}
+	later := store.PutOptions{ContentType: "text/csv", Meta: map[string]string{"mode": "33261"}}
+	_, applied, err := f.Commit(ctx, later)
+	if err != nil || SameMeta(applied, later) || !SameMeta(applied, first) {
+		t.Fatalf("applied %+v (%v)", applied, err)
+	}
+}
+
+// Many goroutines writing disjoint ranges of one File, as several handles do.
+func TestConcurrentWritersShareContent(t *testing.T) {
+	p, m := newPipe(t, nil)
+	data := pattern(2*P+100, 11)
+	base := m.PutBytes("b", "c", data)
+	f := open(t, p, "c", base, false)
+	var wg sync.WaitGroup
+	for w := 0; w < 10; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			off := int64(w) * (int64(len(data)) / 10)
+			if err := f.WriteAt(ctx, []byte(fmt.Sprintf("writer-%d", w)), off); err != nil {
+				t.Error(err)
+			}
+		}(w)
+	}
+	wg.Wait()
+	for w := 0; w < 10; w++ {
+		copy(data[int64(w)*(int64(len(data))/10):], fmt.Sprintf("writer-%d", w))
+	}
+	commit(t, f)
+	mustData(t, m, "c", data)
+}
+
+func TestLayout(t *testing.T) {
+	l := layout{16 << 20}
+	if l.part(0) != 1 || l.part(16<<20-1) != 1 || l.part(16<<20) != 2 || l.start(2) != 16<<20 {
+		t.Fatal("first parts")
+	}
+	if l.start(1001) != 1000*(16<<20) || l.size(1001) != 32<<20 || l.part(l.start(1001)) != 1001 || l.part(l.start(1001)-1) != 1000 {
+		t.Fatal("doubling at 1,000 parts")
+	}
+	if l.count(store.MaxObjectSize) > store.MaxParts {
+		t.Fatalf("5 TiB needs %d parts", l.count(store.MaxObjectSize))
+	}
+	for _, n := range []int{1, 2, 999, 1000, 1001, 2500, 9999} {
+		if got := l.part(l.start(n)); got != n {
+			t.Fatalf("part(start(%d)) = %d", n, got)
+		}
+	}
+}
+
+func TestJournalRecoverAbortsLeftovers(t *testing.T) {
+	m := memstore.New()
+	m.MakeBucketNow("b")
+	path := filepath.Join(t.TempDir(), "j")
+	j, err := OpenJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id1, _ := m.NewUpload(ctx, "b", "a\nb", store.PutOptions{})
+	id2, _ := m.NewUpload(ctx, "b", "done", store.PutOptions{})
+	j.Record("b", "a\nb", id1, true)
+	j.Record("b", "done", id2, true)
+	j.Record("b", "done", id2, false)
+	j.Record("b", "gone", "no-such-upload", true)
+	j.Close()
+	j, _ = OpenJournal(path)
+	defer j.Close()
+	n, err := j.Recover(ctx, m)
+	if err != nil || n != 2 || m.Uploads() != 1 {
+		t.Fatalf("recovered %d (%v), %d uploads left", n, err, m.Uploads())
+	}
+}
