@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -77,6 +78,12 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 	logger, probs, err := newLogger(o, stderr, isDaemonChild())
 	if err != nil {
 		return err
+	}
+	if p := os.Getenv("KFS_CPUPROFILE"); p != "" { // for benchmarks: a CPU profile of the mount's life
+		if f, err := os.Create(p); err == nil {
+			pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
 	}
 	for _, w := range o.Warnings {
 		logger.Warn(w)

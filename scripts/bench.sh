@@ -14,7 +14,8 @@ ROOT=$PWD
 BENCH=${KFS_BENCH_DIR:-$ROOT/../shared/bench}
 [ -x "$BENCH/run-all.sh" ] || { echo "no bench harness at $BENCH (set KFS_BENCH_DIR)" >&2; exit 1; }
 scripts/install-deps.sh
-go build -o .tools/bin/kfs .
+KFS=${KFS_BIN:-$ROOT/.tools/bin/kfs}   # KFS_BIN=path/to/other/kfs compares another build
+[ -n "${KFS_BIN:-}" ] || go build -o .tools/bin/kfs .
 
 export BENCH_WORK=${BENCH_WORK:-/var/tmp/kfs-bench}
 export OUT=${OUT:-$ROOT/bench-results/$(date +%Y%m%d-%H%M%S)}
@@ -28,8 +29,8 @@ stop_minio() { kill "$(cat "$BENCH_MINIO_DIR.pid")" 2>/dev/null || true; }
 trap stop_minio EXIT
 
 export KFS_ENDPOINT=$S3_ENDPOINT KFS_ACCESS_KEY=$S3_ACCESS_KEY KFS_SECRET_KEY=$S3_SECRET_KEY
-export MOUNT_CMD="$ROOT/.tools/bin/kfs mount ${KFS_BENCH_OPTS:-} \$S3_BUCKET \$MNT"
-export VERSION_CMD="$ROOT/.tools/bin/kfs version"
+export MOUNT_CMD="$KFS mount ${KFS_BENCH_OPTS:-} \$S3_BUCKET \$MNT"
+export VERSION_CMD="$KFS version"
 "$BENCH/run-all.sh" ${TARGETS:-direct kfs}
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
@@ -40,9 +41,9 @@ for run in $(seq 1 "$RUNS"); do
   sync; echo 3 > /proc/sys/vm/drop_caches
   direct=$("$S3B" smallget -prefix bench/stat/ -n 1000 -par 1 -name x | awk '/^RESULT/{print $3}')
   sync; echo 3 > /proc/sys/vm/drop_caches
-  "$ROOT/.tools/bin/kfs" mount --daemon kfsbench "$MNT"
+  "$KFS" mount --daemon kfsbench "$MNT"
   t0=$(date +%s.%N); cat "$MNT"/bench/stat/* | cksum >/dev/null; t1=$(date +%s.%N)
-  "$ROOT/.tools/bin/kfs" unmount "$MNT"
+  "$KFS" unmount "$MNT"
   kfs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", 1000/(b-a)}')
   printf 'small cat 1000x4KiB, fresh mount: direct one-at-a-time %s files/s, kfs %s files/s, ratio %s\n' \
     "$direct" "$kfs" "$(ratio "$kfs" "$direct")" | tee -a "$OUT/extra.txt"
@@ -54,10 +55,10 @@ for run in $(seq 1 "$RUNS"); do
   [ -d "$src" ] || "$S3B" mkfiles -dir "$src" -n 1000 -size 4096
   cat "$src"/* > /dev/null
   direct=$("$S3B" smallput -prefix cptest-direct/ -n 1000 -size 4096 -par 1 -name x | awk '/^RESULT/{print $3}')
-  "$ROOT/.tools/bin/kfs" mount --daemon kfsbench "$MNT"
+  "$KFS" mount --daemon kfsbench "$MNT"
   mkdir -p "$MNT/cptest/$run"
   t0=$(date +%s.%N); cp "$src"/* "$MNT/cptest/$run/"; t1=$(date +%s.%N)
-  "$ROOT/.tools/bin/kfs" unmount "$MNT"
+  "$KFS" unmount "$MNT"
   kfs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", 1000/(b-a)}')
   printf 'cp 1000x4KiB (warm source) into a new dir: direct PutObject one at a time %s files/s, kfs %s files/s, ratio %s\n' \
     "$direct" "$kfs" "$(ratio "$kfs" "$direct")" | tee -a "$OUT/extra.txt"
@@ -67,9 +68,9 @@ for run in $(seq 1 "$RUNS"); do
   t0=$(date +%s.%N); "$S3B" rm -prefix rmtest/; t1=$(date +%s.%N)
   direct=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')
   "$S3B" smallput -prefix rmtest/ -n 1000 -size 4096 -par 16 -name x >/dev/null
-  "$ROOT/.tools/bin/kfs" mount --daemon kfsbench "$MNT"
+  "$KFS" mount --daemon kfsbench "$MNT"
   t0=$(date +%s.%N); rm -rf "$MNT/rmtest"; t1=$(date +%s.%N)
-  "$ROOT/.tools/bin/kfs" unmount "$MNT"
+  "$KFS" unmount "$MNT"
   kfs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')
   printf 'rm -rf 1000x4KiB: direct list+batch delete %s s, kfs %s s, ratio (direct/kfs) %s\n' \
     "$direct" "$kfs" "$(ratio "$direct" "$kfs")" | tee -a "$OUT/extra.txt"

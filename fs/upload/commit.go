@@ -6,6 +6,7 @@ import (
 	"io"
 	"reflect"
 	"sync"
+	"time"
 
 	"kfs/fs/store"
 )
@@ -22,9 +23,27 @@ type multipart struct {
 	sem chan struct{}  // bounds the parts in flight
 	wg  sync.WaitGroup // parts in flight
 
+	progress chan struct{} // a part ended (signalled without blocking)
+
 	mu      sync.Mutex       // protects the fields below
 	sent    map[int]sentPart // GUARDED_BY(mu): parts stored, by number
 	pending map[int]uint32   // GUARDED_BY(mu): generation of each part being sent
+}
+
+// busy says whether parts are on their way.
+func (m *multipart) busy() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.pending) > 0
+}
+
+// waitOne waits until some part ends (or ctx does).
+func (m *multipart) waitOne(ctx context.Context) {
+	select {
+	case <-m.progress:
+	case <-ctx.Done():
+	case <-time.After(time.Second):
+	}
 }
 
 type sentPart struct {
@@ -42,7 +61,8 @@ func (f *File) startLocked(ctx context.Context, opts store.PutOptions) error {
 		j.Record(f.bucket, f.key, id, true)
 	}
 	f.mp = &multipart{p: f.p, bucket: f.bucket, key: f.key, id: id, opts: opts,
-		sem: make(chan struct{}, f.p.cfg.Parallel), sent: map[int]sentPart{}, pending: map[int]uint32{}}
+		sem: make(chan struct{}, f.p.cfg.Parallel), sent: map[int]sentPart{}, pending: map[int]uint32{},
+		progress: make(chan struct{}, 1)}
 	return nil
 }
 
@@ -79,10 +99,22 @@ func (m *multipart) goPart(ctx context.Context, num int, gen uint32, size int64,
 	if err != nil {
 		return err
 	}
+	if err := m.run(ctx, num, gen, size, units, send); err != nil {
+		m.p.inflight.release(units)
+		return err
+	}
+	return nil
+}
+
+// goPartHeld is goPart for a part whose buffer already holds its budget.
+func (m *multipart) goPartHeld(ctx context.Context, num int, gen uint32, size int64, send func(context.Context) (store.Part, error)) error {
+	return m.run(ctx, num, gen, size, 0, send)
+}
+
+func (m *multipart) run(ctx context.Context, num int, gen uint32, size int64, units int, send func(context.Context) (store.Part, error)) error {
 	select {
 	case m.sem <- struct{}{}:
 	case <-ctx.Done():
-		m.p.inflight.release(units)
 		return ctx.Err()
 	}
 	m.mu.Lock()
@@ -97,6 +129,10 @@ func (m *multipart) goPart(ctx context.Context, num int, gen uint32, size int64,
 				delete(m.pending, num)
 			}
 			m.mu.Unlock()
+			select {
+			case m.progress <- struct{}{}:
+			default:
+			}
 		}()
 		defer func() { <-m.sem }()
 		defer m.p.inflight.release(units)
@@ -206,7 +242,7 @@ func (f *File) abortLocked() {
 func (f *File) Commit(ctx context.Context, opts store.PutOptions) (store.ObjectInfo, store.PutOptions, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.f == nil {
+	if f.closed {
 		return store.ObjectInfo{}, opts, errClosed
 	}
 	if f.key == "" {
@@ -219,15 +255,21 @@ func (f *File) Commit(ctx context.Context, opts store.PutOptions) (store.ObjectI
 		return store.ObjectInfo{}, opts, f.lost
 	}
 	l := f.layout()
-	if f.mp != nil && f.size <= l.base && !f.hasDroppedLocked() {
+	if f.mp != nil && f.size <= l.base && !f.hasDroppedLocked() && f.st == nil {
 		f.abortLocked() // shrank back to one part
 	}
 	var info store.ObjectInfo
 	applied := opts
 	var err error
-	if f.mp == nil && f.size <= 2*l.base {
+	switch {
+	case f.mp == nil && f.size <= 2*l.base:
 		info, err = f.putLocked(ctx, opts)
-	} else {
+	case f.st != nil:
+		if f.mp != nil {
+			applied = f.mp.opts
+		}
+		info, err = f.multipartStreamLocked(ctx, opts)
+	default:
 		if f.mp != nil {
 			applied = f.mp.opts
 		}
@@ -235,7 +277,7 @@ func (f *File) Commit(ctx context.Context, opts store.PutOptions) (store.ObjectI
 	}
 	if err != nil {
 		if f.mp != nil {
-			if f.hasDroppedLocked() {
+			if f.hasDroppedLocked() || f.st != nil && len(f.st.evicted) > 0 {
 				f.lost = fmt.Errorf("%s/%s: upload failed after parts were dropped from the staging file: %w", f.bucket, f.key, err)
 			}
 			f.abortLocked()
@@ -247,16 +289,75 @@ func (f *File) Commit(ctx context.Context, opts store.PutOptions) (store.ObjectI
 	for c := range f.chunks {
 		f.chunks[c] &^= changed | dropped
 	}
+	f.dropStreamLocked() // later access reads the object (or what is staged)
 	return info, applied, nil
 }
 
 func (f *File) putLocked(ctx context.Context, opts store.PutOptions) (store.ObjectInfo, error) {
-	if err := f.ensureLocked(ctx, 0, f.size); err != nil {
-		return store.ObjectInfo{}, err
+	var body io.Reader
+	if f.st != nil {
+		body = f.streamBody()
+	} else {
+		if err := f.stagingLocked(); err != nil {
+			return store.ObjectInfo{}, err
+		}
+		if err := f.ensureLocked(ctx, 0, f.size); err != nil {
+			return store.ObjectInfo{}, err
+		}
+		body = io.NewSectionReader(f.f, 0, f.size)
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.p.cfg.Timeout)
 	defer cancel()
-	return f.p.cfg.Store.Put(ctx, f.bucket, f.key, io.NewSectionReader(f.f, 0, f.size), f.size, opts)
+	return f.p.cfg.Store.Put(ctx, f.bucket, f.key, body, f.size, opts)
+}
+
+// multipartStreamLocked completes a streaming upload: the parts not sent
+// yet go from memory, then CompleteMultipartUpload.
+func (f *File) multipartStreamLocked(ctx context.Context, opts store.PutOptions) (store.ObjectInfo, error) {
+	if f.mp == nil {
+		if err := f.startLocked(ctx, opts); err != nil {
+			return store.ObjectInfo{}, err
+		}
+	}
+	l := f.layout()
+	for n := 1; n <= l.count(f.size); n++ {
+		if mb, ok := f.st.bufs[n]; ok {
+			if err := f.sendMemLocked(ctx, n, mb); err != nil {
+				return store.ObjectInfo{}, err
+			}
+		}
+	}
+	return f.completeLocked(ctx)
+}
+
+// completeLocked waits for the parts and completes the upload with every
+// part of the content, each sent in its current state.
+func (f *File) completeLocked(ctx context.Context) (store.ObjectInfo, error) {
+	m, l := f.mp, f.layout()
+	m.wg.Wait()
+	count := l.count(f.size)
+	parts := make([]store.Part, 0, count)
+	for n := 1; n <= count; n++ {
+		lo, hi := l.start(n), min(l.start(n)+l.size(n), f.size)
+		m.mu.Lock()
+		s, ok := m.sent[n]
+		m.mu.Unlock()
+		if !ok || s.gen != f.gen(n) || s.size != hi-lo {
+			return store.ObjectInfo{}, fmt.Errorf("upload of %s/%s: part %d was not stored: %w", f.bucket, f.key, n, store.ErrUnavailable)
+		}
+		parts = append(parts, s.part)
+	}
+	cctx, cancel := context.WithTimeout(ctx, f.p.cfg.Timeout)
+	defer cancel()
+	info, err := f.p.cfg.Store.CompleteUpload(cctx, m.bucket, m.key, m.id, parts)
+	if err != nil {
+		return store.ObjectInfo{}, err
+	}
+	f.mp = nil
+	if j := f.p.cfg.Journal; j != nil {
+		j.Record(m.bucket, m.key, m.id, false)
+	}
+	return info, nil
 }
 
 func (f *File) multipartLocked(ctx context.Context, opts store.PutOptions) (store.ObjectInfo, error) {
@@ -296,29 +397,7 @@ func (f *File) multipartLocked(ctx context.Context, opts store.PutOptions) (stor
 			return store.ObjectInfo{}, err
 		}
 	}
-	m.wg.Wait()
-	parts := make([]store.Part, 0, count)
-	for n := 1; n <= count; n++ {
-		lo, hi := l.start(n), min(l.start(n)+l.size(n), f.size)
-		m.mu.Lock()
-		s, ok := m.sent[n]
-		m.mu.Unlock()
-		if !ok || s.gen != f.gen(n) || s.size != hi-lo {
-			return store.ObjectInfo{}, fmt.Errorf("upload of %s/%s: part %d was not stored: %w", f.bucket, f.key, n, store.ErrUnavailable)
-		}
-		parts = append(parts, s.part)
-	}
-	cctx, cancel := context.WithTimeout(ctx, f.p.cfg.Timeout)
-	defer cancel()
-	info, err := f.p.cfg.Store.CompleteUpload(cctx, m.bucket, m.key, m.id, parts)
-	if err != nil {
-		return store.ObjectInfo{}, err
-	}
-	f.mp = nil
-	if j := f.p.cfg.Journal; j != nil {
-		j.Record(m.bucket, m.key, m.id, false)
-	}
-	return info, nil
+	return f.completeLocked(ctx)
 }
 
 // completeSentLocked completes the upload with the parts sent so far from

@@ -33,7 +33,9 @@ type File struct {
 	opts   func() store.PutOptions // what a multipart upload starts with
 
 	mu        sync.Mutex       // serialises the file; protects the fields below
-	f         *os.File         // GUARDED_BY(mu): the staging file; nil once closed
+	closed    bool             // GUARDED_BY(mu)
+	st        *stream          // GUARDED_BY(mu): the memory fast path of a front-to-back writer (nil: staged)
+	f         *os.File         // GUARDED_BY(mu): the staging file, made when first needed
 	key       string           // GUARDED_BY(mu): where a commit goes
 	base      store.ObjectInfo // GUARDED_BY(mu): the object underneath (Key "": none)
 	baseLimit int64            // GUARDED_BY(mu): bytes of base still underneath
@@ -52,15 +54,11 @@ type File struct {
 // differs from the object). opts gives the options a multipart upload
 // starts with (called with the File locked).
 func (p *Pipeline) Open(bucket, key string, base store.ObjectInfo, trunc bool, opts func() store.PutOptions) (*File, error) {
-	sf, err := os.CreateTemp(p.cfg.Dir, "stage-*")
-	if err != nil {
-		return nil, fmt.Errorf("staging file: %w", err)
-	}
-	os.Remove(sf.Name())
-	f := &File{p: p, bucket: bucket, opts: opts, f: sf, key: key, base: base, baseLimit: base.Size, size: base.Size,
+	f := &File{p: p, bucket: bucket, opts: opts, key: key, base: base, baseLimit: base.Size, size: base.Size,
 		written: time.Now()}
 	if trunc || base.Key == "" {
 		f.base, f.baseLimit, f.size, f.dirty = store.ObjectInfo{}, 0, 0, true
+		f.st = newStream()
 	}
 	p.mu.Lock()
 	p.files[f] = &status{bucket: bucket, started: time.Now()}
@@ -69,6 +67,20 @@ func (p *Pipeline) Open(bucket, key string, base store.ObjectInfo, trunc bool, o
 }
 
 func (f *File) layout() layout { return layout{f.p.cfg.PartSize} }
+
+// stagingLocked makes the staging file (unlinked at once) when first needed.
+func (f *File) stagingLocked() error {
+	if f.f != nil {
+		return nil
+	}
+	sf, err := os.CreateTemp(f.p.cfg.Dir, "stage-*")
+	if err != nil {
+		return fmt.Errorf("staging file: %w", err)
+	}
+	os.Remove(sf.Name())
+	f.f = sf
+	return nil
+}
 
 // Size is the content's size.
 func (f *File) Size() int64 {
@@ -94,7 +106,7 @@ func (f *File) Written() time.Time {
 func (f *File) status() (FileStatus, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.dirty || f.f == nil {
+	if !f.dirty || f.closed {
 		return FileStatus{}, false
 	}
 	st := FileStatus{Key: f.key, Bytes: f.size}
@@ -135,13 +147,24 @@ func (f *File) gen(n int) uint32 {
 func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.f == nil {
+	if f.closed {
 		return 0, errClosed
 	}
 	if off >= f.size {
 		return 0, nil
 	}
 	p = p[:min(int64(len(p)), f.size-off)]
+	if f.st != nil {
+		if n, ok := f.streamReadLocked(p, off); ok {
+			return n, nil
+		}
+		if err := f.toStagedLocked(); err != nil {
+			return 0, err
+		}
+	}
+	if err := f.stagingLocked(); err != nil {
+		return 0, err
+	}
 	if err := f.ensureLocked(ctx, off, int64(len(p))); err != nil {
 		return 0, err
 	}
@@ -161,7 +184,7 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 func (f *File) WriteAt(ctx context.Context, data []byte, off int64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.f == nil {
+	if f.closed {
 		return errClosed
 	}
 	end := off + int64(len(data))
@@ -170,6 +193,17 @@ func (f *File) WriteAt(ctx context.Context, data []byte, off int64) error {
 	}
 	if len(data) == 0 {
 		return nil
+	}
+	if f.st != nil {
+		if off == f.size {
+			return f.appendStreamLocked(ctx, data)
+		}
+		if err := f.toStagedLocked(); err != nil {
+			return err
+		}
+	}
+	if err := f.stagingLocked(); err != nil {
+		return err
 	}
 	// Edge chunks the write does not cover whole keep the base's bytes.
 	if off%chunk != 0 {
@@ -279,11 +313,22 @@ func (f *File) freeLocked(n, lo, hi int64) bool {
 func (f *File) Truncate(ctx context.Context, size int64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.f == nil {
+	if f.closed {
 		return errClosed
 	}
 	if size > store.MaxObjectSize {
 		return ErrTooLarge
+	}
+	if f.st != nil {
+		if size == f.size {
+			return nil
+		}
+		if err := f.toStagedLocked(); err != nil {
+			return err
+		}
+	}
+	if err := f.stagingLocked(); err != nil {
+		return err
 	}
 	old := f.size
 	if size < old {
@@ -316,7 +361,7 @@ func (f *File) Rekey(ctx context.Context, key string, base store.ObjectInfo) err
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.mp != nil {
-		if f.hasDroppedLocked() {
+		if f.hasDroppedLocked() || f.st != nil && len(f.st.evicted) > 0 {
 			return fmt.Errorf("%s/%s: larger than the staging budget and still being written: rename it once closed: %w",
 				f.bucket, f.key, unix.EBUSY)
 		}
@@ -335,6 +380,9 @@ func (f *File) Detach() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.mp != nil {
+		if f.hasDroppedLocked() || f.st != nil && len(f.st.evicted) > 0 {
+			f.lost = fmt.Errorf("%s/%s: unlinked while parts of it were only in its upload: %w", f.bucket, f.key, store.ErrUnavailable)
+		}
 		f.abortLocked()
 	}
 	f.key = ""
@@ -344,14 +392,17 @@ func (f *File) Detach() {
 func (f *File) Close() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.f == nil {
+	if f.closed {
 		return
 	}
+	f.closed = true
 	if f.mp != nil {
 		f.abortLocked()
 	}
-	f.f.Close()
-	f.f = nil
+	f.dropStreamLocked()
+	if f.f != nil {
+		f.f.Close()
+	}
 	f.p.disk.Add(-f.held)
 	f.held = 0
 	f.p.mu.Lock()
@@ -377,6 +428,9 @@ func (f *File) ensureLocked(ctx context.Context, off, n int64) error {
 	end := min(off+n, f.baseLimit)
 	if off >= end || f.base.Key == "" {
 		return nil
+	}
+	if err := f.stagingLocked(); err != nil {
+		return err
 	}
 	first, last := off/chunk, (end-1)/chunk
 	f.grow(last + 1)
@@ -461,8 +515,14 @@ func (f *File) recoverDroppedLocked(ctx context.Context, off, end int64) error {
 func (f *File) Fetch(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.f == nil {
+	if f.closed {
 		return errClosed
+	}
+	if f.st != nil || f.base.Key == "" {
+		return nil // nothing underneath
+	}
+	if err := f.stagingLocked(); err != nil {
+		return err
 	}
 	return f.ensureLocked(ctx, 0, f.size)
 }

@@ -377,3 +377,55 @@ func TestJournalRecoverAbortsLeftovers(t *testing.T) {
 		t.Fatalf("recovered %d (%v), %d uploads left", n, err, m.Uploads())
 	}
 }
+
+// A front-to-back writer stays in memory (no staging bytes), within the
+// in-flight budget, keeping the first part longest; a seek back into it
+// needs no early completion.
+func TestStreamStaysInMemoryAndKeepsTheFirstPart(t *testing.T) {
+	p, m := newPipe(t, func(c *Config) { c.InFlight = 4 * P })
+	f := open(t, p, "s", store.ObjectInfo{}, false)
+	data := pattern(10*P+5, 12)
+	for off := 0; off < len(data); off += 1 << 20 {
+		if err := f.WriteAt(ctx, data[off:min(off+1<<20, len(data))], int64(off)); err != nil {
+			t.Fatal(err)
+		}
+		if p.DiskUsed() != 0 {
+			t.Fatalf("a front-to-back writer used %d staging bytes", p.DiskUsed())
+		}
+	}
+	if err := f.WriteAt(ctx, []byte("HEAD"), 0); err != nil {
+		t.Fatal(err)
+	}
+	copy(data, "HEAD")
+	if m.Calls("CompleteUpload") != 0 {
+		t.Fatal("a seek back into the first part completed the upload early")
+	}
+	commit(t, f)
+	mustData(t, m, "s", data)
+	if m.Calls("CompleteUpload") != 1 {
+		t.Fatalf("%d completes", m.Calls("CompleteUpload"))
+	}
+}
+
+// A seek back into a part no longer held completes the upload so far, and
+// the final object is still exactly what was written.
+func TestStreamSeekBackIntoEvictedPart(t *testing.T) {
+	p, m := newPipe(t, func(c *Config) { c.InFlight = 4 * P })
+	f := open(t, p, "e", store.ObjectInfo{}, false)
+	data := pattern(10*P, 13)
+	for off := 0; off < len(data); off += 1 << 20 {
+		if err := f.WriteAt(ctx, data[off:off+1<<20], int64(off)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.WriteAt(ctx, []byte("MIDDLE"), 3*P+7); err != nil {
+		t.Fatal(err)
+	}
+	copy(data[3*P+7:], "MIDDLE")
+	buf := make([]byte, 6)
+	if _, err := f.ReadAt(ctx, buf, 3*P+7); err != nil || string(buf) != "MIDDLE" {
+		t.Fatalf("read back %q %v", buf, err)
+	}
+	commit(t, f)
+	mustData(t, m, "e", data)
+}

@@ -79,8 +79,28 @@ type Pipeline struct {
 	disk     atomic.Int64 // staging bytes charged
 	inflight *budget      // bytes of parts being sent
 
+	pool sync.Pool // *[]byte buffers of PartSize bytes
+
 	mu    sync.Mutex        // protects files
 	files map[*File]*status // GUARDED_BY(mu): live files, for Status
+}
+
+// getBuf returns an empty buffer with room for n bytes (pooled when n is
+// the part size).
+func (p *Pipeline) getBuf(n int64) []byte {
+	if n == p.cfg.PartSize {
+		if b, ok := p.pool.Get().(*[]byte); ok {
+			return (*b)[:0]
+		}
+	}
+	return make([]byte, 0, n)
+}
+
+func (p *Pipeline) putBuf(b []byte) {
+	if int64(cap(b)) == p.cfg.PartSize {
+		b = b[:0]
+		p.pool.Put(&b)
+	}
 }
 
 type status struct {
@@ -173,6 +193,24 @@ func (b *budget) acquire(ctx context.Context, n int64) (int, error) {
 		}
 	}
 	return units, nil
+}
+
+// tryAcquire takes n bytes if they are free now.
+func (b *budget) tryAcquire(n int64) (int, bool) {
+	units := min(int((n+unit-1)/unit), cap(b.tokens))
+	if !b.acqMu.TryLock() {
+		return 0, false
+	}
+	defer b.acqMu.Unlock()
+	for i := 0; i < units; i++ {
+		select {
+		case <-b.tokens:
+		default:
+			b.release(i)
+			return 0, false
+		}
+	}
+	return units, true
 }
 
 func (b *budget) release(units int) {

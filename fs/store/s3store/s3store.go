@@ -111,6 +111,9 @@ func mapErr(err error, what string) error {
 }
 
 func sentinel(er minio.ErrorResponse) error {
+	if strings.HasPrefix(strings.ToLower(er.Code), "kms") || strings.HasPrefix(er.Code, "XMinioKMS") {
+		return store.ErrInvalid // a missing or refused KMS key is a bad request, not a missing object
+	}
 	switch er.Code {
 	case "NoSuchKey", "NoSuchBucket", "NoSuchVersion", "NoSuchUpload", "NotFound", "NoSuchBucketPolicy":
 		return store.ErrNotFound

@@ -1,0 +1,168 @@
+package integration
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/pkg/xattr"
+)
+
+func sdkMeta(t *testing.T, bucket, key string) map[string]string {
+	t.Helper()
+	st, err := client(t).StatObject(context.Background(), bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		t.Fatalf("stat %s: %v", key, err)
+	}
+	out := map[string]string{}
+	for k, v := range st.UserMetadata {
+		out[strings.ToLower(k)] = v
+	}
+	return out
+}
+
+// In a directory whose first objects were written by another tool, what
+// kfs stores (mode, owner, times, symlinks) shows on every entry, on a
+// fresh mount, and a second rsync -a copies nothing.
+func TestPosixMetadataOnExistingData(t *testing.T) {
+	b := newBucket(t)
+	putMany(t, b, []string{"data/aaa-first.csv", "data/bbb.csv"}, func(k string) []byte { return []byte(k) })
+	m := mountKFS(t, b)
+	os.WriteFile(m.path("data/run.sh"), []byte("#!/bin/sh\necho ran\n"), 0o644)
+	sh(t, "chmod", "+x", m.path("data/run.sh"))
+	sh(t, "chown", "123:456", m.path("data/bbb.csv"))
+	sh(t, "touch", "-d", "2001-02-03 04:05:06", m.path("data/aaa-first.csv"))
+	sh(t, "ln", "-s", "run.sh", m.path("data/link"))
+	meta := sdkMeta(t, b, "data/run.sh")
+	if meta["mode"] != fmt.Sprint(syscall.S_IFREG|0o755) || meta["mtime"] == "" || meta["ctime"] == "" {
+		t.Fatalf("s3fs metadata after chmod: %v", meta)
+	}
+	m2 := mountKFS(t, b) // a fresh mount of the same data
+	out := sh(t, "ls", "-ln", "--time-style=+%Y-%m-%d", m2.path("data"))
+	for _, want := range []string{"-rwxr-xr-x", " 123 456 ", "2001-02-03", "link -> run.sh"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("ls -l on a fresh mount lacks %q:\n%s", want, out)
+		}
+	}
+	if got := sh(t, m2.path("data/run.sh")); got != "ran\n" {
+		t.Fatalf("running the script: %q", got)
+	}
+	src := t.TempDir()
+	for i := 0; i < 20; i++ {
+		os.WriteFile(fmt.Sprintf("%s/f%02d", src, i), []byte(fmt.Sprint(i)), 0o640)
+	}
+	os.Chtimes(src+"/f00", time.Unix(1e9, 0), time.Unix(1e9, 0))
+	sh(t, "rsync", "-a", src+"/", m2.path("copy")+"/")
+	m3 := mountKFS(t, b)
+	stats := sh(t, "rsync", "-a", "--stats", src+"/", m3.path("copy")+"/")
+	if !strings.Contains(stats, "Number of regular files transferred: 0") {
+		t.Fatalf("a second rsync -a after a remount copied files again:\n%s", stats)
+	}
+}
+
+// Directory attributes live on the marker object and survive a remount;
+// tar of a directory made through kfs sees no time jump.
+func TestDirectoryAttributesAndTar(t *testing.T) {
+	b := newBucket(t)
+	put(t, b, "prefixonly/x", []byte("x"))
+	m := mountKFS(t, b)
+	sh(t, "mkdir", "-m", "0750", m.path("made"))
+	sh(t, "chmod", "0711", m.path("prefixonly"))
+	sh(t, "touch", "-d", "2002-01-01", m.path("prefixonly"))
+	os.WriteFile(m.path("made/f"), []byte("data"), 0o644)
+	tarOut, err := exec.Command("tar", "cf", "/dev/null", "-C", m.dir, "made").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tar c of a directory made through kfs: %v\n%s", err, tarOut)
+	}
+	m2 := mountKFS(t, b)
+	var st syscall.Stat_t
+	syscall.Stat(m2.path("made"), &st)
+	if st.Mode != syscall.S_IFDIR|0o750 {
+		t.Fatalf("mkdir -m 0750 after a remount: %o", st.Mode)
+	}
+	syscall.Stat(m2.path("prefixonly"), &st)
+	if st.Mode != syscall.S_IFDIR|0o711 || time.Unix(st.Mtim.Sec, 0).UTC().Year() != 2002 {
+		t.Fatalf("a prefix-only directory's attributes after a remount: %o %v", st.Mode, st.Mtim)
+	}
+	if keys := listKeys(t, b, "prefixonly/"); len(keys) != 2 {
+		t.Fatalf("keys under prefixonly/: %v (want the marker made for its attributes)", keys)
+	}
+}
+
+// user.* attributes are stored in s3fs's form, survive a remount and a
+// rename, and answer ENOSPC past what the store keeps.
+func TestUserXattrsStored(t *testing.T) {
+	b := newBucket(t)
+	m := mountKFS(t, b)
+	p := m.path("f")
+	os.WriteFile(p, []byte("x"), 0o644)
+	sh(t, "setfattr", "-n", "user.project", "-v", "kfs", p)
+	if meta := sdkMeta(t, b, "f"); !strings.Contains(meta["xattr"], "user.project") {
+		t.Fatalf("x-amz-meta-xattr: %v", meta)
+	}
+	sh(t, "mv", p, m.path("g"))
+	m2 := mountKFS(t, b)
+	if out := sh(t, "getfattr", "--only-values", "-n", "user.project", m2.path("g")); out != "kfs" {
+		t.Fatalf("after a rename and a remount: %q", out)
+	}
+	big := strings.Repeat("v", 16<<10)
+	if err := xattr.Set(m2.path("g"), "user.big", []byte(big)); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("a 16 KiB attribute: %v, want ENOSPC", err)
+	}
+	out, _ := exec.Command("cp", "-a", m2.path("g"), m2.path("h")).CombinedOutput()
+	if len(out) > 0 {
+		t.Fatalf("cp -a complained: %s", out)
+	}
+	if out := sh(t, "getfattr", "--only-values", "-n", "user.project", m2.path("h")); out != "kfs" {
+		t.Fatalf("cp -a kept %q", out)
+	}
+}
+
+// Names too long for Linux or for the store answer ENAMETOOLONG.
+func TestLongNamesAndKeys(t *testing.T) {
+	b := newBucket(t)
+	m := mountKFS(t, b)
+	if err := os.Mkdir(m.path(strings.Repeat("d", 250)), 0o755); !errors.Is(err, syscall.ENAMETOOLONG) && err != nil {
+		t.Fatalf("mkdir of a 250-byte name: %v", err)
+	}
+	deep := m.dir
+	for i := 0; i < 6; i++ {
+		deep += "/" + strings.Repeat(fmt.Sprint(i), 200)
+		if err := os.Mkdir(deep, 0o755); err != nil {
+			if !errors.Is(err, syscall.ENAMETOOLONG) {
+				t.Fatalf("mkdir at depth %d: %v", i, err)
+			}
+			return
+		}
+	}
+	t.Fatal("a key over 1,024 bytes was accepted")
+}
+
+// Refusals by the server come back as EINVAL with the reason logged.
+func TestServerRefusalsAreEINVAL(t *testing.T) {
+	b := newBucket(t)
+	lb := newLockedBucket(t)
+	m := mountKFS(t)
+	bad := `{"Rules":[{"ID":"x","Status":"Enabled","Expiration":{"Days":0}}]}`
+	if err := xattr.Set(m.path(b), "user.s3.lifecycle", []byte(bad)); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("a lifecycle the server refuses: %v, want EINVAL", err)
+	}
+	os.WriteFile(m.path(lb, "f"), []byte("x"), 0o644)
+	past := "GOVERNANCE " + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	if err := xattr.Set(m.path(lb, "f"), "user.s3.retention", []byte(past)); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("retention in the past: %v, want EINVAL", err)
+	}
+	if err := xattr.Set(m.path(b), "user.s3.encryption", []byte("SSE-KMS no-such-key")); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("an unknown KMS key: %v, want EINVAL", err)
+	}
+	if log := m.logText(); !strings.Contains(log, "lifecycle") || !strings.Contains(log, "EINVAL") {
+		t.Errorf("no log line says why:\n%s", log)
+	}
+}
