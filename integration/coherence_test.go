@@ -307,4 +307,3 @@ func TestTenDdWritersIntoOneFile(t *testing.T) {
 		t.Fatalf("read back through the mount: %v", err)
 	}
 }
-
