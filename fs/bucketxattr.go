@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"syscall"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"kfs/fs/store"
 	"kfs/xattrs"
@@ -199,6 +201,13 @@ func (d *dirNode) setStored(ctx context.Context, attr string, data []byte, flags
 		meta[k] = v
 	}
 	setXattrMeta(meta, next)
+	if perm, ok := xattrs.ACLMode(data); ok && attr == xattrs.ACLAccess && !remove {
+		var cur fuse.Attr
+		d.mu.Lock()
+		d.attrLocked(&cur)
+		d.mu.Unlock()
+		meta[metaMode] = strconv.FormatUint(uint64(syscall.S_IFDIR|cur.Mode&0o7000|perm), 10) // the mode follows the ACL
+	}
 	if metaSize(meta) > metaLimit {
 		return fmt.Errorf("%d bytes of metadata, over kfs's %d: %w", metaSize(meta), metaLimit, xattrs.ErrNoSpace)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"kfs/fs/store"
 	"kfs/fs/upload"
+	"kfs/xattrs"
 )
 
 // uploadOptions are what an upload of this file gets: the stored object's
@@ -189,6 +190,19 @@ func (n *fileNode) setattr(ctx context.Context, in *fuse.SetAttrIn) error {
 }
 
 func (n *fileNode) setPosix(ctx context.Context, change posix) error {
+	var acl map[string][]byte // the stored set, when a chmod must change the access ACL too
+	if change.mode != 0 && n.fsys.cfg.ACL {
+		set, err := n.storedSet(ctx)
+		if err != nil {
+			return err
+		}
+		if v, ok := set[xattrs.ACLAccess]; ok {
+			if w, ok := xattrs.ACLChmod(v, change.mode&0o777); ok {
+				acl = maps.Clone(set)
+				acl[xattrs.ACLAccess] = w
+			}
+		}
+	}
 	n.opMu.Lock()
 	defer n.opMu.Unlock()
 	now := n.fsys.now()
@@ -199,11 +213,19 @@ func (n *fileNode) setPosix(ctx context.Context, change posix) error {
 	}
 	n.pending.ctime = now
 	c, stored, unlinked := n.content, n.stored, n.unlinked
+	if acl != nil {
+		n.pendingX.xattrs = acl
+	}
 	n.mu.Unlock()
 	if c != nil && c.Dirty() || !stored || unlinked {
 		return nil // stored with the pending upload
 	}
-	return n.rewriteMeta(ctx, func(o *store.PutOptions) error { return nil })
+	return n.rewriteMeta(ctx, func(o *store.PutOptions) error {
+		if acl != nil {
+			setXattrMeta(o.Meta, acl)
+		}
+		return nil
+	})
 }
 
 // rewriteMeta stores the node's metadata (pending attributes applied, and

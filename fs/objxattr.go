@@ -340,6 +340,16 @@ func (n *fileNode) setStored(ctx context.Context, attr string, data []byte, flag
 	if err != nil {
 		return err
 	}
+	if perm, ok := xattrs.ACLMode(data); ok && attr == xattrs.ACLAccess && !remove {
+		n.mu.Lock()
+		a, _, _ := n.attrsLocked()
+		mode := a.mode
+		if mode == 0 {
+			mode = n.typ | n.fsys.cfg.FileMode
+		}
+		n.pending.mode = mode&^0o777 | perm // the mode follows the ACL
+		n.mu.Unlock()
+	}
 	if n.uploadPending() {
 		n.mu.Lock()
 		n.pendingX.xattrs = next

@@ -166,3 +166,51 @@ func TestServerRefusalsAreEINVAL(t *testing.T) {
 		t.Errorf("no log line says why:\n%s", log)
 	}
 }
+
+// With --acl, POSIX ACLs are stored with the object and the kernel
+// enforces them for other users; they survive a remount.
+func TestACLs(t *testing.T) {
+	b := newBucket(t)
+	m := mountKFS(t, "--acl", "--allow-other", b)
+	for d := m.dir; d != "/" && d != os.TempDir(); d = filepathDir(d) {
+		os.Chmod(d, 0o755)
+	}
+	p := m.path("secret")
+	os.WriteFile(p, []byte("shared by ACL"), 0o600)
+	if code, _ := nobody(t, "cat "+p); code == 0 {
+		t.Fatal("nobody read a 0600 file before any ACL")
+	}
+	sh(t, "setfacl", "-m", "u:nobody:r", p)
+	if code, out := nobody(t, "cat "+p); code != 0 || out != "shared by ACL" {
+		t.Fatalf("nobody with an ACL entry: %d %q", code, out)
+	}
+	if out := sh(t, "getfacl", "-cp", p); !strings.Contains(out, "user:nobody:r--") {
+		t.Fatalf("getfacl: %s", out)
+	}
+	m2 := mountKFS(t, "--acl", "--allow-other", b)
+	for d := m2.dir; d != "/" && d != os.TempDir(); d = filepathDir(d) {
+		os.Chmod(d, 0o755)
+	}
+	if code, _ := nobody(t, "cat "+m2.path("secret")); code != 0 {
+		t.Fatal("the ACL did not survive a remount")
+	}
+	sh(t, "setfacl", "-b", m2.path("secret"))
+	if code, _ := nobody(t, "cat "+m2.path("secret")); code == 0 {
+		t.Fatal("nobody still reads after setfacl -b")
+	}
+}
+
+func filepathDir(p string) string { return p[:strings.LastIndex(p, "/")] }
+
+func nobody(t *testing.T, script string) (int, string) {
+	t.Helper()
+	out, err := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "sh", "-c", script).CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), strings.TrimSpace(string(out))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0, strings.TrimSpace(string(out))
+}

@@ -10,6 +10,7 @@ MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 need=()
 command -v fusermount3 >/dev/null || need+=(fuse3)
 command -v getfattr >/dev/null || need+=(attr)
+command -v setfacl >/dev/null || need+=(acl)
 command -v curl >/dev/null || need+=(curl)
 command -v rsync >/dev/null || need+=(rsync)
 command -v setpriv >/dev/null || need+=(util-linux)
