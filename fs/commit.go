@@ -140,7 +140,7 @@ func (n *fileNode) committed(info store.ObjectInfo, opts store.PutOptions) {
 		info.ContentType = opts.ContentType
 	}
 	n.mu.Lock()
-	n.info, n.infoAt, n.stored = info, n.fsys.now(), true
+	n.info, n.infoAt, n.stored, n.dirty = info, n.fsys.now(), true, false
 	n.pageCacheETag = info.ETag // the kernel's pages hold what was just written
 	n.pending, n.pendingX = posix{}, pendingXattrs{}
 	for h := range n.handles {
@@ -281,7 +281,7 @@ func (n *fileNode) truncate(ctx context.Context, size int64) error {
 		return err
 	}
 	n.mu.Lock()
-	n.size, n.wtime = size, n.fsys.now()
+	n.size, n.wtime, n.dirty = size, n.fsys.now(), true
 	n.mu.Unlock()
 	n.opMu.Unlock()
 	if open {

@@ -91,7 +91,7 @@ func (d *dirNode) create(ctx context.Context, name string, flags, mode uint32) (
 	if _, err := n.contentFor(true); err != nil {
 		return nil, nil, err
 	}
-	n.wtime = now
+	n.wtime, n.dirty = now, true
 	h, err := n.open(ctx, flags, true)
 	if err != nil {
 		n.dropContent()

@@ -36,6 +36,7 @@ type fileNode struct {
 	unlinked      bool                 // GUARDED_BY(mu)
 	content       *upload.File         // GUARDED_BY(mu): nil when no handle writes and nothing is unsaved
 	size          int64                // GUARDED_BY(mu): the content's size while content != nil
+	dirty         bool                 // GUARDED_BY(mu): written since the last commit
 	wtime         time.Time            // GUARDED_BY(mu): last write or truncate through this mount
 	writers       int                  // GUARDED_BY(mu): open handles that may write
 	handles       map[*handle]struct{} // GUARDED_BY(mu): every open handle
@@ -100,10 +101,10 @@ func (n *fileNode) attrsLocked() (posix, times, int64) {
 	if n.content != nil {
 		size = n.size
 	}
-	if !n.wtime.IsZero() && n.content != nil {
+	if n.dirty {
 		t.mtime, t.ctime = n.wtime, n.wtime
 	}
-	if !n.pending.mtime.IsZero() && (n.content == nil || !n.pendingAt.Before(n.wtime)) {
+	if !n.pending.mtime.IsZero() && (!n.dirty || !n.pendingAt.Before(n.wtime)) {
 		t.mtime = n.pending.mtime
 	}
 	if !n.pending.atime.IsZero() {
@@ -209,7 +210,7 @@ func (n *fileNode) open(ctx context.Context, flags uint32, write bool) (*handle,
 				return nil, err
 			}
 			n.mu.Lock()
-			n.size, n.wtime = 0, time.Now()
+			n.size, n.wtime, n.dirty = 0, time.Now(), true
 			n.mu.Unlock()
 		}
 	}

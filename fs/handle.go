@@ -127,7 +127,7 @@ func (n *fileNode) write(ctx context.Context, data []byte, off int64) error {
 	}
 	n.mu.Lock()
 	n.size = max(n.size, off+int64(len(data)))
-	n.wtime = n.fsys.now()
+	n.wtime, n.dirty = n.fsys.now(), true
 	n.mu.Unlock()
 	return nil
 }
@@ -217,6 +217,7 @@ func (n *fileNode) release(h *handle) {
 	}
 	n.mu.Lock()
 	del := ""
+	ghost := len(n.handles) == 0 && !n.stored && !n.unlinked && n.content == nil
 	if len(n.handles) == 0 {
 		del, n.deleteAtClose = n.deleteAtClose, ""
 	}
@@ -224,6 +225,22 @@ func (n *fileNode) release(h *handle) {
 	if del != "" {
 		n.fsys.del.add(n.bucket, del)
 	}
+	if ghost {
+		n.forgetName() // created, never stored (its upload failed): the name goes
+	}
+}
+
+// forgetName drops the node's name from its parent's listing and the
+// kernel's cache.
+func (n *fileNode) forgetName() {
+	name, parent := n.Parent()
+	if parent == nil {
+		return
+	}
+	if d, ok := parent.Operations().(*dirNode); ok {
+		d.listingDel(name)
+	}
+	n.fsys.later(func() { parent.NotifyEntry(name) })
 }
 
 // dropContent frees the content once no handle writes (reads then come

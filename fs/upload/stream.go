@@ -91,11 +91,14 @@ func (f *File) acquireLocked(ctx context.Context, bytes int64) (int, error) {
 		if units, ok := f.p.inflight.tryAcquire(bytes); ok {
 			return units, nil
 		}
-		if f.evictOneLocked(false) || f.evictOneLocked(true) {
+		if f.evictOneLocked(false) {
 			continue
 		}
 		if f.mp != nil && f.mp.busy() {
 			f.mp.waitOne(ctx) // a part on its way becomes evictable once stored
+			continue
+		}
+		if f.evictOneLocked(true) {
 			continue
 		}
 		return f.p.inflight.acquire(ctx, bytes) // wait for other files

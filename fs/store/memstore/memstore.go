@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"kfs/fs/store"
@@ -21,7 +22,7 @@ import (
 
 // Store is the fake. Every method is safe for concurrent use.
 type Store struct {
-	hook func(method, bucket, key string) error // set before use, read without lock
+	hook atomic.Pointer[func(method, bucket, key string) error]
 
 	mu      sync.Mutex         // protects the fields below
 	buckets map[string]*bucket // GUARDED_BY(mu)
@@ -66,8 +67,14 @@ func New() *Store {
 }
 
 // SetHook makes every call run hook(method, bucket, key) first; a non-nil
-// result is the call's error. Set it before the store is shared.
-func (m *Store) SetHook(hook func(method, bucket, key string) error) { m.hook = hook }
+// result is the call's error (nil removes the hook).
+func (m *Store) SetHook(hook func(method, bucket, key string) error) {
+	if hook == nil {
+		m.hook.Store(nil)
+		return
+	}
+	m.hook.Store(&hook)
+}
 
 // MakeBucketNow creates a bucket (test helper).
 func (m *Store) MakeBucketNow(name string) {
@@ -138,8 +145,8 @@ func (m *Store) begin(ctx context.Context, method, bucket, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if m.hook != nil {
-		return m.hook(method, bucket, key)
+	if h := m.hook.Load(); h != nil {
+		return (*h)(method, bucket, key)
 	}
 	return nil
 }

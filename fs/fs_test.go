@@ -1,0 +1,246 @@
+package fs_test
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"kfs/cache"
+	kfs "kfs/fs"
+	"kfs/fs/store"
+	"kfs/fs/store/memstore"
+	"kfs/fs/upload"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+)
+
+func getx(t *testing.T, p, name string) (string, error) {
+	t.Helper()
+	buf := make([]byte, 64<<10)
+	n, err := unix.Getxattr(p, name, buf)
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
+}
+
+// user.s3.* on files of the fake: tags (with a pending upload too),
+// metadata, Content-Type, read-only facts; the store sees each change.
+func TestObjectAttributesOnFake(t *testing.T) {
+	m := mountFake(t)
+	p := filepath.Join(m.dir, "data.csv")
+	f, _ := os.Create(p)
+	if err := unix.Fsetxattr(int(f.Fd()), "user.s3.tag.stage", []byte("raw"), 0); err != nil {
+		t.Fatal(err)
+	}
+	f.Write([]byte("a,b\n"))
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := getx(t, p, "user.s3.tags"); err != nil || v != "stage=raw" {
+		t.Fatalf("tags set while open: %q %v", v, err)
+	}
+	if err := unix.Setxattr(p, "user.s3.meta.owner", []byte("team"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setxattr(p, "user.s3.content-type", []byte("text/csv"), 0); err != nil {
+		t.Fatal(err)
+	}
+	info, err := m.store.Stat(t.Context(), store.ObjectRef{Bucket: "bkt", Key: "data.csv"})
+	if err != nil || info.Meta["owner"] != "team" || info.ContentType != "text/csv" || info.TagCount != 1 {
+		t.Fatalf("in the store: %+v %v", info, err)
+	}
+	if v, _ := getx(t, p, "user.s3.etag"); v != info.ETag {
+		t.Fatalf("etag %q, want %q", v, info.ETag)
+	}
+	if err := unix.Setxattr(p, "user.s3.etag", []byte("other"), 0); !errors.Is(err, syscall.EPERM) {
+		t.Fatalf("setting the etag: %v", err)
+	}
+	if err := unix.Setxattr(p, "user.s3.etag", []byte(info.ETag), 0); err != nil {
+		t.Fatalf("setting the etag to itself (cp -a does): %v", err)
+	}
+	if err := unix.Setxattr(p, "user.s3.tags", []byte("bad;key=x"), 0); !errors.Is(err, syscall.EINVAL) {
+		t.Fatalf("a bad tag set: %v", err)
+	}
+	if err := unix.Setxattr(p, "user.s3.retention", []byte("GOVERNANCE 2030-01-01T00:00:00Z"), 0); !errors.Is(err, syscall.ENOTSUP) {
+		t.Fatalf("retention on a bucket without lock: %v", err)
+	}
+	if err := unix.Removexattr(p, "user.s3.tag.stage"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := getx(t, p, "user.s3.tags"); !errors.Is(err, syscall.ENODATA) {
+		t.Fatalf("tags after removal: %v", err)
+	}
+	if _, err := getx(t, p, "security.selinux"); !errors.Is(err, syscall.EOPNOTSUPP) {
+		t.Fatalf("security label: %v", err)
+	}
+	buf := make([]byte, 4096)
+	n, _ := unix.Listxattr(p, buf)
+	if l := string(buf[:n]); !strings.Contains(l, "user.s3.meta.owner") || strings.Contains(l, "user.s3.etag") {
+		t.Fatalf("listxattr %q", l)
+	}
+}
+
+// Bucket settings on the bucket's directory of the fake.
+func TestBucketAttributesOnFake(t *testing.T) {
+	m := mountFake(t)
+	set := func(name, v string) error { return unix.Setxattr(m.dir, name, []byte(v), 0) }
+	for _, c := range []struct{ name, value string }{
+		{"user.s3.versioning", "Enabled"},
+		{"user.s3.encryption", "SSE-S3"},
+		{"user.s3.lifecycle", `{"Rules":[{"ID":"tmp","Status":"Enabled","Filter":{"Prefix":"tmp/"},"Expiration":{"Days":7}}]}`},
+		{"user.s3.tag.team", "ds"},
+		{"user.s3.policy", `{"Version":"2012-10-17","Statement":[]}`},
+		{"user.s3.notification", `{"QueueConfigurations":[{"QueueArn":"arn:minio:sqs::KFS:webhook","Events":["s3:ObjectCreated:*"]}]}`},
+	} {
+		if err := set(c.name, c.value); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if v, err := getx(t, m.dir, c.name); err != nil || v != c.value {
+			t.Fatalf("%s read back %q %v, want %q", c.name, v, err, c.value)
+		}
+	}
+	for _, bad := range []struct{ name, value string }{
+		{"user.s3.versioning", "Sometimes"},
+		{"user.s3.lifecycle", `{"Rules":[{"Status":"Maybe"}]}`},
+		{"user.s3.lifecycle", `{"Rulez":[]}`},
+		{"user.s3.notification", `{"QueueConfigurations":[{"QueueArn":"not-an-arn","Events":["s3:ObjectCreated:*"]}]}`},
+		{"user.s3.policy", `not json`},
+		{"user.s3.encryption", "ROT13"},
+	} {
+		if err := set(bad.name, bad.value); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("%s = %q: %v, want EINVAL", bad.name, bad.value, err)
+		}
+	}
+	if err := set("user.s3.object-lock", "Enabled GOVERNANCE 30d"); !errors.Is(err, syscall.ENOTSUP) {
+		t.Fatalf("object lock on a bucket made without it: %v", err)
+	}
+	if err := unix.Removexattr(m.dir, "user.s3.notification"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := getx(t, m.dir, "user.s3.notification"); !errors.Is(err, syscall.ENODATA) {
+		t.Fatalf("notification after removal: %v", err)
+	}
+}
+
+// Changes made behind the mount's back and announced with Changed show at
+// once, TTLs of a minute notwithstanding.
+func TestChangedInvalidates(t *testing.T) {
+	m := mountFake(t, func(c *kfs.Config, u *upload.Config) { c.NegativeTTL = time.Minute })
+	os.Mkdir(filepath.Join(m.dir, "d"), 0o755)
+	os.WriteFile(filepath.Join(m.dir, "d", "f"), []byte("one"), 0o644)
+	if _, err := os.Stat(filepath.Join(m.dir, "d", "new")); !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	m.store.PutBytes("bkt", "d/new", []byte("made elsewhere"))
+	m.store.PutBytes("bkt", "d/f", []byte("changed elsewhere"))
+	m.fsys.Changed("bkt", "d/new")
+	m.fsys.Changed("bkt", "d/f")
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		a, err1 := os.ReadFile(filepath.Join(m.dir, "d", "new"))
+		b, err2 := os.ReadFile(filepath.Join(m.dir, "d", "f"))
+		if err1 == nil && err2 == nil && string(a) == "made elsewhere" && string(b) == "changed elsewhere" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after Changed: %q %v / %q %v", a, err1, b, err2)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	m.store.Remove(t.Context(), store.ObjectRef{Bucket: "bkt", Key: "d/new"})
+	m.fsys.ChangedPrefix("bkt", "d/")
+	for time.Now().Before(deadline.Add(2 * time.Second)) {
+		if _, err := os.Stat(filepath.Join(m.dir, "d", "new")); os.IsNotExist(err) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("a removal announced with ChangedPrefix still shows")
+}
+
+// An all-buckets mount: one directory per bucket, mkdir and rmdir make and
+// remove buckets, copy_file_range across buckets is server side.
+func TestAllBucketsRootOnFake(t *testing.T) {
+	m := memstore.New()
+	m.MakeBucketNow("first")
+	dir := filepath.Join(t.TempDir(), "mnt")
+	os.Mkdir(dir, 0o755)
+	cfg := kfs.Config{FileMode: 0o644, DirMode: 0o755, AttrTTL: time.Minute, EntryTTL: time.Minute, NegativeTTL: time.Second,
+		BlockSize: 1 << 20, Mountpoint: dir}
+	fsys := kfs.New(m, cache.New(8<<20, 1<<20, time.Minute), upload.New(upload.Config{Store: m, Dir: t.TempDir()}), cfg)
+	srv, err := fusefs.Mount(dir, fsys.AllBucketsRoot(), fsys.FuseOptions(kfs.MountConfig{Name: "kfs:all"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Unmount(); fsys.Close() }()
+	if err := os.Mkdir(filepath.Join(dir, "second"), 0o755); err != nil {
+		t.Fatalf("mkdir of a bucket: %v", err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "Bad_Name"), 0o755); !errors.Is(err, syscall.EINVAL) {
+		t.Fatalf("a bad bucket name: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "first", "a.txt"), []byte("copy me"), 0o644)
+	if out, err := exec.Command("cp", filepath.Join(dir, "first", "a.txt"), filepath.Join(dir, "second", "a.txt")).CombinedOutput(); err != nil {
+		t.Fatalf("cp across buckets: %v %s", err, out)
+	}
+	if got, _ := m.Data("second", "a.txt"); string(got) != "copy me" || m.Calls("Copy") != 1 {
+		t.Fatalf("copy across buckets: %q, %d server-side copies", got, m.Calls("Copy"))
+	}
+	if err := syscall.Rmdir(filepath.Join(dir, "second")); !errors.Is(err, syscall.ENOTEMPTY) {
+		t.Fatalf("rmdir of a non-empty bucket: %v", err)
+	}
+	os.Remove(filepath.Join(dir, "second", "a.txt"))
+	if err := syscall.Rmdir(filepath.Join(dir, "second")); err != nil {
+		t.Fatalf("rmdir of an empty bucket: %v", err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 || ents[0].Name() != "first" {
+		t.Fatalf("buckets: %v", ents)
+	}
+}
+
+// A failing store: close reports the error, nothing is stored, and the
+// mount keeps serving.
+func TestFailingStoreOnClose(t *testing.T) {
+	m := mountFake(t)
+	var failing atomic.Bool
+	m.store.SetHook(func(method, bucket, key string) error {
+		if failing.Load() && (method == "Put" || method == "CompleteUpload") {
+			return store.ErrUnavailable
+		}
+		return nil
+	})
+	failing.Store(true)
+	p := filepath.Join(m.dir, "f")
+	f, _ := os.Create(p)
+	f.Write([]byte("lost"))
+	if err := f.Close(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("close with the store failing: %v, want EIO", err)
+	}
+	if _, ok := m.store.Data("bkt", "f"); ok {
+		t.Fatal("a failed upload is visible")
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for _, err := os.Stat(p); err == nil; _, err = os.Stat(p) {
+		if time.Now().After(deadline) {
+			t.Fatal("the name of a file whose upload failed stays in the mount")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	failing.Store(false)
+	if err := os.WriteFile(filepath.Join(m.dir, "g"), []byte("fine"), 0o644); err != nil {
+		t.Fatalf("after the failure: %v", err)
+	}
+	if st := m.fsys.Status(); len(st.Uploads) != 0 {
+		t.Fatalf("status after the writers closed: %+v", st)
+	}
+}
