@@ -106,15 +106,11 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 	debug.SetMemoryLimit(o.CacheSize + o.CacheSize/2 + 32<<20)
 	blocks := cache.New(o.CacheSize, int(o.BlockSize), 2*time.Minute)
 	hub := ctl.NewHub()
-	webhook := ctl.NewSourceStats("webhook")
-	if o.EventsWebhook != "" {
-		wctx, stopWebhook := context.WithCancel(context.Background())
-		defer stopWebhook()
-		addr, err := ctl.ServeWebhook(wctx, o.EventsWebhook, o.EventsToken, hub, webhook, logger)
-		if err != nil {
-			return exitError{2, err}
-		}
-		logger.Info("receiving bucket events", "webhook", "http://"+addr+"/")
+	ectx, stopEvents := context.WithCancel(context.Background())
+	defer stopEvents()
+	sources, err := startEvents(ectx, o, st, hub, logger)
+	if err != nil {
+		return err
 	}
 	var mounts []*mounted
 	defer func() {
@@ -124,7 +120,7 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 	}()
 	for _, m := range o.Mounts {
 		mt, err := mountOne(o, m, st, blocks, hub, logger, func(f *kfs.FS) func() any {
-			return func() any { return mountStats(blocks, f, probs, webhook) }
+			return func() any { return mountStats(blocks, f, probs, sources) }
 		})
 		if err != nil {
 			for _, x := range mounts {
@@ -184,7 +180,7 @@ func mountOne(o mountopts.Options, m mountopts.Mount, st *s3store.Store, blocks 
 	}
 	hub.OnEvent(func(e ctl.Event) {
 		if m.Bucket == "" || e.Bucket == m.Bucket {
-			mt.fsys.Changed(e.Bucket, e.Key)
+			mt.fsys.Event(e.Bucket, e.Key, e.ETag, strings.HasPrefix(e.Event, "s3:ObjectRemoved:"))
 		}
 	})
 	// The control socket exists before the mount shows, so whoever sees the
@@ -203,9 +199,6 @@ func mountOne(o mountopts.Options, m mountopts.Mount, st *s3store.Store, blocks 
 	}
 	tuneReadahead(m.Mountpoint, log)
 	log.Info("mounted", "what", strings.TrimSuffix(name+"/"+m.Prefix, "/"), "permission_checks", !o.NoPermissionChecks, "acl", o.ACL)
-	if o.EventsWebhook == "" {
-		log.Info("no bucket event source: changes made elsewhere show after the TTLs (see README, Events)")
-	}
 	return mt, nil
 }
 
@@ -286,13 +279,17 @@ func tuneReadahead(dir string, l *slog.Logger) {
 }
 
 // mountStats is the "stats" part of `kfs status`.
-func mountStats(blocks *cache.Blocks, fsys *kfs.FS, p *problems, webhook *ctl.SourceStats) any {
+func mountStats(blocks *cache.Blocks, fsys *kfs.FS, p *problems, sources []*ctl.SourceStats) any {
 	cs := blocks.Stats()
 	ratio := 0.0
 	if n := cs.Hits + cs.Misses; n > 0 {
 		ratio = float64(cs.Hits) / float64(n)
 	}
 	count, last := p.snapshot()
+	states := []ctl.SourceState{}
+	for _, s := range sources {
+		states = append(states, s.Snapshot())
+	}
 	return map[string]any{"cache": cs, "cache_hit_ratio": ratio, "fs": fsys.Status(), "problems_logged": count,
-		"last_problems": last, "event_sources": []ctl.SourceState{webhook.Snapshot()}}
+		"last_problems": last, "event_sources": states}
 }

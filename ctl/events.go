@@ -251,13 +251,13 @@ func ServeWebhook(ctx context.Context, addr, token string, hub *Hub, st *SourceS
 				http.Error(w, "bad event body", http.StatusBadRequest)
 				return
 			}
-			st.received(len(events))
+			st.Received(len(events))
 			for _, e := range events {
 				hub.Publish(e)
 			}
 			w.WriteHeader(http.StatusOK)
 		})}
-	st.setState("live", nil)
+	st.SetState("live", nil)
 	go func() { _ = srv.Serve(ln) }()
 	go func() {
 		<-ctx.Done()
@@ -287,7 +287,8 @@ func NewSourceStats(name string) *SourceStats {
 	return &SourceStats{st: SourceState{Name: name, State: "off"}}
 }
 
-func (s *SourceStats) received(n int) {
+// Received counts n events.
+func (s *SourceStats) Received(n int) {
 	s.mu.Lock()
 	s.st.Events += int64(n)
 	s.st.LastEvent = time.Now().UTC()
@@ -302,7 +303,8 @@ func (s *SourceStats) reject(why string, l *slog.Logger) {
 	l.Warn("events: rejected", "source", name, "why", why)
 }
 
-func (s *SourceStats) setState(state string, err error) {
+// SetState records the source's state (and the error that caused it).
+func (s *SourceStats) SetState(state string, err error) {
 	s.mu.Lock()
 	s.st.State = state
 	if err != nil {
@@ -337,13 +339,6 @@ func (s *Server) watch(ctx context.Context, body []byte, w http.ResponseWriter) 
 	f := filter{bucket: bucket, prefix: prefix, suffix: req.Suffix, kinds: ks}
 	ch := s.hub.subscribe(f)
 	defer s.hub.unsubscribe(ch)
-	// The listen API is a second source; on servers whose listen stream
-	// does not deliver (see README) the webhook carries the events.
-	go func() {
-		for e := range s.be.Listen(ctx, bucket, prefix, req.Suffix) {
-			s.hub.Publish(FromStore(e, "listen"))
-		}
-	}()
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	fw := flushWriter{w}

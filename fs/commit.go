@@ -67,6 +67,8 @@ func (n *fileNode) uploadOptionsLocked() store.PutOptions {
 func (n *fileNode) commit(ctx context.Context) error {
 	n.opMu.Lock()
 	defer n.opMu.Unlock()
+	n.busy.Add(1)
+	defer n.busy.Add(-1)
 	n.mu.Lock()
 	c, stored, baseKey := n.content, n.stored, n.info.Key
 	n.mu.Unlock()
@@ -252,6 +254,8 @@ func (n *fileNode) rewriteMeta(ctx context.Context, edit func(o *store.PutOption
 	if err := edit(&opts); err != nil {
 		return err
 	}
+	n.busy.Add(1)
+	defer n.busy.Add(-1)
 	ref := store.ObjectRef{Bucket: n.bucket, Key: key}
 	fresh, err := n.fsys.store.Copy(ctx, ref, ref, store.CopyOptions{IfMatch: info.ETag, Replace: &opts})
 	if errors.Is(err, store.ErrStale) {

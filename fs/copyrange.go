@@ -50,6 +50,8 @@ func (n *fileNode) CopyFileRange(ctx context.Context, fhIn fusefs.FileHandle, of
 func (n *fileNode) copyFrom(ctx context.Context, bucket string, src store.ObjectInfo) (store.ObjectInfo, error) {
 	n.opMu.Lock()
 	defer n.opMu.Unlock()
+	n.busy.Add(1)
+	defer n.busy.Add(-1)
 	opts := n.uploadOptions()
 	opts.Tags = nil
 	info, err := n.fsys.store.Copy(ctx, store.ObjectRef{Bucket: bucket, Key: src.Key}, store.ObjectRef{Bucket: n.bucket, Key: n.objKey()},

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,7 +27,8 @@ type fileNode struct {
 	bucket string
 	typ    uint32 // S_IFREG, S_IFLNK, S_IFIFO, ...
 
-	opMu sync.Mutex // serialises content changes (open for writing, commits, truncates, renames)
+	opMu sync.Mutex   // serialises content changes (open for writing, commits, truncates, renames)
+	busy atomic.Int32 // store writes of this object in progress (their bucket events change nothing)
 
 	mu            sync.Mutex           // protects the fields below
 	key           string               // GUARDED_BY(mu): changes on rename; "" once unlinked

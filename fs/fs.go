@@ -68,9 +68,9 @@ type FS struct {
 	logMu  sync.Mutex          // protects logged
 	logged map[string]struct{} // GUARDED_BY(logMu): messages already logged once
 
-	notify chan func() // kernel notifications, sent in order by one goroutine
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	notes *notifier // kernel notifications, sent by one goroutine
+	stop  chan struct{}
+	wg    sync.WaitGroup
 }
 
 // New returns the shared state of a mount.
@@ -82,10 +82,10 @@ func New(st Store, blocks *cache.Blocks, up *upload.Pipeline, cfg Config) *FS {
 		cfg.Timeout = 10 * time.Minute
 	}
 	f := &FS{store: st, blocks: blocks, up: up, cfg: cfg, mounted: time.Now(), logged: map[string]struct{}{},
-		notify: make(chan func(), 4096), stop: make(chan struct{})}
+		notes: newNotifier(), stop: make(chan struct{})}
 	f.del = newDeleter(f)
 	f.wg.Add(1)
-	go f.notifier()
+	go f.notes.run(f.stop, &f.wg)
 	return f
 }
 
@@ -141,29 +141,4 @@ func (f *FS) rootInode() *fusefs.Inode {
 	f.rootMu.Lock()
 	defer f.rootMu.Unlock()
 	return f.root
-}
-
-// notifier sends kernel notifications one at a time, outside every lock
-// and every FUSE request (the kernel may hold locks a notification waits
-// for while it waits for a request).
-func (f *FS) notifier() {
-	defer f.wg.Done()
-	for {
-		select {
-		case fn := <-f.notify:
-			fn()
-		case <-f.stop:
-			return
-		}
-	}
-}
-
-// later queues a notification; when the queue is full it is dropped (the
-// TTLs still bound what the kernel keeps).
-func (f *FS) later(fn func()) {
-	select {
-	case f.notify <- fn:
-	default:
-		f.logOnce("kernel notification queue full: some caches refresh at their TTL instead")
-	}
 }

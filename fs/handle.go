@@ -105,8 +105,7 @@ func (n *fileNode) reload(ctx context.Context) (store.ObjectInfo, error) {
 		return store.ObjectInfo{}, err
 	}
 	n.setInfo(info, at)
-	inode := n.EmbeddedInode()
-	n.fsys.later(func() { inode.NotifyContent(0, 0) })
+	n.fsys.notifyContent(n.EmbeddedInode())
 	return info, nil
 }
 
@@ -240,7 +239,7 @@ func (n *fileNode) forgetName() {
 	if d, ok := parent.Operations().(*dirNode); ok {
 		d.listingDel(name)
 	}
-	n.fsys.later(func() { parent.NotifyEntry(name) })
+	n.fsys.notifyEntry(parent, name)
 }
 
 // dropContent frees the content once no handle writes (reads then come

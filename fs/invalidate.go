@@ -5,6 +5,8 @@ import (
 	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
+
+	"kfs/fs/store"
 )
 
 // Changes made elsewhere — by the control socket in this process, by
@@ -36,12 +38,83 @@ func (f *FS) Changed(bucket, key string) {
 			n.forgetAll()
 		}
 	}
-	f.later(func() {
-		parent.NotifyEntry(name)
-		if child != nil {
-			child.NotifyContent(0, 0)
+	f.notifyEntry(parent, name)
+	if child != nil {
+		f.notifyContent(child)
+	}
+}
+
+// Event is Changed for a bucket event: one this mount caused (an object it
+// just stored with that ETag, a name it already removed) changes nothing.
+func (f *FS) Event(bucket, key, etag string, removed bool) {
+	parent, name := f.findParent(bucket, key)
+	if parent == nil {
+		return
+	}
+	d, ok := parent.Operations().(*dirNode)
+	if ok && strings.HasSuffix(key, "/") && !removed && d.hasDir(name) {
+		if ch := d.GetChild(name); ch != nil {
+			if sub, ok := ch.Operations().(*dirNode); ok {
+				sub.setMarker(store.ObjectInfo{}, time.Time{}) // a marker changed: attributes reload
+				sub.mu.Lock()
+				sub.attrAt = time.Time{}
+				sub.mu.Unlock()
+				f.notifyContent(ch)
+			}
 		}
-	})
+		return
+	}
+	if ok && d.knows(name, strings.Trim(etag, `"`), removed) {
+		return
+	}
+	f.Changed(bucket, key)
+}
+
+// hasDir says whether name is a directory this mount knows.
+func (d *dirNode) hasDir(name string) bool {
+	if ch := d.GetChild(name); ch != nil {
+		_, ok := ch.Operations().(*dirNode)
+		return ok
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.listing != nil {
+		if i, ok := d.listing.byName[name]; ok {
+			return d.listing.entries[i].isDir
+		}
+	}
+	return false
+}
+
+// knows says whether this directory's view of name already is what an
+// event says.
+func (d *dirNode) knows(name, etag string, removed bool) bool {
+	var childETag string
+	gone := true
+	if ch := d.GetChild(name); ch != nil {
+		if n, ok := ch.Operations().(*fileNode); ok {
+			if n.busy.Load() > 0 {
+				return true // this mount is storing it: the store's answer updates everything
+			}
+			n.mu.Lock()
+			childETag, gone = n.info.ETag, n.unlinked || !n.stored
+			n.mu.Unlock()
+		} else {
+			gone = false
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var listed *dirEntry
+	if d.listing != nil {
+		if i, ok := d.listing.byName[name]; ok {
+			listed = &d.listing.entries[i]
+		}
+	}
+	if removed {
+		return gone && listed == nil
+	}
+	return etag != "" && (childETag == etag || listed != nil && listed.info.ETag == etag)
 }
 
 // ChangedPrefix says anything under bucket/prefix may have changed (a
@@ -74,7 +147,7 @@ func (f *FS) forgetTree(n *fusefs.Inode) {
 	for _, ch := range n.Children() {
 		f.forgetTree(ch)
 	}
-	f.later(func() { n.NotifyContent(0, 0) })
+	f.notifyContent(n)
 }
 
 // stale makes the next getattr or open ask the store.

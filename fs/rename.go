@@ -136,6 +136,8 @@ func (d *dirNode) moveFile(ctx context.Context, name string, src dirEntry, dstKe
 	}
 	n.opMu.Lock()
 	defer n.opMu.Unlock()
+	n.busy.Add(1)
+	defer n.busy.Add(-1)
 	n.mu.Lock()
 	stored, info, c, oldKey := n.stored, n.info, n.content, n.key
 	n.mu.Unlock()

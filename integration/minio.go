@@ -127,8 +127,17 @@ func StartMinio(cfg MinioConfig) (*Minio, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	kms := make([]byte, 32)
-	_, _ = rand.Read(kms)
+	// The KMS key lives beside the data, so a restart on the same data can
+	// decrypt its config (and the notification targets, IAM...).
+	kmsPath := filepath.Clean(cfg.DataDir) + ".kms"
+	kms, err := os.ReadFile(kmsPath)
+	if err != nil || len(kms) != 32 {
+		kms = make([]byte, 32)
+		_, _ = rand.Read(kms)
+		if err := os.WriteFile(kmsPath, kms, 0o600); err != nil {
+			return nil, err
+		}
+	}
 	args := []string{"server", cfg.DataDir, "--address", cfg.Addr, "--console-address", console, "--quiet"}
 	scheme := "http://"
 	if cfg.CertsDir != "" {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The demo: builds and installs kfs, brings up a local MinIO on
 # 127.0.0.1:9000 with the buckets shared-storage and private-storage (a few
-# sample files, CSV among them), writes ~/.config/kfs/credentials.json and
-# mounts /kfs_public and /kfs_private. Run it again at any time: it reuses a
+# sample files, CSV among them) and a webhook target for bucket events
+# attached to both, writes ~/.config/kfs/credentials.json and mounts
+# /kfs_public and /kfs_private with the event receiver on, so `kfs watch`
+# prints events and changes made with the SDK or curl show at once. Run it again at any time: it reuses a
 # running server and skips mounts that are live. `scripts/demo.sh down`
 # unmounts and stops the server.
 set -euo pipefail
@@ -21,6 +23,7 @@ mkdir -p /kfs_public /kfs_private
 if mountpoint -q /kfs_public || mountpoint -q /kfs_private; then
   echo "already mounted: /kfs_public /kfs_private"
 else
-  kfs mount --config "$CRED" --daemon --log-file "$PWD/.tools/demo/kfs.log"
+  # shellcheck disable=SC2046 # the flags are words: --events-webhook ADDR --events-token T
+  kfs mount --config "$CRED" --daemon --log-file "$PWD/.tools/demo/kfs.log" $(go run ./integration/kfsdemo flags)
 fi
 echo "ready:"; ls -l /kfs_public /kfs_private

@@ -182,6 +182,7 @@ type Event struct {
 	ETag      string
 	Time      time.Time
 	Sequencer string
+	Err       error // a broken stream (the source retries); the other fields are empty
 }
 
 // Encryption is a bucket's default encryption ("" Algorithm: none).

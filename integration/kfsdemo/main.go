@@ -24,7 +24,11 @@ import (
 
 type state struct {
 	AccessKey, SecretKey string
+	EventsToken          string // the auth token MinIO sends to the mounts' webhook receiver
 }
+
+// webhookAddr is where the demo mounts receive MinIO's bucket events.
+const webhookAddr = "127.0.0.1:9911"
 
 func main() {
 	dir := flag.String("state", filepath.Join(integration.RepoRoot(), ".tools", "demo"), "where the demo keeps MinIO's data, pid and credentials")
@@ -38,8 +42,13 @@ func main() {
 		err = up(*dir, *addr, *cred)
 	case "down":
 		err = down(*dir)
+	case "flags": // the kfs mount flags of the demo: its event receiver
+		var st state
+		if st, err = loadState(*dir); err == nil {
+			fmt.Printf("--events-webhook %s --events-token %s\n", webhookAddr, st.EventsToken)
+		}
 	default:
-		err = fmt.Errorf("usage: kfsdemo [flags] up|down")
+		err = fmt.Errorf("usage: kfsdemo [flags] up|down|flags")
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kfsdemo:", err)
@@ -58,7 +67,9 @@ func up(dir, addr, credPath string) error {
 	m := &integration.Minio{Endpoint: "http://" + addr, Addr: addr, AccessKey: st.AccessKey, SecretKey: st.SecretKey}
 	if !live(m.Endpoint) {
 		m, err = integration.StartMinio(integration.MinioConfig{DataDir: filepath.Join(dir, "data"), Addr: addr,
-			AccessKey: st.AccessKey, SecretKey: st.SecretKey, Detach: true, LogPath: filepath.Join(dir, "minio.log")})
+			AccessKey: st.AccessKey, SecretKey: st.SecretKey, Detach: true, LogPath: filepath.Join(dir, "minio.log"),
+			Env: []string{"MINIO_NOTIFY_WEBHOOK_ENABLE_KFS=on", "MINIO_NOTIFY_WEBHOOK_ENDPOINT_KFS=http://" + webhookAddr + "/",
+				"MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_KFS=" + st.EventsToken, "MINIO_API_SYNC_EVENTS=on"}})
 		if err != nil {
 			return err
 		}
@@ -104,7 +115,12 @@ func loadState(dir string) (state, error) {
 	p := filepath.Join(dir, "state.json")
 	var st state
 	if b, err := os.ReadFile(p); err == nil {
-		return st, json.Unmarshal(b, &st)
+		if err := json.Unmarshal(b, &st); err != nil || st.EventsToken != "" {
+			return st, err
+		}
+		st.EventsToken = fmt.Sprintf("ev%x", time.Now().UnixNano()) // a state from before events
+		b, _ = json.Marshal(st)
+		return st, os.WriteFile(p, b, 0o600)
 	}
 	rnd := make([]byte, 16)
 	f, err := os.Open("/dev/urandom")
@@ -115,7 +131,7 @@ func loadState(dir string) (state, error) {
 	if _, err := f.Read(rnd); err != nil {
 		return st, err
 	}
-	st = state{AccessKey: fmt.Sprintf("demo%x", rnd[:4]), SecretKey: fmt.Sprintf("%x", rnd[4:])}
+	st = state{AccessKey: fmt.Sprintf("demo%x", rnd[:4]), SecretKey: fmt.Sprintf("%x", rnd[4:]), EventsToken: fmt.Sprintf("ev%x", rnd[8:])}
 	b, _ := json.Marshal(st)
 	return st, os.WriteFile(p, b, 0o600)
 }
@@ -151,9 +167,16 @@ func seed(c *s3store.Store) error {
 				return err
 			}
 		}
+		// Attach the demo's webhook target, so the mounts see every change at once.
+		if err := c.SetNotification(ctx, bucket, []byte(notifyConfig)); err != nil {
+			return fmt.Errorf("attaching the webhook target to %s: %v", bucket, err)
+		}
 	}
 	return nil
 }
+
+const notifyConfig = `<NotificationConfiguration><QueueConfiguration><Id>kfs-demo</Id><Queue>arn:minio:sqs::KFS:webhook</Queue>` +
+	`<Event>s3:ObjectCreated:*</Event><Event>s3:ObjectRemoved:*</Event></QueueConfiguration></NotificationConfiguration>`
 
 func down(dir string) error {
 	b, err := os.ReadFile(filepath.Join(dir, "minio.pid"))

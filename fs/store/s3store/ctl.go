@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/notification"
 
 	"kfs/fs/store"
 )
@@ -98,14 +99,26 @@ func (s *Store) Select(ctx context.Context, o store.ObjectRef, r store.SelectOpt
 }
 
 // Listen streams bucket events (created and removed) under prefix until ctx
-// ends; the channel then closes. minio-go reconnects a broken stream.
+// ends; the channel then closes. An empty bucket listens to every bucket.
+// minio-go reconnects a broken stream; each break is an Event with Err.
 func (s *Store) Listen(ctx context.Context, bucket, prefix, suffix string) <-chan store.Event {
 	out := make(chan store.Event)
 	go func() {
 		defer close(out)
 		events := []string{"s3:ObjectCreated:*", "s3:ObjectRemoved:*"}
-		for info := range s.c.ListenBucketNotification(ctx, bucket, prefix, suffix, events) {
+		var infos <-chan notification.Info
+		if bucket == "" {
+			infos = s.c.ListenNotification(ctx, prefix, suffix, events)
+		} else {
+			infos = s.c.ListenBucketNotification(ctx, bucket, prefix, suffix, events)
+		}
+		for info := range infos {
 			if info.Err != nil {
+				select {
+				case out <- store.Event{Err: mapErr(info.Err, "listen")}:
+				case <-ctx.Done():
+					return
+				}
 				continue
 			}
 			for _, r := range info.Records {
