@@ -44,13 +44,20 @@ func (n *fileNode) uploadPending() bool {
 // current returns what HEAD says when the listing left Content-Type or
 // metadata out.
 func (n *fileNode) current(ctx context.Context) (store.ObjectInfo, error) {
+	return n.known(ctx, true)
+}
+
+// known is the object's info, with a HEAD only when what is asked for is
+// not known yet: its metadata (which a metadata listing gives) and, with
+// needType, its Content-Type (which listings do not always give).
+func (n *fileNode) known(ctx context.Context, needType bool) (store.ObjectInfo, error) {
 	n.mu.Lock()
 	info, stored, key := n.info, n.stored, n.key
 	n.mu.Unlock()
 	if !stored {
 		return info, nil
 	}
-	if info.ContentType != "" && info.Meta != nil {
+	if info.Meta != nil && (!needType || info.ContentType != "") {
 		return info, nil
 	}
 	fresh, err := n.fsys.store.Stat(ctx, store.ObjectRef{Bucket: n.bucket, Key: key})
@@ -101,7 +108,7 @@ func (n *fileNode) storedSet(ctx context.Context) (map[string][]byte, error) {
 	if p != nil {
 		return p, nil
 	}
-	info, err := n.current(ctx)
+	info, err := n.known(ctx, false)
 	if err != nil {
 		return nil, err
 	}

@@ -75,3 +75,27 @@ for run in $(seq 1 "$RUNS"); do
   printf 'rm -rf 1000x4KiB: direct list+batch delete %s s, kfs %s s, ratio (direct/kfs) %s\n' \
     "$direct" "$kfs" "$(ratio "$direct" "$kfs")" | tee -a "$OUT/extra.txt"
 done
+
+# ls -l of the 10,000-entry list/ set after a fresh mount (metadata shown
+# for every entry) vs direct ListObjectsV2 pages of the same prefix with
+# MinIO's metadata=true (what kfs asks for), server warm.
+go build -o .tools/bin/listmeta ./scripts/listmeta
+list_meta() { # prints seconds of a full metadata listing of $1 (direct minio-go)
+  .tools/bin/listmeta -prefix "$1" | awk '$1 != 10000 {exit 1} {print $2}'
+}
+for run in $(seq 1 "$RUNS"); do
+  list_meta bench/list/ >/dev/null # server warm
+  direct=$(list_meta bench/list/)
+  "$KFS" mount --daemon kfsbench "$MNT"
+  t0=$(date +%s.%N); ls -l "$MNT/bench/list" > /dev/null; t1=$(date +%s.%N)
+  "$KFS" unmount "$MNT"
+  kfs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')
+  printf 'ls -l 10k entries, fresh mount, server warm: direct metadata listing %s s, kfs %s s, ratio (kfs/direct) %s\n' \
+    "$direct" "$kfs" "$(ratio "$kfs" "$direct")" | tee -a "$OUT/extra.txt"
+done
+
+# Change-to-visible latency with bucket events and with TTLs only (its own
+# MinIO; LATENCY=0 skips it, it takes about 4 minutes).
+if [ "${LATENCY:-1}" = 1 ]; then
+  go test -count=1 -run XXX -bench ChangeToVisible -benchtime 1x ./integration/ | grep change-to-visible | tee -a "$OUT/extra.txt"
+fi
