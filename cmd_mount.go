@@ -59,11 +59,12 @@ func runMount(args []string, stdout, stderr io.Writer) int {
 
 // mounted is one live mount and what it holds.
 type mounted struct {
-	srv      *fuse.Server
-	fsys     *kfs.FS
-	sock     *ctl.Server
-	journal  *upload.Journal
-	cacheDir string
+	srv        *fuse.Server
+	fsys       *kfs.FS
+	sock       *ctl.Server
+	journal    *upload.Journal
+	cacheDir   string
+	mountpoint string
 }
 
 // mountAndServe checks everything, mounts every requested mount point and
@@ -139,26 +140,44 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 		}
 		close(done)
 	}()
-	select {
-	case sig := <-sigs:
-		logger.Info("unmounting", "signal", sig.String())
-		for _, m := range mounts {
-			if err := m.srv.Unmount(); err != nil {
-				logger.Error("unmount failed", "err", err)
-			}
-		}
-		<-done
-	case <-done:
-	}
+	waitUnmounted(mounts, sigs, done, logger)
 	logger.Info("unmounted; exiting")
 	return nil
+}
+
+// waitUnmounted returns once every mount is gone. A signal unmounts them
+// (batched deletions are sent as each closes); one still in use is
+// detached lazily at the next signal, and finishes when its last file
+// closes.
+func waitUnmounted(mounts []*mounted, sigs <-chan os.Signal, done <-chan struct{}, logger *slog.Logger) {
+	lazy := false
+	for {
+		select {
+		case <-done:
+			return
+		case sig := <-sigs:
+			logger.Info("unmounting", "signal", sig.String(), "lazy", lazy)
+			for _, m := range mounts {
+				var err error
+				if lazy {
+					err = unmount(m.mountpoint, true)
+				} else {
+					err = m.srv.Unmount()
+				}
+				if err != nil {
+					logger.Error("unmount failed (files still open?); send the signal again to detach lazily", "mount", m.mountpoint, "err", err)
+				}
+			}
+			lazy = true
+		}
+	}
 }
 
 // mountOne mounts one bucket (or prefix, or every bucket) at its mount
 // point, with its control socket.
 func mountOne(o mountopts.Options, m mountopts.Mount, st *s3store.Store, blocks *cache.Blocks, hub *ctl.Hub, logger *slog.Logger,
 	stats func(*kfs.FS) func() any) (*mounted, error) {
-	mt := &mounted{}
+	mt := &mounted{mountpoint: m.Mountpoint}
 	dir, journal, err := prepareCacheDir(o, m, st, logger)
 	if err != nil {
 		return nil, exitError{2, err}
@@ -191,8 +210,8 @@ func mountOne(o mountopts.Options, m mountopts.Mount, st *s3store.Store, blocks 
 	if err != nil {
 		log.Warn("no control socket: kfs subcommands will not reach this mount", "err", err)
 	}
-	mt.srv, err = fusefs.Mount(m.Mountpoint, root, mt.fsys.FuseOptions(kfs.MountConfig{Name: "kfs:" + name + ":" + m.Prefix,
-		AllowOther: o.AllowOther, NoPermissions: o.NoPermissionChecks, Debug: o.Debug}))
+	mt.srv, err = mt.fsys.Mount(m.Mountpoint, root, kfs.MountConfig{Name: "kfs:" + name + ":" + m.Prefix,
+		AllowOther: o.AllowOther, NoPermissions: o.NoPermissionChecks, Debug: o.Debug})
 	if err != nil {
 		mt.close(logger)
 		return nil, exitError{4, fmt.Errorf("mount %s: %v", m.Mountpoint, err)}

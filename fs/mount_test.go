@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	fusefs "github.com/hanwen/go-fuse/v2/fs"
-
 	"kfs/cache"
 	kfs "kfs/fs"
 	"kfs/fs/posixtest"
@@ -50,7 +48,7 @@ func mountFake(t *testing.T, opts ...mountOpt) *fakeMount {
 		o(&cfg, &ucfg)
 	}
 	fsys := kfs.New(m, cache.New(16<<20, int(cfg.BlockSize), time.Minute), upload.New(ucfg), cfg)
-	srv, err := fusefs.Mount(dir, fsys.BucketRoot("bkt", ""), fsys.FuseOptions(kfs.MountConfig{Name: "kfs:test", AllowOther: true}))
+	srv, err := fsys.Mount(dir, fsys.BucketRoot("bkt", ""), kfs.MountConfig{Name: "kfs:test", AllowOther: true})
 	if err != nil {
 		t.Fatal(err)
 	}

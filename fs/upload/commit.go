@@ -143,11 +143,16 @@ func (m *multipart) run(ctx context.Context, num int, gen uint32, size int64, un
 			m.p.cfg.Log.Debug("background part upload failed; the commit sends it again", "bucket", m.bucket, "key", m.key, "part", num, "err", err)
 			return
 		}
-		m.mu.Lock()
-		m.sent[num] = sentPart{part: p, gen: gen, size: size}
-		m.mu.Unlock()
+		m.record(num, gen, size, p)
 	}()
 	return nil
+}
+
+// record notes part num as stored in generation gen.
+func (m *multipart) record(num int, gen uint32, size int64, p store.Part) {
+	m.mu.Lock()
+	m.sent[num] = sentPart{part: p, gen: gen, size: size}
+	m.mu.Unlock()
 }
 
 // sendPassedLocked sends, in the background, the parts a write that ended

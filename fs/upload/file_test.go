@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"kfs/fs/store"
 	"kfs/fs/store/memstore"
@@ -428,4 +429,54 @@ func TestStreamSeekBackIntoEvictedPart(t *testing.T) {
 	}
 	commit(t, f)
 	mustData(t, m, "e", data)
+}
+
+// A front-to-back writer whose part sends keep failing gets the store's
+// error from a write once its buffers hold the whole budget, instead of
+// waiting for budget that never comes back; nothing is visible, and once
+// the store is back the same content commits.
+func TestStreamWriterFailsWhenPartsKeepFailing(t *testing.T) {
+	p, m := newPipe(t, nil) // budget: 4 parts
+	var fail sync.Mutex
+	failing := true
+	m.SetHook(func(method, bucket, key string) error {
+		fail.Lock()
+		defer fail.Unlock()
+		if failing && method == "PutPart" {
+			return fmt.Errorf("injected: %w", store.ErrUnavailable)
+		}
+		return nil
+	})
+	f := open(t, p, "stuck", store.ObjectInfo{}, false)
+	data := pattern(12*P, 12)
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for off := 0; off < len(data) && err == nil; off += 1 << 20 {
+			err = f.WriteAt(ctx, data[off:off+1<<20], int64(off))
+		}
+		done <- err
+	}()
+	var werr error
+	select {
+	case werr = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the writer waits for budget that never comes back")
+	}
+	if !errors.Is(werr, store.ErrUnavailable) {
+		t.Fatalf("write: %v, want the store's error", werr)
+	}
+	if _, ok := m.Data("b", "stuck"); ok {
+		t.Fatal("something became visible")
+	}
+	fail.Lock()
+	failing = false
+	fail.Unlock()
+	if _, _, err := f.Commit(ctx, noOpts()); err != nil {
+		t.Fatalf("commit once the store is back: %v", err)
+	}
+	got, _ := m.Data("b", "stuck")
+	if int64(len(got)) != f.Size() || !bytes.Equal(got, data[:len(got)]) {
+		t.Fatalf("committed %d bytes, not a prefix of what was written (size %d)", len(got), f.Size())
+	}
 }

@@ -3,6 +3,7 @@ package upload
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"time"
 
@@ -101,8 +102,38 @@ func (f *File) acquireLocked(ctx context.Context, bytes int64) (int, error) {
 		if f.evictOneLocked(true) {
 			continue
 		}
+		if resent, err := f.resendFailedLocked(ctx); err != nil {
+			return 0, err // the store keeps failing: the write fails, not waits forever
+		} else if resent {
+			continue
+		}
 		return f.p.inflight.acquire(ctx, bytes) // wait for other files
 	}
+}
+
+// resendFailedLocked sends again, in the foreground, the full parts whose
+// background send failed (their buffers hold budget the writer needs). It
+// reports whether it sent any; the error is the store's when one fails
+// again.
+func (f *File) resendFailedLocked(ctx context.Context) (bool, error) {
+	if f.mp == nil || f.key == "" {
+		return false, nil
+	}
+	l, m, resent := f.layout(), f.mp, false
+	for n := 1; n < f.st.next; n++ {
+		mb, ok := f.st.bufs[n]
+		size := int64(len(mb.b))
+		if !ok || size != l.size(n) || m.sentOrSending(n, f.gen(n), size) {
+			continue
+		}
+		p, err := f.p.cfg.Store.PutPart(ctx, m.bucket, m.key, m.id, n, bytes.NewReader(mb.b), size)
+		if err != nil {
+			return resent, fmt.Errorf("%s/%s: part %d: %w", f.bucket, f.key, n, err)
+		}
+		m.record(n, f.gen(n), size, p)
+		resent = true
+	}
+	return resent, nil
 }
 
 // evictOneLocked gives back the buffer of the oldest part sent in its

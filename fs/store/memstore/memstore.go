@@ -146,9 +146,11 @@ func (m *Store) begin(ctx context.Context, method, bucket, key string) error {
 		return err
 	}
 	if h := m.hook.Load(); h != nil {
-		return (*h)(method, bucket, key)
+		if err := (*h)(method, bucket, key); err != nil {
+			return err
+		}
 	}
-	return nil
+	return ctx.Err() // cancelled during the call (a hook's delay): as a real store, the call fails
 }
 
 func (m *Store) bucketLocked(name string) (*bucket, error) {
