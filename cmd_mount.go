@@ -22,6 +22,7 @@ import (
 
 	"kfs/cache"
 	"kfs/ctl"
+	"kfs/ctl/metrics"
 	kfs "kfs/fs"
 	"kfs/fs/store/s3store"
 	"kfs/fs/upload"
@@ -67,6 +68,18 @@ type mounted struct {
 	mountpoint string
 }
 
+// process is what the mounts of one kfs process share.
+type process struct {
+	o       mountopts.Options
+	st      *s3store.Store
+	blocks  *cache.Blocks
+	hub     *ctl.Hub
+	log     *slog.Logger
+	probs   *problems
+	sources []*ctl.SourceStats
+	metrics *metrics.Metrics
+}
+
 // mountAndServe checks everything, mounts every requested mount point and
 // serves until unmounted or signalled. With o.Daemon it returns as soon as
 // the mounts are live, leaving a child process serving them.
@@ -89,27 +102,9 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 	for _, w := range o.Warnings {
 		logger.Warn(w)
 	}
-	st, err := s3store.New(s3store.Config{Endpoint: o.Endpoint, AccessKey: o.AccessKey, SecretKey: o.SecretKey,
-		SessionToken: o.SessionToken, Region: o.Region, CAFile: o.CAFile})
-	if err != nil {
-		return exitError{2, err}
-	}
-	for _, m := range o.Mounts {
-		if err := checkMountpoint(m.Mountpoint); err != nil {
-			return exitError{2, err}
-		}
-		if err := preflight(st, m); err != nil {
-			return exitError{3, err}
-		}
-	}
-	// Bound the heap near what the cache may hold, so the block cache's
-	// garbage does not inflate the resident set.
-	debug.SetMemoryLimit(o.CacheSize + o.CacheSize/2 + 32<<20)
-	blocks := cache.New(o.CacheSize, int(o.BlockSize), 2*time.Minute)
-	hub := ctl.NewHub()
-	ectx, stopEvents := context.WithCancel(context.Background())
-	defer stopEvents()
-	sources, err := startEvents(ectx, o, st, hub, logger)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	p, err := start(ctx, o, logger, probs)
 	if err != nil {
 		return err
 	}
@@ -120,9 +115,7 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 		}
 	}()
 	for _, m := range o.Mounts {
-		mt, err := mountOne(o, m, st, blocks, hub, logger, func(f *kfs.FS) func() any {
-			return func() any { return mountStats(blocks, f, probs, sources) }
-		})
+		mt, err := p.mountOne(m)
 		if err != nil {
 			for _, x := range mounts {
 				x.srv.Unmount()
@@ -132,7 +125,6 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 		mounts = append(mounts, mt)
 	}
 	notifyReady()
-
 	done := make(chan struct{})
 	go func() {
 		for _, m := range mounts {
@@ -143,6 +135,40 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 	waitUnmounted(mounts, sigs, done, logger)
 	logger.Info("unmounted; exiting")
 	return nil
+}
+
+// start checks the store and mount points and starts what the mounts
+// share: the store client, the block cache, event sources and metrics.
+func start(ctx context.Context, o mountopts.Options, logger *slog.Logger, probs *problems) (*process, error) {
+	met := metrics.New()
+	st, err := s3store.New(s3store.Config{Endpoint: o.Endpoint, AccessKey: o.AccessKey, SecretKey: o.SecretKey,
+		SessionToken: o.SessionToken, Region: o.Region, CAFile: o.CAFile, Observe: met.S3Request})
+	if err != nil {
+		return nil, exitError{2, err}
+	}
+	for _, m := range o.Mounts {
+		if err := checkMountpoint(m.Mountpoint); err != nil {
+			return nil, exitError{2, err}
+		}
+		if err := preflight(st, m); err != nil {
+			return nil, exitError{3, err}
+		}
+	}
+	// Bound the heap near what the cache may hold, so the block cache's
+	// garbage does not inflate the resident set.
+	debug.SetMemoryLimit(o.CacheSize + o.CacheSize/2 + 32<<20)
+	p := &process{o: o, st: st, blocks: cache.New(o.CacheSize, int(o.BlockSize), 2*time.Minute), hub: ctl.NewHub(),
+		log: logger, probs: probs, metrics: met}
+	if p.sources, err = startEvents(ctx, o, st, p.hub, logger); err != nil {
+		return nil, err
+	}
+	registerShared(met, p.blocks, p.sources, probs)
+	if o.MetricsAddr != "" {
+		if err := serveMetrics(ctx, o.MetricsAddr, met, logger); err != nil {
+			return nil, exitError{2, err}
+		}
+	}
+	return p, nil
 }
 
 // waitUnmounted returns once every mount is gone. A signal unmounts them
@@ -175,8 +201,8 @@ func waitUnmounted(mounts []*mounted, sigs <-chan os.Signal, done <-chan struct{
 
 // mountOne mounts one bucket (or prefix, or every bucket) at its mount
 // point, with its control socket.
-func mountOne(o mountopts.Options, m mountopts.Mount, st *s3store.Store, blocks *cache.Blocks, hub *ctl.Hub, logger *slog.Logger,
-	stats func(*kfs.FS) func() any) (*mounted, error) {
+func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
+	o, st, blocks, hub, logger := p.o, p.st, p.blocks, p.hub, p.log
 	mt := &mounted{mountpoint: m.Mountpoint}
 	dir, journal, err := prepareCacheDir(o, m, st, logger)
 	if err != nil {
@@ -190,6 +216,7 @@ func mountOne(o mountopts.Options, m mountopts.Mount, st *s3store.Store, blocks 
 		UID: o.UID, GID: o.GID, FileMode: uint32(o.FileMode), DirMode: uint32(o.DirMode),
 		AttrTTL: o.AttrTTL, EntryTTL: o.EntryTTL, NegativeTTL: o.NegativeTTL, ReadOnly: o.ReadOnly,
 		BlockSize: o.BlockSize, MaxReadahead: o.MaxReadahead, ACL: o.ACL, Mountpoint: m.Mountpoint, Log: log})
+	registerMount(p.metrics, m.Mountpoint, mt.fsys)
 	var root fusefs.InodeEmbedder
 	name := m.Bucket
 	if m.Bucket == "" {
@@ -205,13 +232,14 @@ func mountOne(o mountopts.Options, m mountopts.Mount, st *s3store.Store, blocks 
 	// The control socket exists before the mount shows, so whoever sees the
 	// mount can reach it.
 	mt.sock, err = ctl.Listen(ctl.Config{Mountpoint: m.Mountpoint, Bucket: m.Bucket, Prefix: m.Prefix, Endpoint: o.Endpoint,
-		MountedAt: time.Now().UTC(), Log: log, Hub: hub, Stats: stats(mt.fsys),
+		MountedAt: time.Now().UTC(), Log: log, Hub: hub, Metrics: p.metrics.Handler(),
+		Stats:   func() any { return mountStats(blocks, mt.fsys, p.probs, p.sources) },
 		Changed: mt.fsys.Changed, ChangedPrefix: mt.fsys.ChangedPrefix}, st)
 	if err != nil {
 		log.Warn("no control socket: kfs subcommands will not reach this mount", "err", err)
 	}
 	mt.srv, err = mt.fsys.Mount(m.Mountpoint, root, kfs.MountConfig{Name: "kfs:" + name + ":" + m.Prefix,
-		AllowOther: o.AllowOther, NoPermissions: o.NoPermissionChecks, Debug: o.Debug})
+		AllowOther: o.AllowOther, NoPermissions: o.NoPermissionChecks, Debug: o.Debug}, p.metrics.FuseObserver(m.Mountpoint))
 	if err != nil {
 		mt.close(logger)
 		return nil, exitError{4, fmt.Errorf("mount %s: %v", m.Mountpoint, err)}

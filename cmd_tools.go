@@ -333,3 +333,60 @@ func statusCmd() *command {
 	}
 	return c
 }
+
+func metricsCmd() *command {
+	c := &command{name: "metrics", args: "[PATH]", summary: "print the Prometheus metrics of the kfs process serving PATH (of every mount without PATH)",
+		examples: []string{"kfs metrics /kfs_private | grep kfs_s3_requests_total", "kfs mount --metrics-addr 127.0.0.1:9567 ...   # for a scraper"}}
+	c.run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.flags(stdout)
+		pos, code, ok := c.parse(fs, args, stderr)
+		if !ok {
+			return code
+		}
+		switch len(pos) {
+		case 0:
+			return allMetrics(c, stdout, stderr)
+		case 1:
+			cl, _, err := clientFor(pos[0])
+			if err != nil {
+				return fail(c, stderr, err)
+			}
+			if err := cl.Metrics(stdout); err != nil {
+				return fail(c, stderr, err)
+			}
+			return 0
+		}
+		return c.usageError(stderr)
+	}
+	return c
+}
+
+// allMetrics prints the metrics of every kfs process with a mount, once
+// per process (its mounts share them).
+func allMetrics(c *command, stdout, stderr io.Writer) int {
+	mps, err := ctl.Mounts()
+	if err != nil {
+		return fail(c, stderr, err)
+	}
+	seen := map[int]bool{}
+	for _, mp := range mps {
+		cl := ctl.Dial(ctl.SocketPath(mp))
+		st, err := cl.Status()
+		if err != nil {
+			fmt.Fprintf(stderr, "kfs metrics: %s: %v\n", mp, err)
+			continue
+		}
+		if seen[st.PID] {
+			continue
+		}
+		seen[st.PID] = true
+		fmt.Fprintf(stdout, "# kfs process %d, serving %s\n", st.PID, mp)
+		if err := cl.Metrics(stdout); err != nil {
+			return fail(c, stderr, err)
+		}
+	}
+	if len(seen) == 0 {
+		return fail(c, stderr, fmt.Errorf("no kfs mount answered"))
+	}
+	return 0
+}

@@ -226,3 +226,17 @@ func (c *Client) Stream(endpoint string, in any, w io.Writer) (http.Header, erro
 func (c *Client) Call(endpoint string, in, out any) error {
 	return c.do(http.MethodPost, endpoint, in, out)
 }
+
+// Metrics copies the mount process's metrics (Prometheus text format) to w.
+func (c *Client) Metrics(w io.Writer) error {
+	resp, err := c.hc.Get("http://kfs/v1/metrics")
+	if err != nil {
+		return fmt.Errorf("control socket: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("control socket: HTTP %d (is this mount served by an older kfs?)", resp.StatusCode)
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}

@@ -35,6 +35,9 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("/v1/rb", s.post(s.removeBucket))
 	mux.HandleFunc("/v1/restore", s.post(s.restore))
 	mux.HandleFunc("/v1/resolve", s.post(s.resolve))
+	if s.cfg.Metrics != nil {
+		mux.Handle("GET /v1/metrics", s.cfg.Metrics)
+	}
 	return mux
 }
 

@@ -26,7 +26,8 @@ type Config struct {
 	Prefix     string // "" or "a/b/"
 	Endpoint   string
 	MountedAt  time.Time
-	Stats      func() any // counters for /v1/status (may be nil)
+	Stats      func() any   // counters for /v1/status (may be nil)
+	Metrics    http.Handler // serves GET /v1/metrics (nil: 404)
 	Log        *slog.Logger
 	Hub        *Hub // where bucket events arrive (nil: a new one)
 	// Changed and ChangedPrefix tell the mount's caches (and the kernel's)

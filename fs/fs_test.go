@@ -177,7 +177,7 @@ func TestAllBucketsRootOnFake(t *testing.T) {
 	cfg := kfs.Config{FileMode: 0o644, DirMode: 0o755, AttrTTL: time.Minute, EntryTTL: time.Minute, NegativeTTL: time.Second,
 		BlockSize: 1 << 20, Mountpoint: dir}
 	fsys := kfs.New(m, cache.New(8<<20, 1<<20, time.Minute), upload.New(upload.Config{Store: m, Dir: t.TempDir()}), cfg)
-	srv, err := fsys.Mount(dir, fsys.AllBucketsRoot(), kfs.MountConfig{Name: "kfs:all"})
+	srv, err := fsys.Mount(dir, fsys.AllBucketsRoot(), kfs.MountConfig{Name: "kfs:all"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,8 @@ package fs
 import (
 	"log/slog"
 	"os"
+	"syscall"
+	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -50,15 +52,24 @@ func (f *FS) FuseOptions(m MountConfig) *fusefs.Options {
 	}
 }
 
+// OpObserver learns of every FUSE operation of a mount: its name
+// (LOOKUP, READ, ...), how long kfs took, its result (0 = success) and, for
+// READ and WRITE, the bytes moved.
+type OpObserver func(op string, d time.Duration, errno syscall.Errno, bytes int)
+
 // Mount mounts root (BucketRoot or AllBucketsRoot of this filesystem) at
-// dir and serves it. Operations that change the store are not
-// interruptible: a signal to the caller (Go's preemption signal, a Python
-// SIGCHLD or alarm) would otherwise cancel an upload half-way and turn a
-// close(2) into EINTR. A fatal signal still ends the caller at once (the
-// kernel stops waiting); the operation then completes for nobody.
-func (f *FS) Mount(dir string, root fusefs.InodeEmbedder, m MountConfig) (*fuse.Server, error) {
+// dir and serves it, telling obs (when not nil) of every operation.
+// Operations that change the store are not interruptible: a signal to the
+// caller (Go's preemption signal, a Python SIGCHLD or alarm) would
+// otherwise cancel an upload half-way and turn a close(2) into EINTR. A
+// fatal signal still ends the caller at once (the kernel stops waiting);
+// the operation then completes for nobody.
+func (f *FS) Mount(dir string, root fusefs.InodeEmbedder, m MountConfig, obs OpObserver) (*fuse.Server, error) {
 	opts := f.FuseOptions(m)
-	srv, err := fuse.NewServer(uninterruptible{fusefs.NewNodeFS(root, opts)}, dir, &opts.MountOptions)
+	if obs == nil {
+		obs = func(string, time.Duration, syscall.Errno, int) {}
+	}
+	srv, err := fuse.NewServer(served{fusefs.NewNodeFS(root, opts), obs}, dir, &opts.MountOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -69,58 +80,143 @@ func (f *FS) Mount(dir string, root fusefs.InodeEmbedder, m MountConfig) (*fuse.
 	return srv, nil
 }
 
-// uninterruptible hands the node tree a never-cancelled context for every
-// operation that changes something; reads and lookups stay interruptible.
-type uninterruptible struct{ fuse.RawFileSystem }
+// served wraps the node tree: it times the operations users wait for and
+// hands those that change something a context interrupts do not cancel
+// (nil cancel channel); reads and lookups stay interruptible.
+type served struct {
+	fuse.RawFileSystem
+	obs OpObserver
+}
 
-func (u uninterruptible) SetAttr(_ <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) fuse.Status {
-	return u.RawFileSystem.SetAttr(nil, in, out)
+// status runs op, timing it.
+func (s served) status(op string, call func() fuse.Status) fuse.Status {
+	t0 := time.Now()
+	st := call()
+	s.obs(op, time.Since(t0), syscall.Errno(st), 0)
+	return st
 }
-func (u uninterruptible) Mknod(_ <-chan struct{}, in *fuse.MknodIn, name string, out *fuse.EntryOut) fuse.Status {
-	return u.RawFileSystem.Mknod(nil, in, name, out)
+
+// sized runs op, timing it; moved says whether its count is bytes moved.
+func (s served) sized(op string, moved bool, call func() (uint32, fuse.Status)) (uint32, fuse.Status) {
+	t0 := time.Now()
+	n, st := call()
+	b := 0
+	if moved {
+		b = int(n)
+	}
+	s.obs(op, time.Since(t0), syscall.Errno(st), b)
+	return n, st
 }
-func (u uninterruptible) Mkdir(_ <-chan struct{}, in *fuse.MkdirIn, name string, out *fuse.EntryOut) fuse.Status {
-	return u.RawFileSystem.Mkdir(nil, in, name, out)
+
+func (s served) GetAttr(c <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {
+	return s.status("GETATTR", func() fuse.Status { return s.RawFileSystem.GetAttr(c, in, out) })
 }
-func (u uninterruptible) Unlink(_ <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
-	return u.RawFileSystem.Unlink(nil, h, name)
+
+func (s served) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
+	return s.status("OPEN", func() fuse.Status { return s.RawFileSystem.Open(nil, in, out) }) // O_TRUNC truncates
 }
-func (u uninterruptible) Rmdir(_ <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
-	return u.RawFileSystem.Rmdir(nil, h, name)
+
+func (s served) Read(c <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
+	t0 := time.Now()
+	r, st := s.RawFileSystem.Read(c, in, buf)
+	n := 0
+	if r != nil {
+		n = r.Size()
+	}
+	s.obs("READ", time.Since(t0), syscall.Errno(st), n)
+	return r, st
 }
-func (u uninterruptible) Rename(_ <-chan struct{}, in *fuse.RenameIn, from, to string) fuse.Status {
-	return u.RawFileSystem.Rename(nil, in, from, to)
+
+func (s served) Lookup(c <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
+	return s.status("LOOKUP", func() fuse.Status { return s.RawFileSystem.Lookup(c, h, name, out) })
 }
-func (u uninterruptible) Symlink(_ <-chan struct{}, h *fuse.InHeader, target, name string, out *fuse.EntryOut) fuse.Status {
-	return u.RawFileSystem.Symlink(nil, h, target, name, out)
+
+// Writev is how go-fuse serves WRITE; Write only when Writev says ENOSYS
+// (split data), which is then not counted twice.
+func (s served) Writev(_ <-chan struct{}, in *fuse.WriteIn, data [][]byte) (uint32, fuse.Status) {
+	t0 := time.Now()
+	n, st := s.RawFileSystem.Writev(nil, in, data)
+	if st != fuse.ENOSYS {
+		s.obs("WRITE", time.Since(t0), syscall.Errno(st), int(n))
+	}
+	return n, st
 }
-func (u uninterruptible) SetXAttr(_ <-chan struct{}, in *fuse.SetXAttrIn, attr string, data []byte) fuse.Status {
-	return u.RawFileSystem.SetXAttr(nil, in, attr, data)
+func (s served) Write(_ <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fuse.Status) {
+	return s.sized("WRITE", true, func() (uint32, fuse.Status) { return s.RawFileSystem.Write(nil, in, data) })
 }
-func (u uninterruptible) RemoveXAttr(_ <-chan struct{}, h *fuse.InHeader, attr string) fuse.Status {
-	return u.RawFileSystem.RemoveXAttr(nil, h, attr)
+
+func (s served) ReadDirPlus(c <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
+	return s.status("READDIRPLUS", func() fuse.Status { return s.RawFileSystem.ReadDirPlus(c, in, out) })
 }
-func (u uninterruptible) Create(_ <-chan struct{}, in *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
-	return u.RawFileSystem.Create(nil, in, name, out)
+
+func (s served) ReadDir(c <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
+	return s.status("READDIR", func() fuse.Status { return s.RawFileSystem.ReadDir(c, in, out) })
 }
-func (u uninterruptible) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
-	return u.RawFileSystem.Open(nil, in, out) // O_TRUNC truncates
+
+func (s served) GetXAttr(c <-chan struct{}, h *fuse.InHeader, attr string, dest []byte) (uint32, fuse.Status) {
+	return s.sized("GETXATTR", false, func() (uint32, fuse.Status) { return s.RawFileSystem.GetXAttr(c, h, attr, dest) })
 }
-func (u uninterruptible) Write(_ <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32, fuse.Status) {
-	return u.RawFileSystem.Write(nil, in, data)
+
+func (s served) ListXAttr(c <-chan struct{}, h *fuse.InHeader, dest []byte) (uint32, fuse.Status) {
+	return s.sized("LISTXATTR", false, func() (uint32, fuse.Status) { return s.RawFileSystem.ListXAttr(c, h, dest) })
 }
-func (u uninterruptible) CopyFileRange(_ <-chan struct{}, in *fuse.CopyFileRangeIn) (uint32, fuse.Status) {
-	return u.RawFileSystem.CopyFileRange(nil, in)
+
+func (s served) SetAttr(_ <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) fuse.Status {
+	return s.status("SETATTR", func() fuse.Status { return s.RawFileSystem.SetAttr(nil, in, out) })
 }
-func (u uninterruptible) Flush(_ <-chan struct{}, in *fuse.FlushIn) fuse.Status {
-	return u.RawFileSystem.Flush(nil, in)
+
+func (s served) Mknod(_ <-chan struct{}, in *fuse.MknodIn, name string, out *fuse.EntryOut) fuse.Status {
+	return s.status("MKNOD", func() fuse.Status { return s.RawFileSystem.Mknod(nil, in, name, out) })
 }
-func (u uninterruptible) Fsync(_ <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
-	return u.RawFileSystem.Fsync(nil, in)
+
+func (s served) Mkdir(_ <-chan struct{}, in *fuse.MkdirIn, name string, out *fuse.EntryOut) fuse.Status {
+	return s.status("MKDIR", func() fuse.Status { return s.RawFileSystem.Mkdir(nil, in, name, out) })
 }
-func (u uninterruptible) Fallocate(_ <-chan struct{}, in *fuse.FallocateIn) fuse.Status {
-	return u.RawFileSystem.Fallocate(nil, in)
+
+func (s served) Unlink(_ <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
+	return s.status("UNLINK", func() fuse.Status { return s.RawFileSystem.Unlink(nil, h, name) })
 }
-func (u uninterruptible) FsyncDir(_ <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
-	return u.RawFileSystem.FsyncDir(nil, in)
+
+func (s served) Rmdir(_ <-chan struct{}, h *fuse.InHeader, name string) fuse.Status {
+	return s.status("RMDIR", func() fuse.Status { return s.RawFileSystem.Rmdir(nil, h, name) })
+}
+
+func (s served) Rename(_ <-chan struct{}, in *fuse.RenameIn, from, to string) fuse.Status {
+	return s.status("RENAME", func() fuse.Status { return s.RawFileSystem.Rename(nil, in, from, to) })
+}
+
+func (s served) Symlink(_ <-chan struct{}, h *fuse.InHeader, target, name string, out *fuse.EntryOut) fuse.Status {
+	return s.status("SYMLINK", func() fuse.Status { return s.RawFileSystem.Symlink(nil, h, target, name, out) })
+}
+
+func (s served) SetXAttr(_ <-chan struct{}, in *fuse.SetXAttrIn, attr string, data []byte) fuse.Status {
+	return s.status("SETXATTR", func() fuse.Status { return s.RawFileSystem.SetXAttr(nil, in, attr, data) })
+}
+
+func (s served) RemoveXAttr(_ <-chan struct{}, h *fuse.InHeader, attr string) fuse.Status {
+	return s.status("REMOVEXATTR", func() fuse.Status { return s.RawFileSystem.RemoveXAttr(nil, h, attr) })
+}
+
+func (s served) Create(_ <-chan struct{}, in *fuse.CreateIn, name string, out *fuse.CreateOut) fuse.Status {
+	return s.status("CREATE", func() fuse.Status { return s.RawFileSystem.Create(nil, in, name, out) })
+}
+
+func (s served) CopyFileRange(_ <-chan struct{}, in *fuse.CopyFileRangeIn) (uint32, fuse.Status) {
+	return s.sized("COPY_FILE_RANGE", false, func() (uint32, fuse.Status) { return s.RawFileSystem.CopyFileRange(nil, in) })
+}
+
+func (s served) Flush(_ <-chan struct{}, in *fuse.FlushIn) fuse.Status {
+	return s.status("FLUSH", func() fuse.Status { return s.RawFileSystem.Flush(nil, in) })
+}
+
+func (s served) Fsync(_ <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
+	return s.status("FSYNC", func() fuse.Status { return s.RawFileSystem.Fsync(nil, in) })
+}
+
+func (s served) Fallocate(_ <-chan struct{}, in *fuse.FallocateIn) fuse.Status {
+	return s.status("FALLOCATE", func() fuse.Status { return s.RawFileSystem.Fallocate(nil, in) })
+}
+
+func (s served) FsyncDir(_ <-chan struct{}, in *fuse.FsyncIn) fuse.Status {
+	return s.status("FSYNCDIR", func() fuse.Status { return s.RawFileSystem.FsyncDir(nil, in) })
 }

@@ -48,7 +48,7 @@ func mountFake(t *testing.T, opts ...mountOpt) *fakeMount {
 		o(&cfg, &ucfg)
 	}
 	fsys := kfs.New(m, cache.New(16<<20, int(cfg.BlockSize), time.Minute), upload.New(ucfg), cfg)
-	srv, err := fsys.Mount(dir, fsys.BucketRoot("bkt", ""), kfs.MountConfig{Name: "kfs:test", AllowOther: true})
+	srv, err := fsys.Mount(dir, fsys.BucketRoot("bkt", ""), kfs.MountConfig{Name: "kfs:test", AllowOther: true}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,6 +68,7 @@ type Options struct {
 	// Events.
 	EventsWebhook string // loopback address where kfs receives MinIO webhook events ("" = none)
 	EventsToken   string // auth token MinIO sends to the webhook ("" = none asked)
+	MetricsAddr   string // host:port where Prometheus metrics are served over HTTP ("" = only on the control socket)
 
 	// Process.
 	Daemon    bool   // fork, return once the mount is live
@@ -168,6 +169,11 @@ func (o *Options) Validate() error {
 	}
 	if o.CacheDirSize < 64<<20 {
 		return fmt.Errorf("cache-dir-size %s: want at least 64MiB", FormatSize(o.CacheDirSize))
+	}
+	if o.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(o.MetricsAddr); err != nil || port == "" {
+			return fmt.Errorf("metrics-addr %q: want HOST:PORT such as 127.0.0.1:9567", o.MetricsAddr)
+		}
 	}
 	if o.EventsWebhook != "" {
 		host, _, err := net.SplitHostPort(o.EventsWebhook)

@@ -103,6 +103,7 @@ var specs = []spec{
 	sizeOpt("part-size", "first multipart part size (doubles every 1,000 parts)", func(o *Options) *int64 { return &o.PartSize }),
 	sizeOpt("write-buffer", "memory for upload part buffers, all files together", func(o *Options) *int64 { return &o.WriteBuffer }),
 	strOpt("events-token", "auth token MinIO sends to the events webhook (MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_<ID>); POSTs without it are refused", func(o *Options) *string { return &o.EventsToken }),
+	strOpt("metrics-addr", "also serve Prometheus metrics at http://ADDR/metrics (HOST:PORT, e.g. 127.0.0.1:9567); they are always at GET /v1/metrics on the control socket", func(o *Options) *string { return &o.MetricsAddr }),
 	strOpt("events-webhook", "receive MinIO webhook events on this loopback address (127.0.0.1:PORT) for kfs watch; point MINIO_NOTIFY_WEBHOOK_ENDPOINT_<ID> at http://ADDR/", func(o *Options) *string { return &o.EventsWebhook }),
 	boolOpt("daemon", "run in the background; return once the mount is live (what mount(8) and fstab need)", func(o *Options) *bool { return &o.Daemon }),
 	strOpt("log-file", "append log lines to this file (default: stderr; a daemon: /var/log/kfs/kfs.log for root, ~/.local/state/kfs/kfs.log otherwise)", func(o *Options) *string { return &o.LogFile }),

@@ -34,6 +34,7 @@ type Config struct {
 	CAFile       string        // PEM bundle for https; "" = system roots
 	MaxRetries   int           // attempts per request (0 = minio-go's default of 10)
 	Timeout      time.Duration // bound on waiting for a response's headers (0 = 2 minutes)
+	Observe      Observer      // told of every request (nil: nobody)
 }
 
 // Store is the adapter. Safe for concurrent use.
@@ -72,17 +73,21 @@ func New(cfg Config) (*Store, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
+	var rt http.RoundTripper = tr
+	if cfg.Observe != nil {
+		rt = observed{next: tr, obs: cfg.Observe}
+	}
 	c, err := minio.New(u.Host, &minio.Options{
 		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken),
 		Secure:     u.Scheme == "https",
 		Region:     cfg.Region,
-		Transport:  tr,
+		Transport:  rt,
 		MaxRetries: cfg.MaxRetries,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Store{c: c, core: minio.Core{Client: c}, hc: &http.Client{Transport: tr}, regionName: cfg.Region}, nil
+	return &Store{c: c, core: minio.Core{Client: c}, hc: &http.Client{Transport: rt}, regionName: cfg.Region}, nil
 }
 
 // mapErr turns an SDK error into one wrapping a store sentinel, keeping
