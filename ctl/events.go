@@ -359,11 +359,17 @@ func (s *Server) watch(ctx context.Context, body []byte, w http.ResponseWriter) 
 // localPath is where bucket/key shows in this mount ("" if it does not).
 func (s *Server) localPath(bucket, key string) string {
 	mp := strings.TrimSuffix(s.cfg.Mountpoint, "/")
+	join := func(dir, rest string) string {
+		if rest == "" {
+			return dir // a bucket root or the mounted prefix itself
+		}
+		return dir + "/" + rest
+	}
 	if s.cfg.Bucket == "" {
-		return mp + "/" + bucket + "/" + key
+		return join(mp+"/"+bucket, key)
 	}
 	if bucket != s.cfg.Bucket || !strings.HasPrefix(key, s.cfg.Prefix) {
 		return ""
 	}
-	return mp + "/" + strings.TrimPrefix(key, s.cfg.Prefix)
+	return join(mp, strings.TrimPrefix(key, s.cfg.Prefix))
 }

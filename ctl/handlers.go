@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"os"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -41,16 +39,24 @@ func (s *Server) routes() *http.ServeMux {
 	return mux
 }
 
-// explain turns "not found" for a name that is a directory into saying so.
+// explain turns "not found" into a plain line: the name is a bucket root
+// or a directory (not a file), or there is no such file.
 func (s *Server) explain(ctx context.Context, o store.ObjectRef, err error) error {
 	if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	where := s.localPath(o.Bucket, o.Key)
+	if o.Key == "" {
+		return badRequest("%s is a bucket's directory, not a file", where)
+	}
 	p, lerr := s.be.List(ctx, store.ListRequest{Bucket: o.Bucket, Prefix: o.Key + "/", Max: 1})
 	if lerr == nil && len(p.Objects)+len(p.Prefixes) > 0 {
-		return badRequest("%s is a directory, not a file", s.localPath(o.Bucket, o.Key))
+		return badRequest("%s is a directory, not a file", where)
 	}
-	return err
+	if o.VersionID != "" {
+		return httpError{http.StatusNotFound, fmt.Sprintf("%s: no version %s", where, o.VersionID)}
+	}
+	return httpError{http.StatusNotFound, where + ": no such file"}
 }
 
 // ParseExpiry reads "2h", "90m", "7d", "3600" (seconds); default MaxExpiry.
@@ -60,17 +66,14 @@ func ParseExpiry(v string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		if days, ok := strings.CutSuffix(v, "d"); ok {
-			n, err2 := strconv.ParseFloat(days, 64)
-			if err2 == nil && n > 0 && n <= 7 {
-				return time.Duration(n * float64(24*time.Hour)), nil
-			}
-		}
-		n, err2 := strconv.ParseInt(v, 10, 64)
-		if err2 != nil {
+		days, isDays := strings.CutSuffix(v, "d")
+		if n, err2 := strconv.ParseFloat(days, 64); isDays && err2 == nil && n < 1e6 {
+			d = time.Duration(n * float64(24*time.Hour))
+		} else if n, err2 := strconv.ParseInt(v, 10, 64); err2 == nil && n < 1e12 {
+			d = time.Duration(n) * time.Second
+		} else {
 			return 0, badRequest("expires %q: want a duration such as 2h, 90m, 7d or a number of seconds", v)
 		}
-		d = time.Duration(n) * time.Second
 	}
 	if d <= 0 || d > MaxExpiry {
 		return 0, badRequest("expires %s: want more than 0 and at most 7 days (168h, 7d)", v)
@@ -99,6 +102,13 @@ func (s *Server) presign(ctx context.Context, body []byte) (any, error) {
 	expires, err := ParseExpiry(req.Expires)
 	if err != nil {
 		return nil, err
+	}
+	if method != http.MethodPut { // a URL for a directory would only ever answer 404
+		if _, err := s.be.Stat(ctx, o); errors.Is(err, store.ErrNotFound) {
+			if err := s.explain(ctx, o, err); httpStatus(err) == http.StatusBadRequest {
+				return nil, err
+			}
+		}
 	}
 	params := url.Values{}
 	if req.VersionID != "" {
@@ -190,7 +200,11 @@ func (s *Server) versions(ctx context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	if len(vs) == 0 && !req.Recursive {
-		return nil, s.explain(ctx, store.ObjectRef{Bucket: bucket, Key: key}, fmt.Errorf("%s: no versions: %w", req.Path, store.ErrNotFound))
+		err := s.explain(ctx, store.ObjectRef{Bucket: bucket, Key: key}, store.ErrNotFound)
+		if httpStatus(err) == http.StatusBadRequest {
+			return nil, badRequest("%s (kfs versions -r lists every version under a directory)", err)
+		}
+		return nil, err
 	}
 	out := make([]Version, len(vs))
 	for i, v := range vs {
@@ -284,8 +298,8 @@ func (s *Server) copyObject(ctx context.Context, body []byte) (any, error) {
 		o.IfModifiedSince = *req.IfModifiedSince
 	}
 	ct := req.ContentType
-	if ct == "" && extType(dst.Key) != extType(src.Key) {
-		ct = extType(dst.Key) // a copy to another extension gets that extension's type
+	if ct == "" {
+		ct = extType(dst.Key) // the destination's extension says what it is
 	}
 	if req.ReplaceMetadata || len(req.Metadata) > 0 || ct != "" {
 		st, err := s.be.Stat(ctx, src)
@@ -312,9 +326,7 @@ func (s *Server) copyObject(ctx context.Context, body []byte) (any, error) {
 }
 
 // extType is the Content-Type a key's extension implies ("" for none known).
-func extType(key string) string {
-	return mime.TypeByExtension(strings.ToLower(path.Ext(key)))
-}
+func extType(key string) string { return store.ContentTypeOf(key) }
 
 func merged(a, b map[string]string) map[string]string {
 	out := map[string]string{}

@@ -73,7 +73,7 @@ func TestResolveAndPresign(t *testing.T) {
 	if _, err := all.Stat(StatRequest{Path: "/mnt/all/b2/x"}); err == nil || !strings.Contains(err.Error(), "is a directory") {
 		t.Fatalf("a directory: %v", err)
 	}
-	if _, err := all.Stat(StatRequest{Path: "/mnt/all/b2/none"}); err == nil || !strings.Contains(err.Error(), "not found") {
+	if _, err := all.Stat(StatRequest{Path: "/mnt/all/b2/none"}); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("a missing object: %v", err)
 	}
 }
@@ -115,7 +115,7 @@ func TestChangesAndErrors(t *testing.T) {
 	if st, err := c.Compose(ComposeRequest{Dst: "/mnt/k/all", Srcs: []string{"/mnt/k/p1", "/mnt/k/p2"}}); err != nil || st.Size != 5<<20+4 {
 		t.Fatalf("compose: %+v %v", st, err)
 	}
-	if _, err := c.Remove(RemoveRequest{Path: "/mnt/k/none"}); err == nil || !strings.Contains(err.Error(), "not found") {
+	if _, err := c.Remove(RemoveRequest{Path: "/mnt/k/none"}); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("rm of a missing name: %v", err)
 	}
 	if r, err := c.Remove(RemoveRequest{Path: "/mnt/k/b.csv"}); err != nil || r.Removed != 1 {

@@ -1,8 +1,6 @@
 package fs
 
 import (
-	"mime"
-	"path"
 	"strconv"
 	"strings"
 	"syscall"
@@ -160,7 +158,7 @@ func (a posix) fileType() uint32 {
 
 // contentType infers the Content-Type from a key's extension.
 func contentType(key string) string {
-	if t := mime.TypeByExtension(strings.ToLower(path.Ext(key))); t != "" {
+	if t := store.ContentTypeOf(key); t != "" {
 		return t
 	}
 	return "application/octet-stream"

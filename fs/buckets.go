@@ -41,7 +41,9 @@ func (f *FS) AllBucketsRoot() fusefs.InodeEmbedder { return &bucketsNode{fsys: f
 
 func (r *bucketsNode) buckets(ctx context.Context, fresh bool) ([]store.BucketInfo, error) {
 	r.mu.Lock()
-	if !fresh && r.list != nil && time.Since(r.listAt) <= r.fsys.cfg.EntryTTL {
+	// The list answers "no such bucket" too, so it is trusted no longer
+	// than either TTL (a bucket made elsewhere shows within negative-ttl).
+	if !fresh && r.list != nil && time.Since(r.listAt) <= min(r.fsys.cfg.EntryTTL, r.fsys.cfg.NegativeTTL) {
 		defer r.mu.Unlock()
 		return r.list, nil
 	}

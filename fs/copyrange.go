@@ -32,18 +32,26 @@ func (n *fileNode) CopyFileRange(ctx context.Context, fhIn fusefs.FileHandle, of
 	dst.mu.Lock()
 	c, dsize, copied := dst.content, dst.size, dst.copiedFrom
 	dst.mu.Unlock()
-	if copied == src.ETag && offIn == uint64(src.Size) {
-		return 0, 0 // cp asking for more after the whole copy: end of file
+	total := uint64(src.Size)
+	if copied == src.ETag && offIn == offOut && offIn <= total {
+		// cp asking for the rest after the whole copy (one call moves at
+		// most maxRW bytes): it is there already; at the end, end of file.
+		return uint32(min(total-offIn, size)), 0
 	}
-	if offIn != 0 || offOut != 0 || size < uint64(src.Size) || c == nil || dsize != 0 || !c.Dirty() || !h.write {
+	if offIn != 0 || offOut != 0 || size < min(total, maxRW) || c == nil || dsize != 0 || !c.Dirty() || !h.write {
 		return 0, syscall.EOPNOTSUPP
 	}
 	info, err := dst.copyFrom(ctx, n.bucket, src)
 	if err != nil {
 		return 0, n.fsys.errno("copy", n.path()+" -> "+dst.path(), err)
 	}
-	return uint32(min(uint64(info.Size), 1<<31)), 0
+	return uint32(min(uint64(info.Size), size)), 0
 }
+
+// maxRW is the most bytes the kernel asks one copy_file_range for
+// (MAX_RW_COUNT): a larger file comes in several calls, the first of
+// which copies it all.
+const maxRW = (1<<31 - 1) &^ 4095
 
 // copyFrom makes this (new, empty) file a server-side copy of src with
 // this file's own metadata, and drops its content: the object is complete.

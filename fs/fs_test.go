@@ -1,6 +1,7 @@
 package fs_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -292,5 +293,26 @@ func TestCloseIsNotInterrupted(t *testing.T) {
 	case <-sigs:
 	case <-time.After(time.Second):
 		t.Fatal("no signal arrived during close: the test proves nothing")
+	}
+}
+
+// cp of a file larger than one copy_file_range call (2 GiB) is still one
+// server-side copy: the later calls find the bytes there.
+func TestCopyLargerThanOneCopyCall(t *testing.T) {
+	m := mountFake(t)
+	size := int64(2<<30 + 5<<20)
+	m.store.PutOwned("bkt", "big", make([]byte, size)) // zero pages, not copied
+	sh := exec.Command("cp", filepath.Join(m.dir, "big"), filepath.Join(m.dir, "copy"))
+	if out, err := sh.CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	if st, err := os.Stat(filepath.Join(m.dir, "copy")); err != nil || st.Size() != size {
+		t.Fatalf("copy: %v %v", st, err)
+	}
+	if info, err := m.store.Stat(context.Background(), store.ObjectRef{Bucket: "bkt", Key: "copy"}); err != nil || info.Size != size {
+		t.Fatalf("stored copy: %+v %v", info, err)
+	}
+	if c, p, u, r := m.store.Calls("Copy"), m.store.Calls("Put"), m.store.Calls("NewUpload"), m.store.Calls("ReadAt"); c != 1 || p != 0 || u != 0 || r != 0 {
+		t.Fatalf("copies %d, puts %d, uploads %d, reads %d: not one server-side copy", c, p, u, r)
 	}
 }

@@ -132,7 +132,7 @@ func TestControlSocketRejectsBadRequests(t *testing.T) {
 		{"trailing data", "/v1/presign", `{"path":"` + x + `"} {}`, 400, "after the object"},
 		{"bad response header", "/v1/presign", `{"path":"` + x + `","response_headers":{"x-evil":"1"}}`, 400, "response-*"},
 		{"huge body", "/v1/presign", `{"path":"` + strings.Repeat("a", 70000) + `"}`, 413, "over"},
-		{"missing object", "/v1/stat", `{"path":"` + m.path("nope") + `"}`, 404, "not found"},
+		{"missing object", "/v1/stat", `{"path":"` + m.path("nope") + `"}`, 404, "no such file"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -96,6 +96,14 @@ func (m *Store) PutBytes(bucket, key string, data []byte) store.ObjectInfo {
 	return m.storeLocked(m.buckets[bucket], key, data, store.PutOptions{})
 }
 
+// PutOwned is PutBytes for large test objects: the store keeps data
+// itself (no copy); the caller must not change it afterwards.
+func (m *Store) PutOwned(bucket, key string, data []byte) store.ObjectInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.keepLocked(m.buckets[bucket], key, data, etagOf(data), store.PutOptions{})
+}
+
 // Data returns an object's bytes (test helper).
 func (m *Store) Data(bucket, key string) ([]byte, bool) {
 	m.mu.Lock()
@@ -205,7 +213,14 @@ func lowerKeys(m map[string]string) map[string]string {
 }
 
 func (m *Store) storeLocked(b *bucket, key string, data []byte, opts store.PutOptions) store.ObjectInfo {
-	info := store.ObjectInfo{Key: key, Size: int64(len(data)), ETag: etagOf(data), LastModified: m.nowLocked(),
+	data = append([]byte(nil), data...)
+	return m.keepLocked(b, key, data, etagOf(data), opts)
+}
+
+// keepLocked stores data as it is (object bytes are never changed in
+// place, so a copy may share its source's).
+func (m *Store) keepLocked(b *bucket, key string, data []byte, etag string, opts store.PutOptions) store.ObjectInfo {
+	info := store.ObjectInfo{Key: key, Size: int64(len(data)), ETag: etag, LastModified: m.nowLocked(),
 		ContentType: opts.ContentType, Meta: lowerKeys(opts.Meta), StorageClass: "STANDARD"}
 	if info.ContentType == "" {
 		info.ContentType = "application/octet-stream"
@@ -214,7 +229,7 @@ func (m *Store) storeLocked(b *bucket, key string, data []byte, opts store.PutOp
 		m.nextID++
 		info.VersionID = fmt.Sprintf("v%d", m.nextID)
 	}
-	o := &object{data: append([]byte(nil), data...), info: info, tags: copyMap(opts.Tags),
+	o := &object{data: data, info: info, tags: copyMap(opts.Tags),
 		lockMode: opts.LockMode, lockUntil: opts.LockUntil}
 	if opts.LegalHold != nil {
 		o.legalHold = *opts.LegalHold

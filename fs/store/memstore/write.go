@@ -197,8 +197,7 @@ func (m *Store) Copy(ctx context.Context, src, dst store.ObjectRef, o store.Copy
 			opts.Tags = o.Replace.Tags
 		}
 	}
-	data := so.data
-	return m.storeLocked(db, dst.Key, data, opts), nil
+	return m.keepLocked(db, dst.Key, so.data, so.info.ETag, opts), nil
 }
 
 // Compose concatenates sources.
