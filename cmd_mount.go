@@ -141,8 +141,13 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 // share: the store client, the block cache, event sources and metrics.
 func start(ctx context.Context, o mountopts.Options, logger *slog.Logger, probs *problems) (*process, error) {
 	met := metrics.New()
+	retries := o.Retries
+	if retries == 0 {
+		retries = -1 // s3store: none (0 would mean its default)
+	}
 	st, err := s3store.New(s3store.Config{Endpoint: o.Endpoint, AccessKey: o.AccessKey, SecretKey: o.SecretKey,
-		SessionToken: o.SessionToken, Region: o.Region, CAFile: o.CAFile, Observe: met.S3Request})
+		SessionToken: o.SessionToken, Region: o.Region, CAFile: o.CAFile, Observe: met.S3Request,
+		Timeout: o.RequestTimeout, Retries: retries, Deadline: o.Deadline})
 	if err != nil {
 		return nil, exitError{2, err}
 	}

@@ -54,6 +54,11 @@ type Options struct {
 	EntryTTL    time.Duration
 	NegativeTTL time.Duration
 
+	// Faults.
+	RequestTimeout time.Duration // a request without progress this long fails (and is retried)
+	Retries        int           // retries of a failed request
+	Deadline       time.Duration // bound on one store operation, retries included
+
 	// Read path.
 	CacheSize    int64 // bytes of block cache (all files together)
 	BlockSize    int64 // bytes per cached block / range GET
@@ -87,22 +92,25 @@ type Options struct {
 // Default returns the documented defaults. uid/gid default to the caller's.
 func Default() Options {
 	return Options{
-		Region:       "us-east-1",
-		UID:          uint32(os.Getuid()),
-		GID:          uint32(os.Getgid()),
-		FileMode:     0o644,
-		DirMode:      0o755,
-		AttrTTL:      10 * time.Second,
-		EntryTTL:     10 * time.Second,
-		NegativeTTL:  5 * time.Second,
-		CacheSize:    64 << 20,
-		BlockSize:    4 << 20,
-		MaxReadahead: 32 << 20,
-		CacheDirSize: 10 << 30,
-		PartSize:     16 << 20,
-		WriteBuffer:  96 << 20,
-		LogLevel:     "info",
-		LogFormat:    "text",
+		Region:         "us-east-1",
+		UID:            uint32(os.Getuid()),
+		GID:            uint32(os.Getgid()),
+		FileMode:       0o644,
+		DirMode:        0o755,
+		AttrTTL:        10 * time.Second,
+		EntryTTL:       10 * time.Second,
+		NegativeTTL:    5 * time.Second,
+		RequestTimeout: 30 * time.Second,
+		Retries:        5,
+		Deadline:       15 * time.Minute,
+		CacheSize:      64 << 20,
+		BlockSize:      4 << 20,
+		MaxReadahead:   32 << 20,
+		CacheDirSize:   10 << 30,
+		PartSize:       16 << 20,
+		WriteBuffer:    96 << 20,
+		LogLevel:       "info",
+		LogFormat:      "text",
 	}
 }
 
@@ -174,6 +182,9 @@ func (o *Options) Validate() error {
 		if _, port, err := net.SplitHostPort(o.MetricsAddr); err != nil || port == "" {
 			return fmt.Errorf("metrics-addr %q: want HOST:PORT such as 127.0.0.1:9567", o.MetricsAddr)
 		}
+	}
+	if o.RequestTimeout < 100*time.Millisecond || o.Deadline < o.RequestTimeout {
+		return fmt.Errorf("request-timeout %v, deadline %v: want request-timeout of at least 100ms and a deadline no shorter", o.RequestTimeout, o.Deadline)
 	}
 	if o.EventsWebhook != "" {
 		host, _, err := net.SplitHostPort(o.EventsWebhook)

@@ -95,6 +95,18 @@ var specs = []spec{
 	durOpt("attr-ttl", "how long the kernel may trust file attributes", func(o *Options) *time.Duration { return &o.AttrTTL }),
 	durOpt("entry-ttl", "how long the kernel may trust a name -> file mapping (and kfs its directory listings)", func(o *Options) *time.Duration { return &o.EntryTTL }),
 	durOpt("negative-ttl", "how long the kernel may remember that a name does not exist", func(o *Options) *time.Duration { return &o.NegativeTTL }),
+	durOpt("request-timeout", "a request to the store that makes no progress this long (nothing sent or received) fails and is retried; copies and completions may wait 20 times as long for their answer", func(o *Options) *time.Duration { return &o.RequestTimeout }),
+	durOpt("deadline", "longest time one store operation may take, retries included (then the caller gets EIO)", func(o *Options) *time.Duration { return &o.Deadline }),
+	{name: "retries", help: "how many times a failed request to the store is sent again (with backoff and jitter; 0: never)",
+		set: func(o *Options, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 100 {
+				return fmt.Errorf("retries %q: want a number from 0 to 100", v)
+			}
+			o.Retries = n
+			return nil
+		},
+		current: func(o *Options) string { return strconv.Itoa(o.Retries) }},
 	sizeOpt("cache-size", "memory for the block cache, all files together", func(o *Options) *int64 { return &o.CacheSize }),
 	sizeOpt("block-size", "block size: unit of range GETs and of the cache", func(o *Options) *int64 { return &o.BlockSize }),
 	sizeOpt("max-readahead", "largest prefetch window of one sequential reader (at most half the cache)", func(o *Options) *int64 { return &o.MaxReadahead }),

@@ -299,7 +299,7 @@ func (f *File) Commit(ctx context.Context, opts store.PutOptions) (store.ObjectI
 }
 
 func (f *File) putLocked(ctx context.Context, opts store.PutOptions) (store.ObjectInfo, error) {
-	var body io.Reader
+	var body io.ReadSeeker
 	if f.st != nil {
 		body = f.streamBody()
 	} else {

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"time"
 
 	"kfs/fs/store"
@@ -233,7 +235,10 @@ func (f *File) toStagedLocked() error {
 		f.mp.wg.Wait() // buffers are read by the parts on their way
 	}
 	l := f.layout()
-	for n, mb := range f.st.bufs {
+	// In part order: when the disk budget runs short, the parts already
+	// staged and sent can be dropped, which must precede those kept.
+	for _, n := range slices.Sorted(maps.Keys(f.st.bufs)) {
+		mb := f.st.bufs[n]
 		lo := l.start(n)
 		if len(mb.b) > 0 {
 			if err := f.holdLocked(lo, lo+int64(len(mb.b))); err != nil {
@@ -256,16 +261,56 @@ func (f *File) toStagedLocked() error {
 	return nil
 }
 
-// streamBody is the content of a streaming file for one PutObject.
-func (f *File) streamBody() io.Reader {
+// streamBody is the content of a streaming file for one PutObject,
+// seekable so a failed request can be sent again.
+func (f *File) streamBody() io.ReadSeeker {
 	l := f.layout()
-	var rs []io.Reader
+	var bufs [][]byte
 	for n := 1; n <= l.count(f.size); n++ {
 		if mb, ok := f.st.bufs[n]; ok {
-			rs = append(rs, bytes.NewReader(mb.b))
+			bufs = append(bufs, mb.b)
 		}
 	}
-	return io.MultiReader(rs...)
+	return &joined{bufs: bufs, size: f.size}
+}
+
+// joined reads buffers one after the other.
+type joined struct {
+	bufs [][]byte
+	size int64
+	off  int64
+}
+
+func (j *joined) Read(p []byte) (int, error) {
+	if j.off >= j.size {
+		return 0, io.EOF
+	}
+	start, n := int64(0), 0
+	for _, b := range j.bufs {
+		end := start + int64(len(b))
+		if j.off < end && n < len(p) {
+			k := copy(p[n:], b[j.off-start:])
+			n += k
+			j.off += int64(k)
+		}
+		start = end
+	}
+	return n, nil
+}
+
+func (j *joined) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		off += j.off
+	case io.SeekEnd:
+		off += j.size
+	}
+	if off < 0 {
+		return 0, fmt.Errorf("seek to %d: negative offset", off)
+	}
+	j.off = off
+	return off, nil
 }
 
 // dropStreamLocked gives every buffer back.

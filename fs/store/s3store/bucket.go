@@ -34,6 +34,8 @@ func notConfigured(err error) bool {
 
 // GetVersioning returns Enabled, Suspended or "" (never enabled).
 func (s *Store) GetVersioning(ctx context.Context, bucket string) (string, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	v, err := s.c.GetBucketVersioning(ctx, bucket)
 	if err != nil {
 		return "", mapErr(err, "versioning of bucket "+bucket)
@@ -43,6 +45,8 @@ func (s *Store) GetVersioning(ctx context.Context, bucket string) (string, error
 
 // SetVersioning sets Enabled or Suspended.
 func (s *Store) SetVersioning(ctx context.Context, bucket, status string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var err error
 	switch status {
 	case "Enabled":
@@ -57,6 +61,8 @@ func (s *Store) SetVersioning(ctx context.Context, bucket, status string) error 
 
 // GetEncryption returns the default encryption (zero when none).
 func (s *Store) GetEncryption(ctx context.Context, bucket string) (store.Encryption, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	cfg, err := s.c.GetBucketEncryption(ctx, bucket)
 	if err != nil {
 		if notConfigured(err) {
@@ -73,6 +79,8 @@ func (s *Store) GetEncryption(ctx context.Context, bucket string) (store.Encrypt
 
 // SetEncryption sets the default encryption; a zero value removes it.
 func (s *Store) SetEncryption(ctx context.Context, bucket string, e store.Encryption) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var err error
 	switch e.Algorithm {
 	case "":
@@ -89,6 +97,8 @@ func (s *Store) SetEncryption(ctx context.Context, bucket string, e store.Encryp
 
 // GetLifecycle returns the lifecycle configuration as S3 XML (nil: none).
 func (s *Store) GetLifecycle(ctx context.Context, bucket string) ([]byte, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	cfg, err := s.c.GetBucketLifecycle(ctx, bucket)
 	if err != nil {
 		if notConfigured(err) {
@@ -104,6 +114,8 @@ func (s *Store) GetLifecycle(ctx context.Context, bucket string) ([]byte, error)
 
 // SetLifecycle replaces the lifecycle configuration (S3 XML); nil removes it.
 func (s *Store) SetLifecycle(ctx context.Context, bucket string, doc []byte) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	cfg := lifecycle.NewConfiguration()
 	if doc != nil {
 		if err := xml.Unmarshal(doc, cfg); err != nil {
@@ -115,6 +127,8 @@ func (s *Store) SetLifecycle(ctx context.Context, bucket string, doc []byte) err
 
 // GetBucketTags returns the bucket's tags (empty when none).
 func (s *Store) GetBucketTags(ctx context.Context, bucket string) (map[string]string, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	t, err := s.c.GetBucketTagging(ctx, bucket)
 	if err != nil {
 		if notConfigured(err) {
@@ -127,6 +141,8 @@ func (s *Store) GetBucketTags(ctx context.Context, bucket string) (map[string]st
 
 // SetBucketTags replaces the bucket's tags; an empty set removes them.
 func (s *Store) SetBucketTags(ctx context.Context, bucket string, m map[string]string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if len(m) == 0 {
 		return mapErr(s.c.RemoveBucketTagging(ctx, bucket), "remove tags of bucket "+bucket)
 	}
@@ -139,6 +155,8 @@ func (s *Store) SetBucketTags(ctx context.Context, bucket string, m map[string]s
 
 // GetObjectLock returns the object lock configuration (zero: none).
 func (s *Store) GetObjectLock(ctx context.Context, bucket string) (store.ObjectLock, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	enabled, mode, validity, unit, err := s.c.GetObjectLockConfig(ctx, bucket)
 	if err != nil {
 		if notConfigured(err) {
@@ -161,6 +179,8 @@ func (s *Store) GetObjectLock(ctx context.Context, bucket string) (store.ObjectL
 // SetObjectLock sets (Mode non-empty) or clears the default retention of
 // a bucket made with object lock.
 func (s *Store) SetObjectLock(ctx context.Context, bucket string, l store.ObjectLock) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var err error
 	if l.Mode == "" {
 		err = s.c.SetObjectLockConfig(ctx, bucket, nil, nil, nil)
@@ -177,6 +197,8 @@ func (s *Store) SetObjectLock(ctx context.Context, bucket string, l store.Object
 
 // GetNotification returns the notification configuration as S3 XML (nil: none).
 func (s *Store) GetNotification(ctx context.Context, bucket string) ([]byte, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	cfg, err := s.c.GetBucketNotification(ctx, bucket)
 	if err != nil {
 		return nil, mapErr(err, "notification of bucket "+bucket)
@@ -190,6 +212,8 @@ func (s *Store) GetNotification(ctx context.Context, bucket string) ([]byte, err
 // SetNotification replaces the notification configuration (S3 XML); nil
 // removes every target.
 func (s *Store) SetNotification(ctx context.Context, bucket string, doc []byte) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if doc == nil {
 		return mapErr(s.c.RemoveAllBucketNotification(ctx, bucket), "remove notification of bucket "+bucket)
 	}
@@ -202,6 +226,8 @@ func (s *Store) SetNotification(ctx context.Context, bucket string, doc []byte) 
 
 // GetPolicy returns the bucket policy JSON ("" when none).
 func (s *Store) GetPolicy(ctx context.Context, bucket string) (string, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	p, err := s.c.GetBucketPolicy(ctx, bucket)
 	if err != nil {
 		if notConfigured(err) {
@@ -214,5 +240,7 @@ func (s *Store) GetPolicy(ctx context.Context, bucket string) (string, error) {
 
 // SetPolicy replaces the bucket policy; "" deletes it.
 func (s *Store) SetPolicy(ctx context.Context, bucket, policy string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return mapErr(s.c.SetBucketPolicy(ctx, bucket, policy), "set policy of bucket "+bucket)
 }

@@ -23,6 +23,8 @@ import (
 // those requests are made and signed here; servers without the extension
 // answer a plain listing, whose objects then have Meta nil.
 func (s *Store) List(ctx context.Context, r store.ListRequest) (store.ListPage, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := ctx.Err(); err != nil {
 		return store.ListPage{}, err
 	}
@@ -33,15 +35,40 @@ func (s *Store) List(ctx context.Context, r store.ListRequest) (store.ListPage, 
 	if r.Meta {
 		return s.listWithMeta(ctx, r, delim)
 	}
-	// Core.ListObjectsV2 takes no context; the transport's timeouts bound it.
-	res, err := s.core.ListObjectsV2(r.Bucket, r.Prefix, "", r.Token, delim, r.Max)
+	// Core.ListObjectsV2 takes no context; the watchdog bounds each try.
+	var res minio.ListBucketV2Result
+	var err error
+	for attempt := 0; ; attempt++ {
+		res, err = s.core.ListObjectsV2(r.Bucket, r.Prefix, "", r.Token, delim, r.Max)
+		if err != nil {
+			err = mapErr(err, "list "+r.Bucket+"/"+r.Prefix)
+		}
+		if err == nil || !retryable(err) || attempt >= s.retries {
+			break
+		}
+		if err := s.backoff(ctx, attempt); err != nil {
+			return store.ListPage{}, err
+		}
+	}
 	if err != nil {
-		return store.ListPage{}, mapErr(err, "list "+r.Bucket+"/"+r.Prefix)
+		return store.ListPage{}, err
 	}
 	return page(res, false)
 }
 
 func (s *Store) listWithMeta(ctx context.Context, r store.ListRequest, delim string) (store.ListPage, error) {
+	for attempt := 0; ; attempt++ {
+		p, err := s.listWithMetaOnce(ctx, r, delim)
+		if err == nil || !retryable(err) || attempt >= s.retries {
+			return p, err
+		}
+		if err := s.backoff(ctx, attempt); err != nil {
+			return store.ListPage{}, err
+		}
+	}
+}
+
+func (s *Store) listWithMetaOnce(ctx context.Context, r store.ListRequest, delim string) (store.ListPage, error) {
 	q := url.Values{}
 	q.Set("list-type", "2")
 	q.Set("metadata", "true")
@@ -83,9 +110,26 @@ func (s *Store) listWithMeta(ctx context.Context, r store.ListRequest, delim str
 		_ = xml.Unmarshal(body, &er)
 		return store.ListPage{}, mapErr(er, "list "+r.Bucket+"/"+r.Prefix)
 	}
+	p, err := decodeListing(body)
+	if err != nil {
+		return store.ListPage{}, fmt.Errorf("list %s/%s: %w", r.Bucket, r.Prefix, err)
+	}
+	return p, nil
+}
+
+// decodeListing reads a ListObjectsV2 answer with URL-encoded keys and
+// metadata. Anything it cannot read fully is an error (ErrUnavailable):
+// a cut or garbled answer never passes for a complete page.
+func decodeListing(body []byte) (store.ListPage, error) {
 	var res minio.ListBucketV2Result
 	if err := xml.Unmarshal(body, &res); err != nil {
-		return store.ListPage{}, fmt.Errorf("list %s/%s: bad response: %v: %w", r.Bucket, r.Prefix, err, store.ErrUnavailable)
+		return store.ListPage{}, fmt.Errorf("bad response: %v: %w", err, store.ErrUnavailable)
+	}
+	if res.Name == "" {
+		return store.ListPage{}, fmt.Errorf("bad response: not a listing: %w", store.ErrUnavailable)
+	}
+	if res.IsTruncated && res.NextContinuationToken == "" {
+		return store.ListPage{}, fmt.Errorf("bad response: truncated without a continuation token: %w", store.ErrUnavailable)
 	}
 	return page(res, true)
 }
@@ -142,6 +186,8 @@ func userMeta(m minio.StringMap) map[string]string {
 // ListVersions lists every version and delete marker under prefix (of key
 // exactly when exact is set), newest first per key.
 func (s *Store) ListVersions(ctx context.Context, bucket, prefix string, exact bool) ([]store.Version, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var out []store.Version
 	for o := range s.c.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, WithVersions: true, Recursive: true}) {
 		if o.Err != nil {

@@ -14,6 +14,8 @@ import (
 
 // GetTags returns an object's tag set (empty, not nil, when untagged).
 func (s *Store) GetTags(ctx context.Context, bucket, key string) (map[string]string, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	t, err := s.c.GetObjectTagging(ctx, bucket, key, minio.GetObjectTaggingOptions{})
 	if err != nil {
 		return nil, mapErr(err, "tags of "+bucket+"/"+key)
@@ -27,6 +29,8 @@ func (s *Store) GetTags(ctx context.Context, bucket, key string) (map[string]str
 
 // PutTags replaces an object's tag set; an empty set removes it.
 func (s *Store) PutTags(ctx context.Context, bucket, key string, m map[string]string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if len(m) == 0 {
 		return mapErr(s.c.RemoveObjectTagging(ctx, bucket, key, minio.RemoveObjectTaggingOptions{}), "remove tags of "+bucket+"/"+key)
 	}
@@ -40,6 +44,8 @@ func (s *Store) PutTags(ctx context.Context, bucket, key string, m map[string]st
 // GetRetention returns the retention mode and date ("" when none). On a
 // bucket without object lock it wraps ErrNoObjectLock.
 func (s *Store) GetRetention(ctx context.Context, bucket, key string) (string, time.Time, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	mode, until, err := s.c.GetObjectRetention(ctx, bucket, key, "")
 	if err != nil {
 		if noneOnObject(err) {
@@ -63,6 +69,8 @@ func noneOnObject(err error) bool {
 // PutRetention sets retention; mode "" clears it. bypass lets GOVERNANCE
 // retention be shortened or cleared.
 func (s *Store) PutRetention(ctx context.Context, bucket, key, mode string, until time.Time, bypass bool) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	opts := minio.PutObjectRetentionOptions{GovernanceBypass: bypass}
 	if mode != "" {
 		m := minio.RetentionMode(mode)
@@ -74,6 +82,8 @@ func (s *Store) PutRetention(ctx context.Context, bucket, key, mode string, unti
 
 // GetLegalHold reports whether a legal hold is on.
 func (s *Store) GetLegalHold(ctx context.Context, bucket, key string) (bool, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	st, err := s.c.GetObjectLegalHold(ctx, bucket, key, minio.GetObjectLegalHoldOptions{})
 	if err != nil {
 		if noneOnObject(err) {
@@ -86,6 +96,8 @@ func (s *Store) GetLegalHold(ctx context.Context, bucket, key string) (bool, err
 
 // PutLegalHold sets or clears the legal hold.
 func (s *Store) PutLegalHold(ctx context.Context, bucket, key string, on bool) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	st := minio.LegalHoldDisabled
 	if on {
 		st = minio.LegalHoldEnabled

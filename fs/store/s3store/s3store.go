@@ -32,13 +32,24 @@ type Config struct {
 	SessionToken string
 	Region       string
 	CAFile       string        // PEM bundle for https; "" = system roots
-	MaxRetries   int           // attempts per request (0 = minio-go's default of 10)
-	Timeout      time.Duration // bound on waiting for a response's headers (0 = 2 minutes)
+	Retries      int           // retries of a failed request (0 = DefaultRetries; negative = none)
+	Timeout      time.Duration // longest time a request may make no progress (0 = DefaultTimeout)
+	Deadline     time.Duration // longest time one operation may take, retries included (0 = DefaultDeadline)
 	Observe      Observer      // told of every request (nil: nobody)
 }
 
+// Defaults of the fault bounds (see resilience.go).
+const (
+	DefaultRetries  = 5
+	DefaultTimeout  = 30 * time.Second
+	DefaultDeadline = 15 * time.Minute
+)
+
 // Store is the adapter. Safe for concurrent use.
 type Store struct {
+	retries  int           // retries of kfs's own requests
+	deadline time.Duration // of one operation
+
 	c    *minio.Client
 	core minio.Core
 	hc   *http.Client // for the signed metadata listings minio-go cannot make page by page
@@ -57,9 +68,16 @@ func New(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	tr.MaxIdleConnsPerHost = 256
-	tr.ResponseHeaderTimeout = cfg.Timeout
-	if tr.ResponseHeaderTimeout <= 0 {
-		tr.ResponseHeaderTimeout = 2 * time.Minute
+	tr.ResponseHeaderTimeout = 0 // the watchdog bounds waiting, by kind of request
+	if cfg.Retries == 0 {
+		cfg.Retries = DefaultRetries
+	}
+	cfg.Retries = max(cfg.Retries, 0)
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Deadline <= 0 {
+		cfg.Deadline = DefaultDeadline
 	}
 	tr.WriteBufferSize, tr.ReadBufferSize = 256<<10, 256<<10
 	if u.Scheme == "https" && cfg.CAFile != "" {
@@ -73,21 +91,22 @@ func New(cfg Config) (*Store, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	var rt http.RoundTripper = tr
+	var rt http.RoundTripper = watchdog{next: tr, idle: cfg.Timeout, slow: 20 * cfg.Timeout}
 	if cfg.Observe != nil {
-		rt = observed{next: tr, obs: cfg.Observe}
+		rt = observed{next: rt, obs: cfg.Observe}
 	}
 	c, err := minio.New(u.Host, &minio.Options{
 		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken),
 		Secure:     u.Scheme == "https",
 		Region:     cfg.Region,
 		Transport:  rt,
-		MaxRetries: cfg.MaxRetries,
+		MaxRetries: cfg.Retries + 1, // minio-go counts attempts
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Store{c: c, core: minio.Core{Client: c}, hc: &http.Client{Transport: rt}, regionName: cfg.Region}, nil
+	return &Store{c: c, core: minio.Core{Client: c}, hc: &http.Client{Transport: rt}, regionName: cfg.Region,
+		retries: cfg.Retries, deadline: cfg.Deadline}, nil
 }
 
 // mapErr turns an SDK error into one wrapping a store sentinel, keeping
@@ -208,6 +227,8 @@ func fromObjectInfo(oi minio.ObjectInfo) store.ObjectInfo {
 
 // ListBuckets lists the buckets the credentials can see.
 func (s *Store) ListBuckets(ctx context.Context) ([]store.BucketInfo, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	bs, err := s.c.ListBuckets(ctx)
 	if err != nil {
 		return nil, mapErr(err, "list buckets")
@@ -221,6 +242,8 @@ func (s *Store) ListBuckets(ctx context.Context) ([]store.BucketInfo, error) {
 
 // StatBucket returns nil when the bucket exists and can be reached.
 func (s *Store) StatBucket(ctx context.Context, bucket string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	ok, err := s.c.BucketExists(ctx, bucket)
 	if err != nil {
 		return mapErr(err, "bucket "+bucket)
@@ -233,6 +256,8 @@ func (s *Store) StatBucket(ctx context.Context, bucket string) error {
 
 // MakeBucket creates a bucket.
 func (s *Store) MakeBucket(ctx context.Context, bucket string, o store.MakeBucketOptions) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.c.MakeBucket(ctx, bucket, minio.MakeBucketOptions{Region: o.Region, ObjectLocking: o.ObjectLock}); err != nil {
 		return mapErr(err, "make bucket "+bucket)
 	}
@@ -246,11 +271,15 @@ func (s *Store) MakeBucket(ctx context.Context, bucket string, o store.MakeBucke
 
 // RemoveBucket deletes an empty bucket.
 func (s *Store) RemoveBucket(ctx context.Context, bucket string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return mapErr(s.c.RemoveBucket(ctx, bucket), "remove bucket "+bucket)
 }
 
 // Stat returns an object's (or a version's) facts: a HEAD.
 func (s *Store) Stat(ctx context.Context, o store.ObjectRef) (store.ObjectInfo, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	oi, err := s.c.StatObject(ctx, o.Bucket, o.Key, minio.StatObjectOptions{VersionID: o.VersionID})
 	if err != nil {
 		return store.ObjectInfo{}, mapErr(err, o.Bucket+"/"+o.Key)
@@ -258,39 +287,63 @@ func (s *Store) Stat(ctx context.Context, o store.ObjectRef) (store.ObjectInfo, 
 	return fromObjectInfo(oi), nil
 }
 
-// ReadAt fills p with the object's bytes at off, reading fewer only at the
-// end of the object. With etag set, the read is refused with ErrStale
-// unless the object still has that ETag.
+// ReadAt reads len(p) bytes at off of the object; fewer only where the
+// object ends. With etag set, the read is refused with ErrStale unless the
+// object still has that ETag. An answer
+// cut short (a reset, a proxy giving up) is resumed where it stopped, a
+// bounded number of times with backoff: a short body is never taken for
+// the end of the object.
 func (s *Store) ReadAt(ctx context.Context, bucket, key, etag string, p []byte, off int64) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	got := 0
+	for attempt := 0; got < len(p); attempt++ {
+		n, end, err := s.readRange(ctx, bucket, key, etag, p[got:], off+int64(got))
+		got += n
+		if err == nil && (end || n == 0) {
+			return got, nil // the object ends here
+		}
+		if err == nil && n > 0 {
+			attempt = -1 // progress: the next cut gets its full retries again
+			continue
+		}
+		if !retryable(err) || attempt >= s.retries {
+			return got, err
+		}
+		if err := s.backoff(ctx, attempt); err != nil {
+			return got, err
+		}
 	}
+	return got, nil
+}
+
+// readRange is one ranged GET into p: the bytes it got, whether the object
+// ends within the range, and an error when the answer was cut short.
+func (s *Store) readRange(ctx context.Context, bucket, key, etag string, p []byte, off int64) (int, bool, error) {
 	var opts minio.GetObjectOptions
 	if err := opts.SetRange(off, off+int64(len(p))-1); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if etag != "" {
 		if err := opts.SetMatchETag(etag); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 	}
-	body, _, _, err := s.core.GetObject(ctx, bucket, key, opts)
+	body, info, _, err := s.core.GetObject(ctx, bucket, key, opts)
 	if err != nil {
 		err = mapErr(err, bucket+"/"+key)
 		if errors.Is(err, io.EOF) {
-			return 0, nil // off is at or past the end
+			return 0, true, nil // off is at or past the end
 		}
-		return 0, err
+		return 0, false, err
 	}
 	defer body.Close()
-	n, err := io.ReadFull(body, p)
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		err = nil // the object ends inside the range
-	}
+	want := min(info.Size, int64(len(p))) // the length of the range the server sends
+	n, err := io.ReadFull(body, p[:want])
 	if err != nil {
-		return n, fmt.Errorf("read %s/%s at %d: %w", bucket, key, off, err)
+		return n, false, fmt.Errorf("read %s/%s at %d: got %d of %d bytes: %w: %w", bucket, key, off, n, want, err, store.ErrUnavailable)
 	}
-	return n, nil
+	return n, want < int64(len(p)), nil
 }
 
 // Get streams an object (or a version) from the start.

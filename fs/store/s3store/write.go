@@ -41,11 +41,16 @@ func uploaded(key string, u minio.UploadInfo, size int64, o store.PutOptions) st
 
 // Put stores an object of size bytes read from r in one request.
 func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, opts store.PutOptions) (store.ObjectInfo, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	po := putOpts(opts)
 	po.DisableMultipart = true
 	u, err := s.c.PutObject(ctx, bucket, key, r, size, po)
 	if err != nil {
 		return store.ObjectInfo{}, mapErr(err, "put "+bucket+"/"+key)
+	}
+	if u.ETag == "" { // S3 always names what it stored; an answer that does not is not a store's
+		return store.ObjectInfo{}, fmt.Errorf("put %s/%s: the answer carries no ETag: %w", bucket, key, store.ErrUnavailable)
 	}
 	info := uploaded(key, u, size, opts)
 	if info.Meta == nil {
@@ -56,6 +61,8 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, size i
 
 // NewUpload starts a multipart upload.
 func (s *Store) NewUpload(ctx context.Context, bucket, key string, opts store.PutOptions) (string, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	id, err := s.core.NewMultipartUpload(ctx, bucket, key, putOpts(opts))
 	if err != nil {
 		return "", mapErr(err, "start upload of "+bucket+"/"+key)
@@ -66,9 +73,14 @@ func (s *Store) NewUpload(ctx context.Context, bucket, key string, opts store.Pu
 // PutPart uploads part num (1-based) of an upload from size bytes of r
 // (rewound on a retry).
 func (s *Store) PutPart(ctx context.Context, bucket, key, uploadID string, num int, r io.ReadSeeker, size int64) (store.Part, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	p, err := s.core.PutObjectPart(ctx, bucket, key, uploadID, num, r, size, minio.PutObjectPartOptions{DisableContentSha256: true})
 	if err != nil {
 		return store.Part{}, mapErr(err, fmt.Sprintf("upload part %d of %s/%s", num, bucket, key))
+	}
+	if p.ETag == "" {
+		return store.Part{}, fmt.Errorf("upload part %d of %s/%s: the answer carries no ETag: %w", num, bucket, key, store.ErrUnavailable)
 	}
 	return store.Part{Number: num, ETag: p.ETag}, nil
 }
@@ -76,6 +88,8 @@ func (s *Store) PutPart(ctx context.Context, bucket, key, uploadID string, num i
 // CopyPart makes part num from n bytes at off of srcKey (same bucket),
 // server side, refusing with ErrStale unless srcKey still has srcETag.
 func (s *Store) CopyPart(ctx context.Context, bucket, key, uploadID string, num int, srcKey, srcETag string, off, n int64) (store.Part, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	hdr := map[string]string{}
 	if srcETag != "" {
 		hdr["x-amz-copy-source-if-match"] = srcETag
@@ -89,6 +103,8 @@ func (s *Store) CopyPart(ctx context.Context, bucket, key, uploadID string, num 
 
 // CompleteUpload assembles the parts (in order) into the object.
 func (s *Store) CompleteUpload(ctx context.Context, bucket, key, uploadID string, parts []store.Part) (store.ObjectInfo, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	cps := make([]minio.CompletePart, len(parts))
 	for i, p := range parts {
 		cps[i] = minio.CompletePart{PartNumber: p.Number, ETag: p.ETag}
@@ -97,16 +113,23 @@ func (s *Store) CompleteUpload(ctx context.Context, bucket, key, uploadID string
 	if err != nil {
 		return store.ObjectInfo{}, mapErr(err, "complete upload of "+bucket+"/"+key)
 	}
+	if u.ETag == "" {
+		return store.ObjectInfo{}, fmt.Errorf("complete upload of %s/%s: the answer carries no ETag: %w", bucket, key, store.ErrUnavailable)
+	}
 	return store.ObjectInfo{Key: key, ETag: trimETag(u.ETag), LastModified: orNow(u.LastModified), VersionID: u.VersionID}, nil
 }
 
 // AbortUpload discards an upload and its parts.
 func (s *Store) AbortUpload(ctx context.Context, bucket, key, uploadID string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return mapErr(s.core.AbortMultipartUpload(ctx, bucket, key, uploadID), "abort upload of "+bucket+"/"+key)
 }
 
 // ListUploads lists the incomplete uploads under prefix.
 func (s *Store) ListUploads(ctx context.Context, bucket, prefix string) ([]store.Upload, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var out []store.Upload
 	keyMarker, idMarker := "", ""
 	for {
@@ -128,6 +151,8 @@ func (s *Store) ListUploads(ctx context.Context, bucket, prefix string) ([]store
 // size: up to 5 GiB in one CopyObject, larger part by part (tags are copied
 // too). Conditions refuse with ErrStale.
 func (s *Store) Copy(ctx context.Context, src, dst store.ObjectRef, o store.CopyOptions) (store.ObjectInfo, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	what := fmt.Sprintf("copy %s/%s to %s/%s", src.Bucket, src.Key, dst.Bucket, dst.Key)
 	so := minio.CopySrcOptions{Bucket: src.Bucket, Object: src.Key, VersionID: src.VersionID, MatchETag: o.IfMatch,
 		MatchModifiedSince: o.IfModifiedSince}
@@ -176,6 +201,8 @@ func (s *Store) Copy(ctx context.Context, src, dst store.ObjectRef, o store.Copy
 // Compose concatenates srcs into dst server side. Every source but the
 // last must be at least 5 MiB (S3's part minimum).
 func (s *Store) Compose(ctx context.Context, dst store.ObjectRef, srcs []store.ObjectRef, opts *store.PutOptions) (store.ObjectInfo, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	so := make([]minio.CopySrcOptions, len(srcs))
 	for i, r := range srcs {
 		so[i] = minio.CopySrcOptions{Bucket: r.Bucket, Object: r.Key, VersionID: r.VersionID}
@@ -193,12 +220,16 @@ func (s *Store) Compose(ctx context.Context, dst store.ObjectRef, srcs []store.O
 // Remove deletes one object (or version); removing a missing object is
 // not an error.
 func (s *Store) Remove(ctx context.Context, o store.ObjectRef) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return mapErr(s.c.RemoveObject(ctx, o.Bucket, o.Key, minio.RemoveObjectOptions{VersionID: o.VersionID}), "remove "+o.Bucket+"/"+o.Key)
 }
 
 // RemoveMany deletes keys in batches of up to 1,000, reporting each key
 // left in place.
 func (s *Store) RemoveMany(ctx context.Context, bucket string, keys []string) ([]store.KeyError, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	ch := make(chan minio.ObjectInfo, len(keys))
 	for _, k := range keys {
 		ch <- minio.ObjectInfo{Key: k}
