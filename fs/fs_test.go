@@ -3,6 +3,7 @@ package fs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -314,5 +315,44 @@ func TestCopyLargerThanOneCopyCall(t *testing.T) {
 	}
 	if c, p, u, r := m.store.Calls("Copy"), m.store.Calls("Put"), m.store.Calls("NewUpload"), m.store.Calls("ReadAt"); c != 1 || p != 0 || u != 0 || r != 0 {
 		t.Fatalf("copies %d, puts %d, uploads %d, reads %d: not one server-side copy", c, p, u, r)
+	}
+}
+
+// A listing read by a process that keeps getting signals (each one makes
+// the kernel interrupt the request in flight) has every entry.
+func TestListingUnderSignalsIsComplete(t *testing.T) {
+	m := mountFake(t, func(c *kfs.Config, _ *upload.Config) { c.EntryTTL, c.AttrTTL, c.NegativeTTL = 0, 0, 0 })
+	for i := 0; i < 2500; i++ {
+		m.store.PutBytes("bkt", fmt.Sprintf("dir/f%04d", i), []byte("x"))
+	}
+	m.store.SetHook(func(method, bucket, key string) error {
+		if method == "ListWithMeta" {
+			time.Sleep(30 * time.Millisecond)
+		}
+		return nil
+	})
+	sigs := make(chan os.Signal, 64)
+	signal.Notify(sigs, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	pid, tid := unix.Getpid(), unix.Gettid()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(7 * time.Millisecond):
+				unix.Tgkill(pid, tid, syscall.SIGUSR1)
+			}
+		}
+	}()
+	for round := 0; round < 5; round++ {
+		ents, err := os.ReadDir(filepath.Join(m.dir, "dir"))
+		if err != nil || len(ents) != 2500 {
+			t.Fatalf("round %d: %d entries, %v", round, len(ents), err)
+		}
 	}
 }

@@ -59,11 +59,15 @@ type OpObserver func(op string, d time.Duration, errno syscall.Errno, bytes int)
 
 // Mount mounts root (BucketRoot or AllBucketsRoot of this filesystem) at
 // dir and serves it, telling obs (when not nil) of every operation.
-// Operations that change the store are not interruptible: a signal to the
-// caller (Go's preemption signal, a Python SIGCHLD or alarm) would
-// otherwise cancel an upload half-way and turn a close(2) into EINTR. A
-// fatal signal still ends the caller at once (the kernel stops waiting);
-// the operation then completes for nobody.
+//
+// No operation is interruptible: every store call is bounded by the
+// request timeout, retries and deadline instead. A signal to the caller
+// (Go's preemption, a profiler's timer, a Python handler) would otherwise
+// cancel work half-way: an upload, turning close(2) into EINTR; a
+// readdir batch, leaving go-fuse's directory offset and the kernel's
+// apart so entries went missing; and a slow lookup retried by the caller
+// under frequent signals would never finish. A fatal signal still ends
+// the caller at once (the kernel stops waiting).
 func (f *FS) Mount(dir string, root fusefs.InodeEmbedder, m MountConfig, obs OpObserver) (*fuse.Server, error) {
 	opts := f.FuseOptions(m)
 	if obs == nil {
@@ -81,8 +85,7 @@ func (f *FS) Mount(dir string, root fusefs.InodeEmbedder, m MountConfig, obs OpO
 }
 
 // served wraps the node tree: it times the operations users wait for and
-// hands those that change something a context interrupts do not cancel
-// (nil cancel channel); reads and lookups stay interruptible.
+// hands them a context interrupts do not cancel (nil cancel channel).
 type served struct {
 	fuse.RawFileSystem
 	obs OpObserver
@@ -108,17 +111,17 @@ func (s served) sized(op string, moved bool, call func() (uint32, fuse.Status)) 
 	return n, st
 }
 
-func (s served) GetAttr(c <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {
-	return s.status("GETATTR", func() fuse.Status { return s.RawFileSystem.GetAttr(c, in, out) })
+func (s served) GetAttr(_ <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {
+	return s.status("GETATTR", func() fuse.Status { return s.RawFileSystem.GetAttr(nil, in, out) })
 }
 
 func (s served) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {
 	return s.status("OPEN", func() fuse.Status { return s.RawFileSystem.Open(nil, in, out) }) // O_TRUNC truncates
 }
 
-func (s served) Read(c <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
+func (s served) Read(_ <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadResult, fuse.Status) {
 	t0 := time.Now()
-	r, st := s.RawFileSystem.Read(c, in, buf)
+	r, st := s.RawFileSystem.Read(nil, in, buf)
 	n := 0
 	if r != nil {
 		n = r.Size()
@@ -127,8 +130,8 @@ func (s served) Read(c <-chan struct{}, in *fuse.ReadIn, buf []byte) (fuse.ReadR
 	return r, st
 }
 
-func (s served) Lookup(c <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
-	return s.status("LOOKUP", func() fuse.Status { return s.RawFileSystem.Lookup(c, h, name, out) })
+func (s served) Lookup(_ <-chan struct{}, h *fuse.InHeader, name string, out *fuse.EntryOut) fuse.Status {
+	return s.status("LOOKUP", func() fuse.Status { return s.RawFileSystem.Lookup(nil, h, name, out) })
 }
 
 // Writev is how go-fuse serves WRITE; Write only when Writev says ENOSYS
@@ -145,20 +148,20 @@ func (s served) Write(_ <-chan struct{}, in *fuse.WriteIn, data []byte) (uint32,
 	return s.sized("WRITE", true, func() (uint32, fuse.Status) { return s.RawFileSystem.Write(nil, in, data) })
 }
 
-func (s served) ReadDirPlus(c <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
-	return s.status("READDIRPLUS", func() fuse.Status { return s.RawFileSystem.ReadDirPlus(c, in, out) })
+func (s served) ReadDirPlus(_ <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
+	return s.status("READDIRPLUS", func() fuse.Status { return s.RawFileSystem.ReadDirPlus(nil, in, out) })
 }
 
-func (s served) ReadDir(c <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
-	return s.status("READDIR", func() fuse.Status { return s.RawFileSystem.ReadDir(c, in, out) })
+func (s served) ReadDir(_ <-chan struct{}, in *fuse.ReadIn, out *fuse.DirEntryList) fuse.Status {
+	return s.status("READDIR", func() fuse.Status { return s.RawFileSystem.ReadDir(nil, in, out) })
 }
 
-func (s served) GetXAttr(c <-chan struct{}, h *fuse.InHeader, attr string, dest []byte) (uint32, fuse.Status) {
-	return s.sized("GETXATTR", false, func() (uint32, fuse.Status) { return s.RawFileSystem.GetXAttr(c, h, attr, dest) })
+func (s served) GetXAttr(_ <-chan struct{}, h *fuse.InHeader, attr string, dest []byte) (uint32, fuse.Status) {
+	return s.sized("GETXATTR", false, func() (uint32, fuse.Status) { return s.RawFileSystem.GetXAttr(nil, h, attr, dest) })
 }
 
-func (s served) ListXAttr(c <-chan struct{}, h *fuse.InHeader, dest []byte) (uint32, fuse.Status) {
-	return s.sized("LISTXATTR", false, func() (uint32, fuse.Status) { return s.RawFileSystem.ListXAttr(c, h, dest) })
+func (s served) ListXAttr(_ <-chan struct{}, h *fuse.InHeader, dest []byte) (uint32, fuse.Status) {
+	return s.sized("LISTXATTR", false, func() (uint32, fuse.Status) { return s.RawFileSystem.ListXAttr(nil, h, dest) })
 }
 
 func (s served) SetAttr(_ <-chan struct{}, in *fuse.SetAttrIn, out *fuse.AttrOut) fuse.Status {

@@ -32,7 +32,7 @@ func (k FaultKind) String() string {
 // Fault says which requests the proxy spoils and how.
 type Fault struct {
 	Kind    FaultKind
-	Rate    float64                   // fraction of the matching requests (0 means 1)
+	Rate    float64                    // fraction of the matching requests (0 means 1)
 	Match   func(r *http.Request) bool // nil: every request
 	Latency time.Duration              // for FaultLatency
 	Limit   int64                      // spoil at most this many (0: no limit)
