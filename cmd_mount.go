@@ -209,7 +209,7 @@ func waitUnmounted(mounts []*mounted, sigs <-chan os.Signal, done <-chan struct{
 func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 	o, st, blocks, hub, logger := p.o, p.st, p.blocks, p.hub, p.log
 	mt := &mounted{mountpoint: m.Mountpoint}
-	dir, journal, err := prepareCacheDir(o, m, st, logger)
+	dir, journal, renames, err := prepareCacheDir(o, m, st, logger)
 	if err != nil {
 		return nil, exitError{2, err}
 	}
@@ -220,8 +220,10 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 	mt.fsys = kfs.New(st, blocks, pipe, kfs.Config{
 		UID: o.UID, GID: o.GID, FileMode: uint32(o.FileMode), DirMode: uint32(o.DirMode),
 		AttrTTL: o.AttrTTL, EntryTTL: o.EntryTTL, NegativeTTL: o.NegativeTTL, ReadOnly: o.ReadOnly,
-		BlockSize: o.BlockSize, MaxReadahead: o.MaxReadahead, ACL: o.ACL, Mountpoint: m.Mountpoint, Log: log})
+		BlockSize: o.BlockSize, MaxReadahead: o.MaxReadahead, ACL: o.ACL, Mountpoint: m.Mountpoint, Log: log,
+		Renames: renameJournal(journal)})
 	registerMount(p.metrics, m.Mountpoint, mt.fsys)
+	finishRenames(mt.fsys, renames, o.Deadline, log)
 	var root fusefs.InodeEmbedder
 	name := m.Bucket
 	if m.Bucket == "" {
@@ -279,7 +281,7 @@ func (m *mounted) close(l *slog.Logger) {
 // prepareCacheDir makes the mount's cache directory (a fixed name per
 // bucket, prefix and mount point, so the next mount finds the upload journal
 // of a crashed one) and aborts the uploads such a crash left behind.
-func prepareCacheDir(o mountopts.Options, m mountopts.Mount, st *s3store.Store, l *slog.Logger) (string, *upload.Journal, error) {
+func prepareCacheDir(o mountopts.Options, m mountopts.Mount, st *s3store.Store, l *slog.Logger) (string, *upload.Journal, []upload.Rename, error) {
 	sum := sha256.Sum256([]byte(o.Endpoint + "\x00" + m.Bucket + "\x00" + m.Prefix))
 	base := o.CacheDir
 	if base == "" {
@@ -290,31 +292,53 @@ func prepareCacheDir(o mountopts.Options, m mountopts.Mount, st *s3store.Store, 
 	}
 	dir := filepath.Join(base, hex.EncodeToString(sum[:8]))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", nil, fmt.Errorf("cache dir: %v", err)
+		return "", nil, nil, fmt.Errorf("cache dir: %v", err)
 	}
 	if o.ReadOnly {
-		return dir, nil, nil
+		return dir, nil, nil, nil
 	}
 	j, err := upload.OpenJournal(filepath.Join(dir, "uploads.journal"))
 	if errors.Is(err, upload.ErrJournalBusy) {
 		// Another live mount of the same bucket: its uploads are its own.
 		dir = fmt.Sprintf("%s-%d", dir, os.Getpid())
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return "", nil, fmt.Errorf("cache dir: %v", err)
+			return "", nil, nil, fmt.Errorf("cache dir: %v", err)
 		}
 		j, err = upload.OpenJournal(filepath.Join(dir, "uploads.journal"))
 	}
 	if err != nil {
-		return "", nil, fmt.Errorf("cache dir: %v", err)
+		return "", nil, nil, fmt.Errorf("cache dir: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if n, err := j.Recover(ctx, st); err != nil {
+	n, renames, err := j.Recover(ctx, st)
+	if err != nil {
 		l.Warn("cleaning up uploads of an earlier run failed", "err", err)
 	} else if n > 0 {
 		l.Info("aborted incomplete multipart uploads left by an earlier run", "uploads", n)
 	}
-	return dir, j, nil
+	return dir, j, renames, nil
+}
+
+// renameJournal is the journal as the filesystem's rename journal (none
+// for a read-only mount).
+func renameJournal(j *upload.Journal) kfs.RenameJournal {
+	if j == nil {
+		return nil
+	}
+	return j
+}
+
+// finishRenames completes the directory renames a crashed run left, before
+// the mount shows (each file then exists once, under one name).
+func finishRenames(fsys *kfs.FS, renames []upload.Rename, deadline time.Duration, l *slog.Logger) {
+	for _, r := range renames {
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		if err := fsys.FinishRename(ctx, r.ID, r.Bucket, r.From, r.To); err != nil {
+			l.Error("could not finish a directory rename an earlier run left; the next mount tries again", "bucket", r.Bucket, "from", r.From, "to", r.To, "err", err)
+		}
+		cancel()
+	}
 }
 
 // tuneReadahead raises the kernel's readahead for this mount to 1 MiB so

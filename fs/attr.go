@@ -167,9 +167,12 @@ func contentType(key string) string {
 // times are what a node shows.
 type times struct{ atime, mtime, ctime time.Time }
 
-// objectTimes are an object's times: stored ones, else LastModified.
+// objectTimes are an object's times: stored ones, else LastModified in
+// whole seconds (listings say milliseconds, HEAD answers seconds: a time
+// must not change with the request that learned it).
 func objectTimes(info store.ObjectInfo, a posix) times {
-	t := times{mtime: info.LastModified, ctime: info.LastModified}
+	lm := info.LastModified.Truncate(time.Second)
+	t := times{mtime: lm, ctime: lm}
 	if !a.mtime.IsZero() {
 		t.mtime = a.mtime
 	}
@@ -177,7 +180,7 @@ func objectTimes(info store.ObjectInfo, a posix) times {
 		t.ctime = a.ctime
 	}
 	if t.ctime.Before(t.mtime) && a.ctime.IsZero() {
-		t.ctime = info.LastModified
+		t.ctime = lm
 	}
 	t.atime = t.mtime
 	if !a.atime.IsZero() {

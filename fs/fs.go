@@ -50,7 +50,15 @@ type Config struct {
 	ACL               bool          // store POSIX ACLs (the kernel enforces them)
 	Mountpoint        string        // where the filesystem is mounted (to recognise descriptors of it)
 	Timeout           time.Duration // bound on work done without a caller (release, background deletes)
+	Renames           RenameJournal // records directory renames under way (nil: not recorded)
 	Log               *slog.Logger
+}
+
+// RenameJournal records directory renames under way, so one a crash cuts
+// short is finished by the next mount (upload.Journal is one).
+type RenameJournal interface {
+	BeginRename(bucket, from, to string) string // on disk before it returns
+	EndRename(id string)
 }
 
 // FS is the state shared by every node of one mount.

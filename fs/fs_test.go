@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -354,5 +355,106 @@ func TestListingUnderSignalsIsComplete(t *testing.T) {
 		if err != nil || len(ents) != 2500 {
 			t.Fatalf("round %d: %d entries, %v", round, len(ents), err)
 		}
+	}
+}
+
+// renameLog is a rename journal in memory.
+type renameLog struct {
+	mu   sync.Mutex
+	open map[string]string
+	n    int
+}
+
+func (r *renameLog) BeginRename(bucket, from, to string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n++
+	id := fmt.Sprint(r.n)
+	if r.open == nil {
+		r.open = map[string]string{}
+	}
+	r.open[id] = from + " -> " + to
+	return id
+}
+
+func (r *renameLog) EndRename(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.open, id)
+}
+
+func keysUnder(m *memstore.Store, prefix string) []string {
+	var out []string
+	for _, k := range m.Keys("bkt") {
+		if strings.HasPrefix(k, prefix) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// A directory rename that fails half-way undoes its copies: every file is
+// under its old name only, and the journal holds nothing.
+func TestFailedDirectoryRenameIsUndone(t *testing.T) {
+	log := &renameLog{}
+	m := mountFake(t, func(c *kfs.Config, _ *upload.Config) { c.Renames = log })
+	for i := 0; i < 30; i++ {
+		m.store.PutBytes("bkt", fmt.Sprintf("d1/f%02d", i), []byte("x"))
+	}
+	var copies atomic.Int32
+	m.store.SetHook(func(method, bucket, key string) error {
+		if method == "Copy" && copies.Add(1) > 12 {
+			return store.ErrUnavailable
+		}
+		return nil
+	})
+	if err := os.Rename(filepath.Join(m.dir, "d1"), filepath.Join(m.dir, "d2")); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("rename with failing copies: %v, want EIO", err)
+	}
+	if left := keysUnder(m.store, "d2/"); len(left) != 0 {
+		t.Fatalf("copies left under the new name: %v", left)
+	}
+	if n := len(keysUnder(m.store, "d1/")); n != 30 {
+		t.Fatalf("%d of 30 sources left", n)
+	}
+	if len(log.open) != 0 {
+		t.Fatalf("journal: %v", log.open)
+	}
+	m.store.SetHook(nil)
+	if err := os.Rename(filepath.Join(m.dir, "d1"), filepath.Join(m.dir, "d2")); err != nil {
+		t.Fatal(err)
+	}
+	if len(keysUnder(m.store, "d1/")) != 0 || len(keysUnder(m.store, "d2/")) != 30 || len(log.open) != 0 {
+		t.Fatalf("after a rename that worked: %v / %v, journal %v", keysUnder(m.store, "d1/"), keysUnder(m.store, "d2/"), log.open)
+	}
+}
+
+// Finishing a rename a crash cut short: copies made are kept, missing ones
+// made, sources deleted; an object written under the new name since is
+// never replaced and its source stays.
+func TestFinishRenameAfterACrash(t *testing.T) {
+	log := &renameLog{}
+	m := mountFake(t, func(c *kfs.Config, _ *upload.Config) { c.Renames = log })
+	ctx := context.Background()
+	meta := map[string]string{"mtime": "1700000000"}
+	for _, k := range []string{"a", "b", "c", "sub/d"} {
+		m.store.Put(ctx, "bkt", "old/"+k, strings.NewReader("data "+k), int64(len("data "+k)), store.PutOptions{Meta: meta})
+	}
+	m.store.Put(ctx, "bkt", "new/a", strings.NewReader("data a"), 6, store.PutOptions{Meta: meta}) // copied before the crash
+	m.store.Put(ctx, "bkt", "new/c", strings.NewReader("written since"), 13, store.PutOptions{})   // not a copy
+	id := log.BeginRename("bkt", "old/", "new/")
+	if err := m.fsys.FinishRename(ctx, id, "bkt", "old/", "new/"); err != nil {
+		t.Fatal(err)
+	}
+	if got := keysUnder(m.store, "old/"); len(got) != 1 || got[0] != "old/c" {
+		t.Fatalf("sources left: %v (want only old/c, whose new name holds another object)", got)
+	}
+	for k, want := range map[string]string{"new/a": "data a", "new/b": "data b", "new/c": "written since", "new/sub/d": "data sub/d"} {
+		if got, _ := m.store.Data("bkt", k); string(got) != want {
+			t.Fatalf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if len(log.open) != 0 || !strings.Contains(m.logs.String(), "both kept") {
+		t.Fatalf("journal %v; log:\n%s", log.open, m.logs.String())
 	}
 }

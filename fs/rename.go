@@ -231,19 +231,61 @@ func (f *FS) repoint(ctx context.Context, n *fusefs.Inode, from, to string) {
 
 // moveTree copies every object under from to the same name under to
 // (keeping each one's mtime), then deletes the sources. Copies run 8 at a
-// time; progress is logged.
+// time; progress is logged. The rename is in the journal from before the
+// first copy until the last source is gone, so one cut short by a crash
+// is finished by the next mount (FinishRename); one that fails here is
+// undone (its copies deleted) and the sources stay.
 func (f *FS) moveTree(ctx context.Context, bucket, from, to string) error {
 	var objs []store.ObjectInfo
 	if err := f.walk(ctx, bucket, from, func(o store.ObjectInfo) { objs = append(objs, o) }); err != nil {
 		return err
 	}
+	id := ""
+	if j := f.cfg.Renames; j != nil {
+		id = j.BeginRename(bucket, from, to)
+	}
 	start := time.Now()
 	f.cfg.Log.Info("directory rename: copying", "bucket", bucket, "from", from, "to", to, "objects", len(objs))
+	copied, err := f.copyTree(ctx, bucket, objs, from, to)
+	if err != nil {
+		f.cfg.Log.Error("directory rename stopped; undoing its copies, the sources are kept", "bucket", bucket, "from", from, "to", to, "err", err)
+		if failed, uerr := f.store.RemoveMany(ctx, bucket, copied); uerr == nil && len(failed) == 0 {
+			f.endRename(id)
+		} else {
+			f.cfg.Log.Error("directory rename: could not undo its copies; the next mount finishes the rename", "bucket", bucket, "from", from, "to", to)
+		}
+		return err
+	}
+	keys := make([]string, len(objs))
+	for i, o := range objs {
+		keys[i] = o.Key
+	}
+	if failed, err := f.store.RemoveMany(ctx, bucket, keys); err != nil || len(failed) > 0 {
+		if err == nil {
+			err = failed[0].Err
+		}
+		return err // the journal keeps the rename: the next mount deletes what is left
+	}
+	f.endRename(id)
+	f.cfg.Log.Info("directory rename: done", "bucket", bucket, "from", from, "to", to, "objects", len(objs), "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (f *FS) endRename(id string) {
+	if j := f.cfg.Renames; j != nil && id != "" {
+		j.EndRename(id)
+	}
+}
+
+// copyTree copies objs (under from) to the same names under to, 8 at a
+// time, and returns the keys it made; it stops at the first error.
+func (f *FS) copyTree(ctx context.Context, bucket string, objs []store.ObjectInfo, from, to string) ([]string, error) {
 	var (
-		mu    sync.Mutex
-		first error
-		done  int
-		wg    sync.WaitGroup
+		mu     sync.Mutex
+		first  error
+		done   int
+		copied []string
+		wg     sync.WaitGroup
 	)
 	work := make(chan store.ObjectInfo)
 	for i := 0; i < 8; i++ {
@@ -251,15 +293,14 @@ func (f *FS) moveTree(ctx context.Context, bucket, from, to string) error {
 		go func() {
 			defer wg.Done()
 			for o := range work {
-				var err error
-				if strings.HasSuffix(o.Key, "/") {
-					_, err = f.putMarker(ctx, bucket, to+strings.TrimPrefix(o.Key, from), o.Meta)
-				} else {
-					_, err = f.copyKeepingTimes(ctx, bucket, o, to+strings.TrimPrefix(o.Key, from))
-				}
+				dst := to + strings.TrimPrefix(o.Key, from)
+				err := f.copyOne(ctx, bucket, o, dst)
 				mu.Lock()
 				if err != nil && first == nil {
 					first = err
+				}
+				if err == nil {
+					copied = append(copied, dst)
 				}
 				done++
 				if done%1000 == 0 {
@@ -270,26 +311,77 @@ func (f *FS) moveTree(ctx context.Context, bucket, from, to string) error {
 		}()
 	}
 	for _, o := range objs {
+		mu.Lock()
+		stop := first != nil
+		mu.Unlock()
+		if stop {
+			break
+		}
 		work <- o
 	}
 	close(work)
 	wg.Wait()
-	if first != nil {
-		f.cfg.Log.Error("directory rename stopped; the sources are kept", "bucket", bucket, "from", from, "to", to, "err", first)
-		return first
+	return copied, first
+}
+
+// copyOne copies one object of a tree (a directory marker is made anew).
+func (f *FS) copyOne(ctx context.Context, bucket string, o store.ObjectInfo, dst string) error {
+	if strings.HasSuffix(o.Key, "/") {
+		_, err := f.putMarker(ctx, bucket, dst, o.Meta)
+		return err
 	}
-	keys := make([]string, len(objs))
-	for i, o := range objs {
-		keys[i] = o.Key
+	_, err := f.copyKeepingTimes(ctx, bucket, o, dst)
+	return err
+}
+
+// FinishRename completes a directory rename a crashed process left in its
+// journal (id): every object still under from is copied to its name under
+// to unless a copy of it is there already (same size and mtime), then the
+// sources are deleted. An object under to that is not such a copy (written
+// there since) is never replaced: its source is kept too, and logged.
+func (f *FS) FinishRename(ctx context.Context, id, bucket, from, to string) error {
+	dests := map[string]store.ObjectInfo{}
+	if err := f.walk(ctx, bucket, to, func(o store.ObjectInfo) { dests[o.Key] = o }); err != nil {
+		return err
 	}
-	if failed, err := f.store.RemoveMany(ctx, bucket, keys); err != nil || len(failed) > 0 {
+	var srcs []store.ObjectInfo
+	if err := f.walk(ctx, bucket, from, func(o store.ObjectInfo) { srcs = append(srcs, o) }); err != nil {
+		return err
+	}
+	var done []string
+	kept := 0
+	for _, o := range srcs {
+		dst := to + strings.TrimPrefix(o.Key, from)
+		if d, ok := dests[dst]; ok {
+			if !sameCopy(o, d) {
+				kept++
+				f.cfg.Log.Warn("finishing a directory rename: a different object has the new name; both kept", "bucket", bucket, "source", o.Key, "target", dst)
+				continue
+			}
+		} else if err := f.copyOne(ctx, bucket, o, dst); err != nil {
+			return err
+		}
+		done = append(done, o.Key)
+	}
+	if failed, err := f.store.RemoveMany(ctx, bucket, done); err != nil || len(failed) > 0 {
 		if err == nil {
 			err = failed[0].Err
 		}
 		return err
 	}
-	f.cfg.Log.Info("directory rename: done", "bucket", bucket, "from", from, "to", to, "objects", len(objs), "took", time.Since(start).Round(time.Millisecond))
+	f.endRename(id)
+	f.cfg.Log.Info("finished a directory rename an earlier run left half done", "bucket", bucket, "from", from, "to", to,
+		"moved", len(done), "kept_both", kept)
 	return nil
+}
+
+// sameCopy says whether d is what copying s made: the same size and mtime
+// (a copy stores its source's mtime), or both directory markers.
+func sameCopy(s, d store.ObjectInfo) bool {
+	if strings.HasSuffix(s.Key, "/") && strings.HasSuffix(d.Key, "/") {
+		return true
+	}
+	return s.Size == d.Size && objectTimes(s, parsePosix(s.Meta)).mtime.Equal(objectTimes(d, parsePosix(d.Meta)).mtime)
 }
 
 // walk calls fn for every object under prefix (with its metadata), in key

@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -128,5 +130,70 @@ func TestKillDuringUploadCleansUp(t *testing.T) {
 	}
 	if !strings.Contains(m2.logText(), "aborted incomplete multipart uploads left by an earlier run") || !strings.Contains(m2.logText(), "uploads=1") {
 		t.Errorf("log does not say what was cleaned up:\n%s", m2.logText())
+	}
+}
+
+// kill -9 in the middle of a directory rename: the next mount finishes it,
+// so every file exists exactly once, under the new name.
+func TestKillDuringDirectoryRename(t *testing.T) {
+	b := newBucket(t)
+	keys := make([]string, 120)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("d1/sub%d/f%03d", i%3, i)
+	}
+	putMany(t, b, keys, func(k string) []byte { return []byte("content of " + k) })
+	p, err := NewFaultProxy(srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.Set(Fault{Kind: FaultLatency, Latency: 150 * time.Millisecond, Match: func(r *http.Request) bool {
+		return r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") != ""
+	}})
+	cacheDir := t.TempDir()
+	m := mountKFS(t, b, "--endpoint", "http://"+p.Addr, "--cache-dir", cacheDir)
+	mv := exec.Command("mv", m.path("d1"), m.path("d2"))
+	if err := mv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer mv.Process.Kill()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(listKeys(t, b, "d2/")) < 20 {
+		if time.Now().After(deadline) {
+			t.Fatal("the rename did not start copying")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := m.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	mv.Wait()
+	for i := 0; i < 100 && isMounted(m.dir); i++ {
+		_ = syscall.Unmount(m.dir, syscall.MNT_DETACH)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(listKeys(t, b, "d2/")); n == len(keys) {
+		t.Fatal("the rename was done before the kill: the test proves nothing")
+	}
+	p.Set(Fault{})
+	m2 := mountKFS(t, b, "--endpoint", "http://"+p.Addr, "--cache-dir", cacheDir) // the same endpoint, bucket and cache dir: the same journal
+	if left := listKeys(t, b, "d1/"); len(left) != 0 {
+		t.Fatalf("%d objects left under the old name after the next mount:\n%s", len(left), m2.logText())
+	}
+	got := listKeys(t, b, "d2/")
+	if len(got) != len(keys) {
+		t.Fatalf("%d of %d objects under the new name", len(got), len(keys))
+	}
+	for _, k := range keys {
+		nk := "d2/" + strings.TrimPrefix(k, "d1/")
+		if string(sdkBytes(t, b, nk)) != "content of "+k {
+			t.Fatalf("%s has the wrong content", nk)
+		}
+	}
+	if !strings.Contains(m2.logText(), "finished a directory rename") {
+		t.Errorf("the next mount did not say what it did:\n%s", m2.logText())
+	}
+	if ents, err := os.ReadDir(m2.path("d2", "sub1")); err != nil || len(ents) != len(keys)/3 {
+		t.Fatalf("d2/sub1 through the mount: %d entries, %v", len(ents), err)
 	}
 }

@@ -370,12 +370,31 @@ func TestJournalRecoverAbortsLeftovers(t *testing.T) {
 	j.Record("b", "done", id2, true)
 	j.Record("b", "done", id2, false)
 	j.Record("b", "gone", "no-such-upload", true)
+	done := j.BeginRename("b", "x/", "y/")
+	j.EndRename(done)
+	j.BeginRename("b", "old dir/", "new\ndir/")
+	j.Close()
+	j, _ = OpenJournal(path)
+	n, renames, err := j.Recover(ctx, m)
+	if err != nil || n != 2 || m.Uploads() != 1 {
+		t.Fatalf("recovered %d (%v), %d uploads left", n, err, m.Uploads())
+	}
+	want := Rename{Bucket: "b", From: "old dir/", To: "new\ndir/"}
+	if len(renames) != 1 || renames[0].Bucket != want.Bucket || renames[0].From != want.From || renames[0].To != want.To {
+		t.Fatalf("renames left: %+v", renames)
+	}
+	j.Close()
+	j, _ = OpenJournal(path) // a crash before the rename was finished: still there
+	n, again, _ := j.Recover(ctx, m)
+	if n != 0 || len(again) != 1 || again[0].ID != renames[0].ID {
+		t.Fatalf("after a second recovery: %d aborted, renames %+v", n, again)
+	}
+	j.EndRename(again[0].ID)
 	j.Close()
 	j, _ = OpenJournal(path)
 	defer j.Close()
-	n, err := j.Recover(ctx, m)
-	if err != nil || n != 2 || m.Uploads() != 1 {
-		t.Fatalf("recovered %d (%v), %d uploads left", n, err, m.Uploads())
+	if _, left, _ := j.Recover(ctx, m); len(left) != 0 {
+		t.Fatalf("an ended rename is still recorded: %+v", left)
 	}
 }
 

@@ -3,6 +3,7 @@ package upload
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -15,12 +16,43 @@ import (
 
 // Journal is an append-only file naming the multipart uploads a mount has
 // in flight ("+ bucket id key" when one starts, "- bucket id key" when it
-// completes or is aborted). After a crash, the next mount with the same
-// journal aborts the uploads that never ended: no partial upload is left
-// behind, and none is ever visible.
+// completes or is aborted) and the directory renames under way
+// ("R+ id {json}" before the first copy, "R- id" once the sources are
+// gone). After a crash, the next mount with the same journal aborts the
+// uploads that never ended (no partial upload is left behind, and none is
+// ever visible) and is handed the renames to finish.
 type Journal struct {
-	mu sync.Mutex // protects f
-	f  *os.File   // GUARDED_BY(mu)
+	mu   sync.Mutex // protects f, next
+	f    *os.File   // GUARDED_BY(mu)
+	next int        // GUARDED_BY(mu): the next rename id
+}
+
+// Rename is a directory rename recorded in the journal.
+type Rename struct {
+	ID     string `json:"-"`
+	Bucket string `json:"bucket"`
+	From   string `json:"from"` // "a/" (a prefix)
+	To     string `json:"to"`
+}
+
+// BeginRename records a rename about to start, on disk before it returns
+// (the copies follow), and returns its id for EndRename.
+func (j *Journal) BeginRename(bucket, from, to string) string {
+	b, _ := json.Marshal(Rename{Bucket: bucket, From: from, To: to})
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.next++
+	id := fmt.Sprintf("%d-%d", os.Getpid(), j.next)
+	fmt.Fprintf(j.f, "R+ %s %s\n", id, b)
+	j.f.Sync()
+	return id
+}
+
+// EndRename records that a rename is over (done, or undone).
+func (j *Journal) EndRename(id string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	fmt.Fprintf(j.f, "R- %s\n", id)
 }
 
 // Aborter is what Recover needs of the store.
@@ -59,52 +91,95 @@ func (j *Journal) Record(bucket, key, id string, start bool) {
 	fmt.Fprintf(j.f, "%s %s %s %s\n", op, bucket, id, strings.ReplaceAll(key, "\n", "\\n"))
 }
 
-// Recover aborts the uploads a previous run left unfinished, then empties
-// the journal. It reports how many it aborted.
-func (j *Journal) Recover(ctx context.Context, s Aborter) (int, error) {
+// Recover aborts the uploads a previous run left unfinished and returns
+// the renames it left unfinished (still recorded: the caller ends each
+// with EndRename once it is finished). The journal then holds only those.
+func (j *Journal) Recover(ctx context.Context, s Aborter) (int, []Rename, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if _, err := j.f.Seek(0, 0); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	type up struct{ bucket, key, id string }
-	open := map[string]up{}
-	var order []string
-	sc := bufio.NewScanner(j.f)
+	ups, renames := readJournal(j.f)
+	n := 0
+	var firstErr error
+	var left []string
+	for _, u := range ups {
+		if err := s.AbortUpload(ctx, u.bucket, u.key, u.id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			if firstErr == nil {
+				firstErr = err
+			}
+			left = append(left, fmt.Sprintf("+ %s %s %s", u.bucket, u.id, strings.ReplaceAll(u.key, "\n", "\\n")))
+			continue
+		}
+		n++
+	}
+	for _, r := range renames {
+		b, _ := json.Marshal(r)
+		left = append(left, fmt.Sprintf("R+ %s %s", r.ID, b))
+	}
+	if err := j.f.Truncate(0); err != nil {
+		return n, renames, err
+	}
+	for _, l := range left {
+		fmt.Fprintln(j.f, l)
+	}
+	j.f.Sync()
+	return n, renames, firstErr
+}
+
+type openUpload struct{ bucket, key, id string }
+
+// readJournal lists the uploads and renames a journal leaves open, in
+// the order they started.
+func readJournal(f *os.File) ([]openUpload, []Rename) {
+	open := map[string]openUpload{}
+	renames := map[string]Rename{}
+	var order, rorder []string
+	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		f := strings.SplitN(sc.Text(), " ", 4)
+		line := sc.Text()
+		if rest, ok := strings.CutPrefix(line, "R+ "); ok {
+			id, body, _ := strings.Cut(rest, " ")
+			var r Rename
+			if json.Unmarshal([]byte(body), &r) == nil && r.Bucket != "" && strings.HasSuffix(r.From, "/") && strings.HasSuffix(r.To, "/") {
+				r.ID = id
+				renames[id] = r
+				rorder = append(rorder, id)
+			}
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "R- "); ok {
+			delete(renames, rest)
+			continue
+		}
+		f := strings.SplitN(line, " ", 4)
 		if len(f) != 4 {
 			continue
 		}
 		if f[0] == "+" {
-			open[f[2]] = up{f[1], strings.ReplaceAll(f[3], "\\n", "\n"), f[2]}
+			open[f[2]] = openUpload{f[1], strings.ReplaceAll(f[3], "\\n", "\n"), f[2]}
 			order = append(order, f[2])
 		} else {
 			delete(open, f[2])
 		}
 	}
-	n := 0
-	var firstErr error
+	var ups []openUpload
 	for _, id := range order {
-		u, ok := open[id]
-		if !ok {
-			continue
-		}
-		if err := s.AbortUpload(ctx, u.bucket, u.key, u.id); err != nil && !errors.Is(err, store.ErrNotFound) {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		n++
-	}
-	if firstErr == nil {
-		if err := j.f.Truncate(0); err != nil {
-			return n, err
+		if u, ok := open[id]; ok {
+			ups = append(ups, u)
+			delete(open, id)
 		}
 	}
-	return n, firstErr
+	var rs []Rename
+	for _, id := range rorder {
+		if r, ok := renames[id]; ok {
+			rs = append(rs, r)
+			delete(renames, id)
+		}
+	}
+	return ups, rs
 }
 
 // Close closes the journal file.
