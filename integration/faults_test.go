@@ -200,7 +200,9 @@ func TestListingsUnderFaults(t *testing.T) {
 		keys[i] = fmt.Sprintf("dir/f%04d", i)
 	}
 	putMany(t, b, keys, func(string) []byte { return []byte("x") })
-	m, p := faultMount(t, b)
+	// 40% of pages failing: enough retries that five failures in a row on
+	// one page (1% with --retries 4) do not make the test flaky.
+	m, p := faultMount(t, b, "--retries", "10")
 	for _, k := range []FaultKind{FaultSlowDown, FaultReset, FaultShortBody, FaultLatency} {
 		p.Set(Fault{Kind: k, Rate: 0.4, Match: IsListing, Latency: 200 * time.Millisecond})
 		var ents []os.DirEntry

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // Extended attributes other than user.s3.* (any user.* name, and POSIX
@@ -107,7 +108,11 @@ func percentEncode(s string) string {
 }
 
 // CheckStored applies the name and value limits of one stored attribute.
+// Names must be UTF-8: the blob is JSON, which cannot keep other bytes.
 func CheckStored(name string, value []byte) error {
+	if !utf8.ValidString(name) {
+		return invalid("attribute name %q is not UTF-8 (kept as JSON in the object's metadata)", name)
+	}
 	if len(name) > MaxNameLen {
 		return fmt.Errorf("attribute name over %d bytes: %w", MaxNameLen, ErrTooBig)
 	}
