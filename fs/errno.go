@@ -3,6 +3,8 @@ package fs
 import (
 	"context"
 	"errors"
+	"net"
+	"net/url"
 	iofs "io/fs"
 	"syscall"
 
@@ -45,11 +47,28 @@ var quietErrnos = map[syscall.Errno]bool{
 	syscall.EISDIR: true, syscall.ENODATA: true, syscall.ERANGE: true, syscall.EXDEV: true, syscall.EINTR: true,
 }
 
+// networkErrnos are errnos of the connection to the store: a caller's
+// tool is told EIO (its file is not unreachable, the server is), never
+// "connection refused" for a stat.
+var networkErrnos = map[syscall.Errno]bool{
+	syscall.ECONNREFUSED: true, syscall.ECONNRESET: true, syscall.ECONNABORTED: true, syscall.EPIPE: true,
+	syscall.ETIMEDOUT: true, syscall.EHOSTUNREACH: true, syscall.ENETUNREACH: true, syscall.ENETDOWN: true,
+	syscall.EHOSTDOWN: true, syscall.ENETRESET: true,
+}
+
 // errnoOf is the one mapping from errors to errnos: an errno in the chain
-// wins (code that knows the answer says it), then the sentinels, then EIO.
+// wins (code that knows the answer says it) unless it is the network's,
+// then the sentinels, then EIO.
 func errnoOf(err error) (errno syscall.Errno, quiet bool) {
 	if err == nil {
 		return 0, true
+	}
+	var (
+		oe *net.OpError
+		ue *url.Error
+	)
+	if (errors.As(err, &oe) || errors.As(err, &ue)) && !errors.Is(err, context.Canceled) || errors.As(err, &errno) && networkErrnos[errno] {
+		return syscall.EIO, false
 	}
 	if errors.As(err, &errno) {
 		return errno, quietErrnos[errno]

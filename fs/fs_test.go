@@ -438,6 +438,44 @@ func TestFailedDirectoryRenameIsUndone(t *testing.T) {
 	}
 }
 
+// A directory rename that fails while the store is unreachable (its undo
+// failing too) is undone by the running mount once the store is back, with
+// no remount: every file ends up once, under its old name.
+func TestUnreachableRenameIsRepairedInTheBackground(t *testing.T) {
+	log := &renameLog{}
+	m := mountFake(t, func(c *kfs.Config, _ *upload.Config) { c.Renames = log })
+	for i := 0; i < 20; i++ {
+		m.store.PutBytes("bkt", fmt.Sprintf("d1/f%02d", i), []byte("x"))
+	}
+	var copies atomic.Int32
+	m.store.SetHook(func(method, bucket, key string) error {
+		if method == "Copy" && copies.Add(1) > 5 || method == "RemoveMany" || strings.HasPrefix(method, "List") && copies.Load() > 5 {
+			return store.ErrUnavailable
+		}
+		return nil
+	})
+	if err := os.Rename(filepath.Join(m.dir, "d1"), filepath.Join(m.dir, "d2")); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("rename with the store going away: %v, want EIO", err)
+	}
+	if len(keysUnder(m.store, "d2/")) == 0 || len(log.pending()) != 1 {
+		t.Fatalf("expected copies left and the rename in the journal: %v, %v", keysUnder(m.store, "d2/"), log.pending())
+	}
+	m.store.SetHook(nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(keysUnder(m.store, "d2/")) != 0 || len(log.pending()) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("not repaired: %v, journal %v; log:\n%s", keysUnder(m.store, "d2/"), log.pending(), m.logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := len(keysUnder(m.store, "d1/")); n != 20 {
+		t.Fatalf("%d of 20 sources left", n)
+	}
+	if ents, err := os.ReadDir(filepath.Join(m.dir, "d1")); err != nil || len(ents) != 20 {
+		t.Fatalf("d1 through the mount: %d entries, %v", len(ents), err)
+	}
+}
+
 // Finishing a rename a crash cut short: copies made are kept, missing ones
 // made, sources deleted; an object written under the new name since is
 // never replaced and its source stays.

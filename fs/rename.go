@@ -246,13 +246,21 @@ func (f *FS) moveTree(ctx context.Context, bucket, from, to string) error {
 	}
 	start := time.Now()
 	f.cfg.Log.Info("directory rename: copying", "bucket", bucket, "from", from, "to", to, "objects", len(objs))
-	copied, err := f.copyTree(ctx, bucket, objs, from, to)
-	if err != nil {
+	if err := f.copyTree(ctx, bucket, objs, from, to); err != nil {
 		f.cfg.Log.Error("directory rename stopped; undoing its copies, the sources are kept", "bucket", bucket, "from", from, "to", to, "err", err)
-		if failed, uerr := f.store.RemoveMany(ctx, bucket, copied); uerr == nil && len(failed) == 0 {
+		if uerr := f.undoCopies(ctx, bucket, from, to); uerr == nil {
 			f.endRename(id)
 		} else {
-			f.cfg.Log.Error("directory rename: could not undo its copies; the next mount finishes the rename", "bucket", bucket, "from", from, "to", to)
+			f.cfg.Log.Error("directory rename: could not undo its copies; retrying in the background (or the next mount finishes the rename)",
+				"bucket", bucket, "from", from, "to", to, "err", uerr)
+			f.repairLater("undo directory rename "+from+" -> "+to, func(ctx context.Context) error {
+				if err := f.undoCopies(ctx, bucket, from, to); err != nil {
+					return err
+				}
+				f.endRename(id)
+				f.ChangedPrefix(bucket, to)
+				return nil
+			})
 		}
 		return err
 	}
@@ -264,7 +272,19 @@ func (f *FS) moveTree(ctx context.Context, bucket, from, to string) error {
 		if err == nil {
 			err = failed[0].Err
 		}
-		return err // the journal keeps the rename: the next mount deletes what is left
+		// Every copy is made: what is left is deleting sources, here in the
+		// background, or by the next mount from the journal.
+		f.cfg.Log.Error("directory rename: copies made but sources not all deleted; finishing in the background",
+			"bucket", bucket, "from", from, "to", to, "err", err)
+		f.repairLater("finish directory rename "+from+" -> "+to, func(ctx context.Context) error {
+			if err := f.FinishRename(ctx, id, bucket, from, to); err != nil {
+				return err
+			}
+			f.ChangedPrefix(bucket, from)
+			f.ChangedPrefix(bucket, to)
+			return nil
+		})
+		return err
 	}
 	f.endRename(id)
 	f.cfg.Log.Info("directory rename: done", "bucket", bucket, "from", from, "to", to, "objects", len(objs), "took", time.Since(start).Round(time.Millisecond))
@@ -278,14 +298,13 @@ func (f *FS) endRename(id string) {
 }
 
 // copyTree copies objs (under from) to the same names under to, 8 at a
-// time, and returns the keys it made; it stops at the first error.
-func (f *FS) copyTree(ctx context.Context, bucket string, objs []store.ObjectInfo, from, to string) ([]string, error) {
+// time; it stops at the first error.
+func (f *FS) copyTree(ctx context.Context, bucket string, objs []store.ObjectInfo, from, to string) error {
 	var (
-		mu     sync.Mutex
-		first  error
-		done   int
-		copied []string
-		wg     sync.WaitGroup
+		mu    sync.Mutex
+		first error
+		done  int
+		wg    sync.WaitGroup
 	)
 	work := make(chan store.ObjectInfo)
 	for i := 0; i < 8; i++ {
@@ -298,9 +317,6 @@ func (f *FS) copyTree(ctx context.Context, bucket string, objs []store.ObjectInf
 				mu.Lock()
 				if err != nil && first == nil {
 					first = err
-				}
-				if err == nil {
-					copied = append(copied, dst)
 				}
 				done++
 				if done%1000 == 0 {
@@ -321,7 +337,7 @@ func (f *FS) copyTree(ctx context.Context, bucket string, objs []store.ObjectInf
 	}
 	close(work)
 	wg.Wait()
-	return copied, first
+	return first
 }
 
 // copyOne copies one object of a tree (a directory marker is made anew).
@@ -373,6 +389,69 @@ func (f *FS) FinishRename(ctx context.Context, id, bucket, from, to string) erro
 	f.cfg.Log.Info("finished a directory rename an earlier run left half done", "bucket", bucket, "from", from, "to", to,
 		"moved", len(done), "kept_both", kept)
 	return nil
+}
+
+// undoCopies deletes the copies a failed directory rename made: every
+// object under to that is a copy of its source under from (the target was
+// empty when the rename began). Found by listing, not from what the copies
+// answered: a copy whose answer was lost is undone too, and an object
+// written under the new name since is kept.
+func (f *FS) undoCopies(ctx context.Context, bucket, from, to string) error {
+	srcs := map[string]store.ObjectInfo{}
+	if err := f.walk(ctx, bucket, from, func(o store.ObjectInfo) { srcs[to+strings.TrimPrefix(o.Key, from)] = o }); err != nil {
+		return err
+	}
+	var drop []string
+	if err := f.walk(ctx, bucket, to, func(o store.ObjectInfo) {
+		if s, ok := srcs[o.Key]; ok && sameCopy(s, o) {
+			drop = append(drop, o.Key)
+		}
+	}); err != nil {
+		return err
+	}
+	if failed, err := f.store.RemoveMany(ctx, bucket, drop); err != nil || len(failed) > 0 {
+		if err == nil {
+			err = failed[0].Err
+		}
+		return err
+	}
+	f.cfg.Log.Info("undid the copies of a failed directory rename", "bucket", bucket, "from", from, "to", to, "removed", len(drop))
+	return nil
+}
+
+// repairLater retries fn in the background (backoff from 1 s to 30 s)
+// until it succeeds or the mount ends: work that must not be left half
+// done when the store was unreachable at the time.
+func (f *FS) repairLater(what string, fn func(ctx context.Context) error) {
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		wait := time.Second
+		for attempt := 1; ; attempt++ {
+			select {
+			case <-f.stop:
+				f.cfg.Log.Warn("unmounted before a repair was done; the next mount does it from the journal", "what", what)
+				return
+			case <-time.After(wait):
+			}
+			ctx, cancel := f.background()
+			go func() {
+				select {
+				case <-f.stop: // unmounting: do not hold Close up
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			err := fn(ctx)
+			cancel()
+			if err == nil {
+				f.cfg.Log.Info("repaired", "what", what, "attempts", attempt)
+				return
+			}
+			f.cfg.Log.Warn("repair failed; retrying", "what", what, "attempt", attempt, "err", err)
+			wait = min(2*wait, 30*time.Second)
+		}
+	}()
 }
 
 // sameCopy says whether d is what copying s made: the same size and mtime

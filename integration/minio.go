@@ -240,6 +240,16 @@ func (m *Minio) transport() (*http.Transport, error) {
 func (m *Minio) PID() int { return m.cmd.Process.Pid }
 
 // Stop sends SIGTERM to the server's PID, then SIGKILL after 10 s.
+// Kill ends the server with SIGKILL (a crash: nothing flushed, connections
+// cut) and waits for it.
+func (m *Minio) Kill() {
+	if m == nil || m.cmd.Process == nil {
+		return
+	}
+	_ = m.cmd.Process.Kill()
+	<-m.exited
+}
+
 func (m *Minio) Stop() {
 	if m == nil || m.cmd.Process == nil {
 		return
