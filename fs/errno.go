@@ -3,9 +3,9 @@ package fs
 import (
 	"context"
 	"errors"
+	iofs "io/fs"
 	"net"
 	"net/url"
-	iofs "io/fs"
 	"syscall"
 
 	"kfs/fs/store"
