@@ -154,7 +154,17 @@ func (n *fileNode) refresh(ctx context.Context) error {
 	return nil
 }
 
+// throughDescriptor says whether a GETATTR came through an open
+// descriptor rather than by name (served.GetAttr marks it).
+func (f *FS) throughDescriptor(ctx context.Context) bool {
+	fc, ok := ctx.(*fuse.Context)
+	return ok && fc.Cancel != nil && fc.Cancel == f.viaFH
+}
+
 func (n *fileNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	if h, ok := fh.(*handle); ok && n.fsys.throughDescriptor(ctx) {
+		return h.Getattr(ctx, out)
+	}
 	if err := n.refresh(ctx); err != nil {
 		return n.fsys.errno("getattr", n.path(), err)
 	}

@@ -78,6 +78,7 @@ type FS struct {
 
 	notes *notifier // kernel notifications, sent by one goroutine
 	stop  chan struct{}
+	viaFH chan struct{} // never closed: marks a GETATTR sent through a descriptor (served.GetAttr)
 	wg    sync.WaitGroup
 }
 
@@ -90,7 +91,7 @@ func New(st Store, blocks *cache.Blocks, up *upload.Pipeline, cfg Config) *FS {
 		cfg.Timeout = 10 * time.Minute
 	}
 	f := &FS{store: st, blocks: blocks, up: up, cfg: cfg, mounted: time.Now(), logged: map[string]struct{}{},
-		notes: newNotifier(), stop: make(chan struct{})}
+		notes: newNotifier(), stop: make(chan struct{}), viaFH: make(chan struct{})}
 	f.del = newDeleter(f)
 	f.wg.Add(1)
 	go f.notes.run(f.stop, &f.wg)

@@ -505,3 +505,68 @@ func TestFinishRenameAfterACrash(t *testing.T) {
 		t.Fatalf("journal %v; log:\n%s", log.pending(), m.logs.String())
 	}
 }
+
+// Any combination of TTLs: a name in a listing is never answered "absent"
+// because the listing is older than entry-ttl but younger than
+// negative-ttl (entry-ttl 0 with the default negative-ttl made every file
+// of a listed directory ENOENT).
+func TestTTLCombinationsNeverHideListedFiles(t *testing.T) {
+	for _, ttl := range [][3]time.Duration{{0, 0, 5 * time.Second}, {0, time.Millisecond, time.Minute}, {time.Minute, 0, 0}, {0, 0, 0}} {
+		t.Run(fmt.Sprint(ttl), func(t *testing.T) {
+			m := mountFake(t, func(c *kfs.Config, _ *upload.Config) { c.AttrTTL, c.EntryTTL, c.NegativeTTL = ttl[0], ttl[1], ttl[2] })
+			for i := 0; i < 5; i++ {
+				m.store.PutBytes("bkt", fmt.Sprintf("d/f%d", i), []byte("x"))
+			}
+			for round := 0; round < 3; round++ {
+				ents, err := os.ReadDir(filepath.Join(m.dir, "d"))
+				if err != nil || len(ents) != 5 {
+					t.Fatalf("readdir: %d, %v", len(ents), err)
+				}
+				time.Sleep(2 * time.Millisecond)
+				for _, e := range ents {
+					if _, err := os.Stat(filepath.Join(m.dir, "d", e.Name())); err != nil {
+						t.Fatalf("round %d: listed %s but stat: %v", round, e.Name(), err)
+					}
+				}
+			}
+			if _, err := os.Stat(filepath.Join(m.dir, "d", "nope")); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("a missing name: %v", err)
+			}
+		})
+	}
+}
+
+// At attr-ttl 0 the kernel asks for attributes before every read of an
+// open file; those are answered without a HEAD (the descriptor reads the
+// version it opened), while stat by name still asks the store.
+func TestReadingAtAttrTTLZeroSendsNoHeadPerRead(t *testing.T) {
+	m := mountFake(t, func(c *kfs.Config, _ *upload.Config) { c.AttrTTL = 0 })
+	data := make([]byte, 32<<20)
+	m.store.PutBytes("bkt", "f", data)
+	if _, err := os.Stat(filepath.Join(m.dir, "f")); err != nil {
+		t.Fatal(err)
+	}
+	var stats atomic.Int32
+	m.store.SetHook(func(method, bucket, key string) error {
+		if method == "Stat" {
+			stats.Add(1)
+		}
+		return nil
+	})
+	got, err := os.ReadFile(filepath.Join(m.dir, "f"))
+	if err != nil || len(got) != len(data) {
+		t.Fatalf("read: %d, %v", len(got), err)
+	}
+	if n := stats.Load(); n > 3 { // lookup, open, getattr by name
+		t.Fatalf("%d HEADs for one read of 32 MiB at attr-ttl 0", n)
+	}
+	held, err := os.Open(filepath.Join(m.dir, "f")) // open while stat by name asks
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	m.store.PutBytes("bkt", "f", []byte("short"))
+	if st, err := os.Stat(filepath.Join(m.dir, "f")); err != nil || st.Size() != 5 {
+		t.Fatalf("stat by name after a remote change, with a descriptor open: %v, %v", st, err)
+	}
+}

@@ -104,8 +104,11 @@ func (d *dirNode) cachedLocked(name string, now time.Time, l *listing, fetched b
 		return dirEntry{}, false, false
 	}
 	age := now.Sub(l.at)
-	if i, ok := l.byName[name]; ok && (fetched || age <= d.fsys.cfg.EntryTTL) {
-		return l.entries[i], true, true
+	if i, ok := l.byName[name]; ok {
+		if fetched || age <= d.fsys.cfg.EntryTTL {
+			return l.entries[i], true, true
+		}
+		return dirEntry{}, false, false // listed, but too long ago: ask again (never "absent")
 	}
 	return dirEntry{}, false, l.complete && (fetched || age <= d.fsys.cfg.NegativeTTL)
 }
@@ -146,9 +149,16 @@ func (d *dirNode) lookupEntry(ctx context.Context, name string) (dirEntry, error
 		d.mu.Unlock()
 
 		l, err := d.listFirstPage(ctx, now)
+		var (
+			e            dirEntry
+			found, known bool
+		)
 		d.mu.Lock()
-		if err == nil && (d.listing == nil || !d.listing.at.After(l.at)) {
-			d.listing = l
+		if err == nil {
+			if d.listing == nil || !d.listing.at.After(l.at) {
+				d.listing = l
+			}
+			e, found, known = d.cachedLocked(name, now, l, true) // l is shared from here: under mu
 		}
 		d.listWait = nil
 		d.mu.Unlock()
@@ -156,7 +166,6 @@ func (d *dirNode) lookupEntry(ctx context.Context, name string) (dirEntry, error
 		if err != nil {
 			return dirEntry{}, err
 		}
-		e, found, known := d.cachedLocked(name, now, l, true)
 		switch {
 		case found:
 			return e, nil
@@ -287,13 +296,13 @@ func (d *dirNode) child(ctx context.Context, e dirEntry, out *fuse.EntryOut) (*f
 // pages.
 func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
 	now := time.Now()
-	d.mu.Lock()
-	l := d.listing
-	d.mu.Unlock()
 	h := &dirHandle{dir: d}
-	if l != nil && l.complete && now.Sub(l.at) <= min(d.fsys.cfg.EntryTTL, d.fsys.cfg.NegativeTTL) {
-		h.fromMem, h.cached, h.listedAt = true, append([]dirEntry(nil), l.entries...), l.at
-	} else {
+	d.mu.Lock()
+	if l := d.listing; l != nil && l.complete && now.Sub(l.at) <= min(d.fsys.cfg.EntryTTL, d.fsys.cfg.NegativeTTL) {
+		h.fromMem, h.cached, h.listedAt = true, append([]dirEntry(nil), l.entries...), l.at // a copy: the listing changes under mu
+	}
+	d.mu.Unlock()
+	if !h.fromMem {
 		h.reset(now)
 	}
 	return h, 0, 0

@@ -73,7 +73,7 @@ func (f *FS) Mount(dir string, root fusefs.InodeEmbedder, m MountConfig, obs OpO
 	if obs == nil {
 		obs = func(string, time.Duration, syscall.Errno, int) {}
 	}
-	srv, err := fuse.NewServer(served{fusefs.NewNodeFS(root, opts), obs}, dir, &opts.MountOptions)
+	srv, err := fuse.NewServer(served{fusefs.NewNodeFS(root, opts), obs, f.viaFH}, dir, &opts.MountOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +88,8 @@ func (f *FS) Mount(dir string, root fusefs.InodeEmbedder, m MountConfig, obs OpO
 // hands them a context interrupts do not cancel (nil cancel channel).
 type served struct {
 	fuse.RawFileSystem
-	obs OpObserver
+	obs   OpObserver
+	viaFH chan struct{} // never closed: the cancel channel of a GETATTR sent through a descriptor
 }
 
 // status runs op, timing it.
@@ -111,8 +112,16 @@ func (s served) sized(op string, moved bool, call func() (uint32, fuse.Status)) 
 	return n, st
 }
 
+// GetAttr marks one sent through a descriptor (fstat, the kernel's check
+// before a read) by its context's cancel channel, which never fires: go-fuse
+// hands an open file's handle to a GETATTR by name too, and only the
+// request's flag tells the two apart (see fileNode.Getattr).
 func (s served) GetAttr(_ <-chan struct{}, in *fuse.GetAttrIn, out *fuse.AttrOut) fuse.Status {
-	return s.status("GETATTR", func() fuse.Status { return s.RawFileSystem.GetAttr(nil, in, out) })
+	var cancel <-chan struct{}
+	if in.Flags()&fuse.FUSE_GETATTR_FH != 0 {
+		cancel = s.viaFH
+	}
+	return s.status("GETATTR", func() fuse.Status { return s.RawFileSystem.GetAttr(cancel, in, out) })
 }
 
 func (s served) Open(_ <-chan struct{}, in *fuse.OpenIn, out *fuse.OpenOut) fuse.Status {

@@ -76,6 +76,9 @@ type MinioConfig struct {
 	AccessKey, SecretKey string
 	// CertsDir holds public.crt and private.key: the server speaks https.
 	CertsDir string
+	// Drives > 0 makes an erasure-coded server of that many drive
+	// directories DataDir/d1…dN (one process).
+	Drives int
 	// Detach starts the server in its own session, outliving this process
 	// (the demo); otherwise it dies with its parent.
 	Detach bool
@@ -139,6 +142,11 @@ func StartMinio(cfg MinioConfig) (*Minio, error) {
 		}
 	}
 	args := []string{"server", cfg.DataDir, "--address", cfg.Addr, "--console-address", console, "--quiet"}
+	var extraEnv []string
+	if cfg.Drives > 0 {
+		args[1] = filepath.Join(cfg.DataDir, fmt.Sprintf("d{1...%d}", cfg.Drives))
+		extraEnv = append(extraEnv, "MINIO_CI_CD=on") // else drives on the root disk are refused
+	}
 	scheme := "http://"
 	if cfg.CertsDir != "" {
 		args = append(args, "--certs-dir", cfg.CertsDir)
@@ -149,6 +157,7 @@ func StartMinio(cfg MinioConfig) (*Minio, error) {
 		"MINIO_ROOT_USER="+cfg.AccessKey, "MINIO_ROOT_PASSWORD="+cfg.SecretKey,
 		"MINIO_KMS_SECRET_KEY=kfs-key:"+base64.StdEncoding.EncodeToString(kms),
 		"MINIO_API_SELECT_PARQUET=on", "MINIO_UPDATE=off", "MINIO_BROWSER=off")
+	cmd.Env = append(cmd.Env, extraEnv...)
 	cmd.Env = append(cmd.Env, cfg.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
