@@ -215,9 +215,14 @@ func (m *mounted) stop(t *testing.T, exited chan error) {
 	select {
 	case <-exited:
 	case <-time.After(15 * time.Second):
-		t.Errorf("kfs (pid %d) did not exit 15s after SIGTERM; killing it", m.cmd.Process.Pid)
-		_ = m.cmd.Process.Kill()
-		<-exited
+		t.Errorf("kfs (pid %d) did not exit 15s after SIGTERM; killing it (SIGQUIT first: its goroutines go to the log)", m.cmd.Process.Pid)
+		_ = m.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-exited:
+		case <-time.After(3 * time.Second):
+			_ = m.cmd.Process.Kill()
+			<-exited
+		}
 	}
 	if strings.Contains(m.logText(), "DATA RACE") {
 		t.Errorf("the race detector fired in kfs")

@@ -1,6 +1,7 @@
 package s3store
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -48,8 +49,11 @@ func (w watchdog) RoundTrip(r *http.Request) (*http.Response, error) {
 	stall := func() { cancel(fmt.Errorf("%s: %w for %v", op, errNoProgress, wait)) }
 	t := time.AfterFunc(w.idle, stall)
 	r = r.WithContext(ctx)
+	var released chan struct{} // closed when the transport is done with the request body
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = &progress{ReadCloser: r.Body, tick: func() { t.Reset(w.idle) }, done: func() { t.Reset(wait) }}
+		released = make(chan struct{})
+		r.Body = &progress{ReadCloser: r.Body, tick: func() { t.Reset(w.idle) }, done: func() { t.Reset(wait) },
+			closed: func() { close(released) }}
 	} else {
 		t.Reset(wait)
 	}
@@ -60,12 +64,43 @@ func (w watchdog) RoundTrip(r *http.Request) (*http.Response, error) {
 			err = c
 		}
 		cancel(nil)
+		w.awaitBody(released)
 		return nil, err
 	}
+	if released != nil && resp.StatusCode >= 300 {
+		// An error answered before the body was all sent: the transport
+		// may still be reading the body while minio-go rewinds it for a
+		// retry (two readers of one body: a data race and a corrupt
+		// resend). Keep the answer, stop the send, wait for the body.
+		b, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		t.Stop()
+		cancel(nil)
+		w.awaitBody(released)
+		if rerr != nil {
+			return nil, rerr
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(b))
+		return resp, nil
+	}
+	w.awaitBody(released)
 	t.Reset(w.idle)
 	resp.Body = &progress{ReadCloser: resp.Body, tick: func() { t.Reset(w.idle) },
 		closed: func() { t.Stop(); cancel(nil) }, cause: func() error { return context.Cause(ctx) }}
 	return resp, nil
+}
+
+// awaitBody waits until the transport has closed a request's body
+// (released), so the caller may reuse it; bounded, as a transport that
+// never closes it is a bug, not a reason to hang.
+func (w watchdog) awaitBody(released chan struct{}) {
+	if released == nil {
+		return
+	}
+	select {
+	case <-released:
+	case <-time.After(w.idle):
+	}
 }
 
 // slowOp says whether the server answers op only when it has done the work.
