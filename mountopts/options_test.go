@@ -206,3 +206,15 @@ func FuzzParseArgs(f *testing.F) {
 		}
 	})
 }
+
+// A small cache alone is fine: the default readahead follows it; an
+// explicit readahead too large for the cache is still refused.
+func TestSmallCacheScalesDefaultReadahead(t *testing.T) {
+	o, err := Parse([]string{"--cache-size", "16MiB", "/mnt/x"}, envOf(baseEnv))
+	if err != nil || o.MaxReadahead != 8<<20 {
+		t.Fatalf("cache 16MiB: readahead %d, %v", o.MaxReadahead, err)
+	}
+	if _, err := Parse([]string{"--cache-size", "16MiB", "--max-readahead", "12MiB", "/mnt/x"}, envOf(baseEnv)); err == nil || !strings.Contains(err.Error(), "max-readahead") {
+		t.Fatalf("explicit readahead over half the cache: %v", err)
+	}
+}

@@ -153,6 +153,9 @@ func Parse(args []string, env func(string) string) (Options, error) {
 	if err := o.setMounts(pos); err != nil {
 		return o, err
 	}
+	if !set["max-readahead"] && o.MaxReadahead > o.CacheSize/2 {
+		o.MaxReadahead = o.CacheSize / 2 // a smaller cache, left to its default: follows the cache
+	}
 	return o, o.Validate()
 }
 

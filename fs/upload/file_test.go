@@ -499,3 +499,46 @@ func TestStreamWriterFailsWhenPartsKeepFailing(t *testing.T) {
 		t.Fatalf("committed %d bytes, not a prefix of what was written (size %d)", len(got), f.Size())
 	}
 }
+
+// More writers than the budget has parts for, each writing a file of
+// between one and two parts (kept for one PUT while it can be): every
+// writer holding a full part and waiting for budget for the next deadlocked
+// them all (16 cp of 8 MiB files into a mount with write-buffer 32MiB).
+// A writer that would wait sends what it holds instead.
+func TestWritersBeyondTheBudgetDoNotDeadlock(t *testing.T) {
+	p, m := newPipe(t, func(c *Config) { c.InFlight = 4 * P })
+	const writers = 8
+	wctx, cancel := context.WithCancel(ctx) // ends stuck writers if the test gives up
+	defer cancel()
+	data := make([][]byte, writers)
+	done := make(chan error, writers)
+	for i := 0; i < writers; i++ {
+		data[i] = pattern(int(P)+int(P)/2+i, int64(i))
+		f := open(t, p, fmt.Sprintf("w%d", i), store.ObjectInfo{}, false)
+		go func() {
+			for off := 0; off < len(data[i]); off += 128 << 10 {
+				if err := f.WriteAt(wctx, data[i][off:min(off+128<<10, len(data[i]))], int64(off)); err != nil {
+					done <- err
+					return
+				}
+				time.Sleep(time.Millisecond) // writers interleave, as cp processes do
+			}
+			_, _, err := f.Commit(wctx, noOpts())
+			done <- err
+		}()
+	}
+	for i := 0; i < writers; i++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(20 * time.Second):
+			cancel()
+			t.Fatalf("%d of %d writers still stuck after 20 s: deadlock on the write budget", writers-i, writers)
+		}
+	}
+	for i := 0; i < writers; i++ {
+		mustData(t, m, fmt.Sprintf("w%d", i), data[i])
+	}
+}

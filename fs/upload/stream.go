@@ -109,8 +109,25 @@ func (f *File) acquireLocked(ctx context.Context, bytes int64) (int, error) {
 		} else if resent {
 			continue
 		}
+		if f.mp == nil && f.holdsFullPartLocked() {
+			// Full parts kept for one PUT hold budget others may wait for,
+			// while this writer would wait for theirs: writers each holding
+			// a part and waiting for one more deadlock. Send them instead
+			// (a multipart upload), so they can be given back.
+			if err := f.sendFullStreamLocked(ctx); err != nil {
+				return 0, err
+			}
+			continue
+		}
 		return f.p.inflight.acquire(ctx, bytes) // wait for other files
 	}
+}
+
+// holdsFullPartLocked says whether the next part to send is full and
+// charged to the budget.
+func (f *File) holdsFullPartLocked() bool {
+	mb, ok := f.st.bufs[f.st.next]
+	return ok && f.key != "" && mb.units > 0 && int64(len(mb.b)) == f.layout().size(f.st.next)
 }
 
 // resendFailedLocked sends again, in the foreground, the full parts whose
@@ -124,8 +141,11 @@ func (f *File) resendFailedLocked(ctx context.Context) (bool, error) {
 	l, m, resent := f.layout(), f.mp, false
 	for n := 1; n < f.st.next; n++ {
 		mb, ok := f.st.bufs[n]
+		if !ok {
+			continue // given back: sent
+		}
 		size := int64(len(mb.b))
-		if !ok || size != l.size(n) || m.sentOrSending(n, f.gen(n), size) {
+		if size != l.size(n) || m.sentOrSending(n, f.gen(n), size) {
 			continue
 		}
 		p, err := f.p.cfg.Store.PutPart(ctx, m.bucket, m.key, m.id, n, bytes.NewReader(mb.b), size)
