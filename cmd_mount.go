@@ -221,9 +221,12 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 		UID: o.UID, GID: o.GID, FileMode: uint32(o.FileMode), DirMode: uint32(o.DirMode),
 		AttrTTL: o.AttrTTL, EntryTTL: o.EntryTTL, NegativeTTL: o.NegativeTTL, ReadOnly: o.ReadOnly,
 		BlockSize: o.BlockSize, MaxReadahead: o.MaxReadahead, ACL: o.ACL, Mountpoint: m.Mountpoint, Log: log,
-		Renames: renameJournal(journal)})
+		Renames: renameJournal(journal), Deletes: deleteJournal(journal)})
 	registerMount(p.metrics, m.Mountpoint, mt.fsys)
 	finishRenames(mt.fsys, renames, o.Deadline, log)
+	if journal != nil {
+		finishDeletes(mt.fsys, journal, o.Deadline, log)
+	}
 	var root fusefs.InodeEmbedder
 	name := m.Bucket
 	if m.Bucket == "" {
@@ -327,6 +330,39 @@ func renameJournal(j *upload.Journal) kfs.RenameJournal {
 		return nil
 	}
 	return j
+}
+
+func deleteJournal(j *upload.Journal) kfs.DeleteJournal {
+	if j == nil {
+		return nil
+	}
+	return j
+}
+
+// finishDeletes sends the deletions a killed run had batched but not sent
+// (its unlinks returned 0: the files must not come back).
+func finishDeletes(fsys *kfs.FS, j *upload.Journal, deadline time.Duration, l *slog.Logger) {
+	ds := j.Deletes()
+	if len(ds) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	var done []string
+	kept := 0
+	for _, d := range ds {
+		deleted, err := fsys.FinishDelete(ctx, d.Bucket, d.Key, d.At)
+		if err != nil {
+			l.Error("could not send a deletion an earlier run left; the next mount tries again", "bucket", d.Bucket, "key", d.Key, "err", err)
+			continue
+		}
+		if !deleted {
+			kept++
+		}
+		done = append(done, d.ID)
+	}
+	j.EndDelete(done...)
+	l.Info("sent the deletions an earlier run left unsent", "deleted", len(done)-kept, "kept_rewritten", kept)
 }
 
 // finishRenames completes the directory renames a crashed run left, before

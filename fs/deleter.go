@@ -21,11 +21,11 @@ type deleter struct {
 
 	flushMu sync.Mutex // serialises batches, so a flush waits for one in progress
 
-	mu      sync.Mutex             // protects the fields below
-	pending map[string][]string    // GUARDED_BY(mu): bucket -> keys
-	hidden  map[[2]string]struct{} // GUARDED_BY(mu): {bucket, key} of keys not yet deleted
-	timer   *time.Timer            // GUARDED_BY(mu)
-	failed  error                  // GUARDED_BY(mu): a background batch's failure, not yet reported
+	mu      sync.Mutex           // protects the fields below
+	pending map[string][]string  // GUARDED_BY(mu): bucket -> keys
+	hidden  map[[2]string]string // GUARDED_BY(mu): {bucket, key} of keys not yet deleted -> journal id
+	timer   *time.Timer          // GUARDED_BY(mu)
+	failed  error                // GUARDED_BY(mu): a background batch's failure, not yet reported
 }
 
 const (
@@ -35,7 +35,7 @@ const (
 )
 
 func newDeleter(f *FS) *deleter {
-	return &deleter{fsys: f, pending: map[string][]string{}, hidden: map[[2]string]struct{}{}}
+	return &deleter{fsys: f, pending: map[string][]string{}, hidden: map[[2]string]string{}}
 }
 
 // add schedules key for deletion.
@@ -46,7 +46,11 @@ func (d *deleter) add(bucket, key string) {
 	if _, ok := d.hidden[k]; ok {
 		return
 	}
-	d.hidden[k] = struct{}{}
+	id := ""
+	if j := d.fsys.cfg.Deletes; j != nil {
+		id = j.BeginDelete(bucket, key)
+	}
+	d.hidden[k] = id
 	d.pending[bucket] = append(d.pending[bucket], key)
 	if len(d.pending[bucket]) == deleteEarly {
 		go d.background()
@@ -112,9 +116,16 @@ func (d *deleter) flush(ctx context.Context) error {
 
 func (d *deleter) unhide(bucket string, keys []string) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	var ids []string
 	for _, k := range keys {
+		if id := d.hidden[[2]string{bucket, k}]; id != "" {
+			ids = append(ids, id)
+		}
 		delete(d.hidden, [2]string{bucket, k})
+	}
+	d.mu.Unlock()
+	if j := d.fsys.cfg.Deletes; j != nil && len(ids) > 0 {
+		j.EndDelete(ids...)
 	}
 }
 

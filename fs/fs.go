@@ -51,6 +51,7 @@ type Config struct {
 	Mountpoint        string        // where the filesystem is mounted (to recognise descriptors of it)
 	Timeout           time.Duration // bound on work done without a caller (release, background deletes)
 	Renames           RenameJournal // records directory renames under way (nil: not recorded)
+	Deletes           DeleteJournal // records deletions waiting in the batch (nil: not recorded)
 	Log               *slog.Logger
 }
 
@@ -59,6 +60,14 @@ type Config struct {
 type RenameJournal interface {
 	BeginRename(bucket, from, to string) string // on disk before it returns
 	EndRename(id string)
+}
+
+// DeleteJournal records the deletions unlink hands to the batch, so a
+// process killed before the batch went out does not bring the files back
+// (upload.Journal is one).
+type DeleteJournal interface {
+	BeginDelete(bucket, key string) string
+	EndDelete(ids ...string)
 }
 
 // FS is the state shared by every node of one mount.

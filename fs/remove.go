@@ -2,7 +2,9 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"syscall"
+	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 
@@ -131,4 +133,25 @@ func (f *FS) checkEmpty(ctx context.Context, bucket, prefix string) error {
 		return syscall.ENOTEMPTY
 	}
 	return nil
+}
+
+// FinishDelete deletes an object a killed run had unlinked (at) but not
+// yet deleted, unless it was written again since (then it is another
+// object, and stays). It reports whether it deleted.
+func (f *FS) FinishDelete(ctx context.Context, bucket, key string, at time.Time) (bool, error) {
+	info, err := f.store.Stat(ctx, store.ObjectRef{Bucket: bucket, Key: key})
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if info.LastModified.After(at) {
+		f.cfg.Log.Warn("an unlinked file was written again before its deletion was sent; kept", "bucket", bucket, "key", key)
+		return false, nil
+	}
+	if err := f.store.Remove(ctx, store.ObjectRef{Bucket: bucket, Key: key}); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false, err
+	}
+	return true, nil
 }

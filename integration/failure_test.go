@@ -197,3 +197,57 @@ func TestKillDuringDirectoryRename(t *testing.T) {
 		t.Fatalf("d2/sub1 through the mount: %d entries, %v", len(ents), err)
 	}
 }
+
+// kill -9 right after unlinks returned, before their batch delete went
+// out: the next mount of the same target sends it, so no file comes back;
+// one another client wrote again in between stays.
+func TestKillAfterUnlinkDoesNotResurrect(t *testing.T) {
+	b := newBucket(t)
+	cacheDir := t.TempDir()
+	keys := make([]string, 40)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("d/f%02d", i)
+	}
+	putMany(t, b, keys, func(k string) []byte { return []byte(k) })
+	mnt := mountKFS(t, b, "--cache-dir", cacheDir)
+	if ents, err := os.ReadDir(mnt.path("d")); err != nil || len(ents) != len(keys) {
+		t.Fatalf("listing: %d %v", len(ents), err)
+	}
+	for _, k := range keys { // unlink(2) from here: all within a few ms, inside the batch window
+		if err := syscall.Unlink(mnt.path(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mnt.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100 && isMounted(mnt.dir); i++ {
+		_ = syscall.Unmount(mnt.dir, syscall.MNT_DETACH)
+		time.Sleep(20 * time.Millisecond)
+	}
+	c := client(t)
+	ctx := context.Background()
+	left := 0
+	for o := range c.ListObjects(ctx, b, minio.ListObjectsOptions{Prefix: "d/", Recursive: true}) {
+		if o.Err == nil {
+			left++
+		}
+	}
+	t.Logf("%d of %d unlinked objects not yet deleted when kfs was killed", left, len(keys))
+	time.Sleep(1100 * time.Millisecond) // a rewrite is later than the unlink, also in whole seconds
+	put(t, b, "d/f07", []byte("written again by another client"))
+	m2 := mountKFS(t, b, "--cache-dir", cacheDir)
+	var names []string
+	for o := range c.ListObjects(ctx, b, minio.ListObjectsOptions{Prefix: "d/", Recursive: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		names = append(names, o.Key)
+	}
+	if len(names) != 1 || names[0] != "d/f07" {
+		t.Fatalf("after the next mount the bucket holds %v, want only the rewritten d/f07\n%s", names, m2.logText())
+	}
+	if left > 0 && !strings.Contains(m2.logText(), "sent the deletions an earlier run left unsent") {
+		t.Errorf("the next mount did not say what it finished:\n%s", m2.logText())
+	}
+}

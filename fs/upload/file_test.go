@@ -542,3 +542,45 @@ func TestWritersBeyondTheBudgetDoNotDeadlock(t *testing.T) {
 		mustData(t, m, fmt.Sprintf("w%d", i), data[i])
 	}
 }
+
+// Deletions handed to the batch and not ended are handed to the next run,
+// kept across recoveries until ended; ids of two runs never collide.
+func TestJournalKeepsUnsentDeletions(t *testing.T) {
+	m := memstore.New()
+	path := filepath.Join(t.TempDir(), "j")
+	j, err := OpenJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := j.BeginDelete("b", "sent")
+	left := j.BeginDelete("b", "dir/with space\nand newline")
+	j.EndDelete(sent)
+	j.Close()
+	j, _ = OpenJournal(path)
+	if _, _, err := j.Recover(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	ds := j.Deletes()
+	if len(ds) != 1 || ds[0].ID != left || ds[0].Key != "dir/with space\nand newline" || ds[0].At.IsZero() {
+		t.Fatalf("deletions left: %+v", ds)
+	}
+	if id := j.BeginDelete("b", "new"); id == left {
+		t.Fatalf("a new run reused id %s", id)
+	}
+	j.Close()
+	j, _ = OpenJournal(path)
+	j.Recover(ctx, m)
+	if ds := j.Deletes(); len(ds) != 2 {
+		t.Fatalf("after a second recovery: %+v", ds)
+	}
+	for _, d := range j.Deletes() {
+		j.EndDelete(d.ID)
+	}
+	j.Close()
+	j, _ = OpenJournal(path)
+	defer j.Close()
+	j.Recover(ctx, m)
+	if ds := j.Deletes(); len(ds) != 0 {
+		t.Fatalf("ended deletions still recorded: %+v", ds)
+	}
+}

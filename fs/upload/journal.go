@@ -10,21 +10,68 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"kfs/fs/store"
 )
 
 // Journal is an append-only file naming the multipart uploads a mount has
 // in flight ("+ bucket id key" when one starts, "- bucket id key" when it
-// completes or is aborted) and the directory renames under way
+// completes or is aborted), the directory renames under way
 // ("R+ id {json}" before the first copy, "R- id" once the sources are
-// gone). After a crash, the next mount with the same journal aborts the
-// uploads that never ended (no partial upload is left behind, and none is
-// ever visible) and is handed the renames to finish.
+// gone) and the deletions unlink handed to the batch ("D+ id {json}",
+// "D- id" once the batch is done). After a crash, the next mount with the
+// same journal aborts the uploads that never ended (no partial upload is
+// left behind, and none is ever visible) and is handed the renames and
+// deletions to finish.
 type Journal struct {
-	mu   sync.Mutex // protects f, next
-	f    *os.File   // GUARDED_BY(mu)
-	next int        // GUARDED_BY(mu): the next rename id
+	mu      sync.Mutex // protects f, next, deletes
+	f       *os.File   // GUARDED_BY(mu)
+	next    int        // GUARDED_BY(mu): the next rename or deletion id
+	deletes []Delete   // GUARDED_BY(mu): deletions the last Recover found unfinished
+	run     int64      // when this process opened it: ids of earlier runs (even of a reused pid) differ
+}
+
+// Delete is an unlinked object whose deletion was not yet sent.
+type Delete struct {
+	ID     string    `json:"-"`
+	Bucket string    `json:"bucket"`
+	Key    string    `json:"key"`
+	At     time.Time `json:"at"` // the unlink: an object modified later is not this one
+}
+
+// BeginDelete records a deletion handed to the batch. It is written, not
+// synced: it survives the process being killed (the case the batch's
+// 50 ms window is exposed to), like an unlink on a local disk, which a
+// machine crash before a sync may undo too.
+func (j *Journal) BeginDelete(bucket, key string) string {
+	b, _ := json.Marshal(Delete{Bucket: bucket, Key: key, At: time.Now().UTC()})
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.next++
+	id := fmt.Sprintf("%d-%x-%d", os.Getpid(), j.run, j.next)
+	fmt.Fprintf(j.f, "D+ %s %s\n", id, b)
+	return id
+}
+
+// EndDelete records that deletions are over (sent, or given up: their
+// names reappeared).
+func (j *Journal) EndDelete(ids ...string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var b strings.Builder
+	for _, id := range ids {
+		b.WriteString("D- " + id + "\n")
+	}
+	j.f.WriteString(b.String())
+}
+
+// Deletes are the deletions the last Recover found unfinished (still
+// recorded: the caller ends each with EndDelete).
+func (j *Journal) Deletes() []Delete {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]Delete(nil), j.deletes...)
 }
 
 // Rename is a directory rename recorded in the journal.
@@ -42,7 +89,7 @@ func (j *Journal) BeginRename(bucket, from, to string) string {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.next++
-	id := fmt.Sprintf("%d-%d", os.Getpid(), j.next)
+	id := fmt.Sprintf("%d-%x-%d", os.Getpid(), j.run, j.next)
 	fmt.Fprintf(j.f, "R+ %s %s\n", id, b)
 	j.f.Sync()
 	return id
@@ -77,7 +124,7 @@ func OpenJournal(path string) (*Journal, error) {
 		}
 		return nil, err
 	}
-	return &Journal{f: f}, nil
+	return &Journal{f: f, run: time.Now().UnixNano()}, nil
 }
 
 // Record notes an upload starting or ending.
@@ -100,7 +147,8 @@ func (j *Journal) Recover(ctx context.Context, s Aborter) (int, []Rename, error)
 	if _, err := j.f.Seek(0, 0); err != nil {
 		return 0, nil, err
 	}
-	ups, renames := readJournal(j.f)
+	ups, renames, deletes := readJournal(j.f)
+	j.deletes = deletes
 	n := 0
 	var firstErr error
 	var left []string
@@ -118,6 +166,10 @@ func (j *Journal) Recover(ctx context.Context, s Aborter) (int, []Rename, error)
 		b, _ := json.Marshal(r)
 		left = append(left, fmt.Sprintf("R+ %s %s", r.ID, b))
 	}
+	for _, d := range deletes {
+		b, _ := json.Marshal(d)
+		left = append(left, fmt.Sprintf("D+ %s %s", d.ID, b))
+	}
 	if err := j.f.Truncate(0); err != nil {
 		return n, renames, err
 	}
@@ -130,12 +182,13 @@ func (j *Journal) Recover(ctx context.Context, s Aborter) (int, []Rename, error)
 
 type openUpload struct{ bucket, key, id string }
 
-// readJournal lists the uploads and renames a journal leaves open, in
-// the order they started.
-func readJournal(f *os.File) ([]openUpload, []Rename) {
+// readJournal lists the uploads, renames and deletions a journal leaves
+// open, in the order they started.
+func readJournal(f *os.File) ([]openUpload, []Rename, []Delete) {
 	open := map[string]openUpload{}
 	renames := map[string]Rename{}
-	var order, rorder []string
+	deletes := map[string]Delete{}
+	var order, rorder, dorder []string
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -152,6 +205,20 @@ func readJournal(f *os.File) ([]openUpload, []Rename) {
 		}
 		if rest, ok := strings.CutPrefix(line, "R- "); ok {
 			delete(renames, rest)
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "D+ "); ok {
+			id, body, _ := strings.Cut(rest, " ")
+			var d Delete
+			if json.Unmarshal([]byte(body), &d) == nil && d.Bucket != "" && d.Key != "" && !d.At.IsZero() {
+				d.ID = id
+				deletes[id] = d
+				dorder = append(dorder, id)
+			}
+			continue
+		}
+		if rest, ok := strings.CutPrefix(line, "D- "); ok {
+			delete(deletes, rest)
 			continue
 		}
 		f := strings.SplitN(line, " ", 4)
@@ -179,7 +246,14 @@ func readJournal(f *os.File) ([]openUpload, []Rename) {
 			delete(renames, id)
 		}
 	}
-	return ups, rs
+	var ds []Delete
+	for _, id := range dorder {
+		if d, ok := deletes[id]; ok {
+			ds = append(ds, d)
+			delete(deletes, id)
+		}
+	}
+	return ups, rs, ds
 }
 
 // Close closes the journal file.
