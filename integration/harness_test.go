@@ -165,6 +165,35 @@ type mounted struct {
 // makes sure nothing stays mounted, whatever the test did.
 func mountKFS(t *testing.T, args ...string) *mounted {
 	t.Helper()
+	return mountBin(t, kfsBin, args...)
+}
+
+var (
+	plainOnce sync.Once
+	plainBin  string
+	plainErr  error
+)
+
+// plainKFS is kfs built without the race detector (which multiplies
+// memory), for tests that measure the process; built once, on demand.
+func plainKFS(t testing.TB) string {
+	plainOnce.Do(func() {
+		plainBin = filepath.Join(filepath.Dir(kfsBin), "kfs-plain")
+		build := exec.Command("go", "build", "-o", plainBin, ".")
+		build.Dir = RepoRoot()
+		if out, err := build.CombinedOutput(); err != nil {
+			plainErr = fmt.Errorf("building kfs: %v\n%s", err, out)
+		}
+	})
+	if plainErr != nil {
+		t.Fatal(plainErr)
+	}
+	return plainBin
+}
+
+// mountBin is mountKFS with the binary bin.
+func mountBin(t testing.TB, bin string, args ...string) *mounted {
+	t.Helper()
 	base := t.TempDir()
 	dir := filepath.Join(base, "mnt")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -173,7 +202,7 @@ func mountKFS(t *testing.T, args ...string) *mounted {
 	m := &mounted{dir: dir, log: filepath.Join(base, "kfs.log")}
 	full := append([]string{"mount"}, args...)
 	full = append(full, dir)
-	m.cmd = exec.Command(kfsBin, full...)
+	m.cmd = exec.Command(bin, full...)
 	m.cmd.Env = kfsEnv()
 	logf, err := os.Create(m.log)
 	if err != nil {
@@ -210,7 +239,7 @@ func (m *mounted) logText() string {
 
 func (m *mounted) path(p ...string) string { return filepath.Join(append([]string{m.dir}, p...)...) }
 
-func (m *mounted) stop(t *testing.T, exited chan error) {
+func (m *mounted) stop(t testing.TB, exited chan error) {
 	_ = m.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-exited:
