@@ -13,7 +13,8 @@ command -v getfattr >/dev/null || need+=(attr)
 command -v setfacl >/dev/null || need+=(acl)
 command -v curl >/dev/null || need+=(curl)
 command -v rsync >/dev/null || need+=(rsync)
-command -v setpriv >/dev/null || need+=(util-linux)
+command -v setpriv >/dev/null && command -v nsenter >/dev/null || need+=(util-linux)
+command -v ip >/dev/null || need+=(iproute2) # the distributed MinIO test: network namespaces
 command -v perl >/dev/null || need+=(perl-base)
 if ((${#need[@]})); then
   echo "installing ${need[*]}..."
