@@ -249,6 +249,35 @@ func TestFailingStoreOnClose(t *testing.T) {
 	}
 }
 
+// signalThread sends SIGUSR1 to the calling test's thread (locked to it)
+// every period until stop is called or the test ends; the channel receives
+// them.
+func signalThread(t *testing.T, every time.Duration) (sigs <-chan os.Signal, stop func()) {
+	ch := make(chan os.Signal, 64)
+	signal.Notify(ch, syscall.SIGUSR1)
+	runtime.LockOSThread()
+	pid, tid := unix.Getpid(), unix.Gettid()
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(every):
+				unix.Tgkill(pid, tid, syscall.SIGUSR1)
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() { once.Do(func() { close(done) }) }
+	t.Cleanup(func() {
+		stop()
+		signal.Stop(ch)
+		runtime.UnlockOSThread()
+	})
+	return ch, stop
+}
+
 // A signal to a process in close(2) (Go's preemption, a Python handler)
 // makes the kernel send FUSE an interrupt; the upload goes on and close
 // returns 0, never EINTR with the bytes half-stored.
@@ -260,11 +289,6 @@ func TestCloseIsNotInterrupted(t *testing.T) {
 		}
 		return nil
 	})
-	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, syscall.SIGUSR1)
-	defer signal.Stop(sigs)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	fd, err := unix.Open(filepath.Join(m.dir, "sig"), unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -272,20 +296,9 @@ func TestCloseIsNotInterrupted(t *testing.T) {
 	if _, err := unix.Write(fd, []byte("every byte")); err != nil {
 		t.Fatal(err)
 	}
-	pid, tid := unix.Getpid(), unix.Gettid()
-	stop := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-				unix.Tgkill(pid, tid, syscall.SIGUSR1)
-			}
-		}
-	}()
+	sigs, stop := signalThread(t, 50*time.Millisecond)
 	err = unix.Close(fd)
-	close(stop)
+	stop()
 	if err != nil {
 		t.Fatalf("close while signalled: %v", err)
 	}
@@ -333,24 +346,7 @@ func TestListingUnderSignalsIsComplete(t *testing.T) {
 		}
 		return nil
 	})
-	sigs := make(chan os.Signal, 64)
-	signal.Notify(sigs, syscall.SIGUSR1)
-	defer signal.Stop(sigs)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	pid, tid := unix.Getpid(), unix.Gettid()
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(7 * time.Millisecond):
-				unix.Tgkill(pid, tid, syscall.SIGUSR1)
-			}
-		}
-	}()
+	signalThread(t, 7*time.Millisecond)
 	for round := 0; round < 5; round++ {
 		ents, err := os.ReadDir(filepath.Join(m.dir, "dir"))
 		if err != nil || len(ents) != 2500 {

@@ -182,78 +182,83 @@ func (j *Journal) Recover(ctx context.Context, s Aborter) (int, []Rename, error)
 
 type openUpload struct{ bucket, key, id string }
 
+// openSet is what a journal leaves open of one kind: records by id, in
+// the order they began.
+type openSet[T any] struct {
+	byID  map[string]T
+	order []string
+}
+
+func (o *openSet[T]) begin(id string, v T) {
+	if o.byID == nil {
+		o.byID = map[string]T{}
+	}
+	o.byID[id] = v
+	o.order = append(o.order, id)
+}
+
+func (o *openSet[T]) end(id string) { delete(o.byID, id) }
+
+func (o *openSet[T]) list() []T {
+	var out []T
+	for _, id := range o.order {
+		if v, ok := o.byID[id]; ok {
+			out = append(out, v)
+			delete(o.byID, id) // an id begun twice is listed once
+		}
+	}
+	return out
+}
+
+// decodeRecord reads "id {json}" into v and returns the id.
+func decodeRecord(rest string, v any) (string, bool) {
+	id, body, _ := strings.Cut(rest, " ")
+	return id, json.Unmarshal([]byte(body), v) == nil
+}
+
 // readJournal lists the uploads, renames and deletions a journal leaves
 // open, in the order they started.
 func readJournal(f *os.File) ([]openUpload, []Rename, []Delete) {
-	open := map[string]openUpload{}
-	renames := map[string]Rename{}
-	deletes := map[string]Delete{}
-	var order, rorder, dorder []string
+	var (
+		ups     openSet[openUpload]
+		renames openSet[Rename]
+		deletes openSet[Delete]
+	)
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, "R+ "); ok {
-			id, body, _ := strings.Cut(rest, " ")
+		op, rest, _ := strings.Cut(line, " ")
+		switch op {
+		case "R+":
 			var r Rename
-			if json.Unmarshal([]byte(body), &r) == nil && r.Bucket != "" && strings.HasSuffix(r.From, "/") && strings.HasSuffix(r.To, "/") {
+			if id, ok := decodeRecord(rest, &r); ok && r.Bucket != "" && strings.HasSuffix(r.From, "/") && strings.HasSuffix(r.To, "/") {
 				r.ID = id
-				renames[id] = r
-				rorder = append(rorder, id)
+				renames.begin(id, r)
 			}
-			continue
-		}
-		if rest, ok := strings.CutPrefix(line, "R- "); ok {
-			delete(renames, rest)
-			continue
-		}
-		if rest, ok := strings.CutPrefix(line, "D+ "); ok {
-			id, body, _ := strings.Cut(rest, " ")
+		case "R-":
+			renames.end(rest)
+		case "D+":
 			var d Delete
-			if json.Unmarshal([]byte(body), &d) == nil && d.Bucket != "" && d.Key != "" && !d.At.IsZero() {
+			if id, ok := decodeRecord(rest, &d); ok && d.Bucket != "" && d.Key != "" && !d.At.IsZero() {
 				d.ID = id
-				deletes[id] = d
-				dorder = append(dorder, id)
+				deletes.begin(id, d)
 			}
-			continue
-		}
-		if rest, ok := strings.CutPrefix(line, "D- "); ok {
-			delete(deletes, rest)
-			continue
-		}
-		f := strings.SplitN(line, " ", 4)
-		if len(f) != 4 {
-			continue
-		}
-		if f[0] == "+" {
-			open[f[2]] = openUpload{f[1], strings.ReplaceAll(f[3], "\\n", "\n"), f[2]}
-			order = append(order, f[2])
-		} else {
-			delete(open, f[2])
+		case "D-":
+			deletes.end(rest)
+		case "+", "-":
+			f := strings.SplitN(rest, " ", 3) // bucket id key
+			if len(f) != 3 {
+				continue
+			}
+			if op == "+" {
+				ups.begin(f[1], openUpload{f[0], strings.ReplaceAll(f[2], "\\n", "\n"), f[1]})
+			} else {
+				ups.end(f[1])
+			}
 		}
 	}
-	var ups []openUpload
-	for _, id := range order {
-		if u, ok := open[id]; ok {
-			ups = append(ups, u)
-			delete(open, id)
-		}
-	}
-	var rs []Rename
-	for _, id := range rorder {
-		if r, ok := renames[id]; ok {
-			rs = append(rs, r)
-			delete(renames, id)
-		}
-	}
-	var ds []Delete
-	for _, id := range dorder {
-		if d, ok := deletes[id]; ok {
-			ds = append(ds, d)
-			delete(deletes, id)
-		}
-	}
-	return ups, rs, ds
+	return ups.list(), renames.list(), deletes.list()
 }
 
 // Close closes the journal file.
