@@ -32,6 +32,7 @@ type dirNode struct {
 	listing  *listing         // GUARDED_BY(mu): the last listing kfs made of this directory
 	listWait chan struct{}    // GUARDED_BY(mu): closed when a lookup-triggered listing ends
 	listedAt time.Time        // GUARDED_BY(mu): start of the last lookup-triggered listing
+	changed  time.Time        // GUARDED_BY(mu): when an entry last changed (through this mount or an event)
 	marker   store.ObjectInfo // GUARDED_BY(mu): the marker object (Key "": none)
 	attrAt   time.Time        // GUARDED_BY(mu): when marker was learnt (zero: not yet)
 	local    times            // GUARDED_BY(mu): times changed through this mount

@@ -97,14 +97,12 @@ func (h *dirHandle) nextEntry(ctx context.Context) (dirEntry, bool, error) {
 	}
 	if !h.building.complete {
 		h.building.complete = true
+		h.building.readdir = true
+		h.building.marker = h.lister.marker
 		d := h.dir
-		if h.lister.marker.Key != "" {
-			d.setMarker(h.lister.marker, h.building.at)
-		}
+		d.setMarker(h.lister.marker, h.building.at) // listed from the start: the marker is known, present or not
 		d.mu.Lock()
-		if d.listing == nil || !d.listing.at.After(h.building.at) {
-			d.listing = h.building
-		}
+		d.installLocked(h.building)
 		d.mu.Unlock()
 	}
 	return dirEntry{}, false, nil

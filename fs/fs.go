@@ -17,7 +17,7 @@
 //     fetches and commits.
 //  4. fileNode.mu, dirNode.mu, bucketsNode.mu, handle.mu: leaves
 //     protecting fields; never held across store calls or Inode.Notify*.
-//  5. FS-wide leaves: deleter.mu, FS.logMu, FS.notifyMu.
+//  5. FS-wide leaves: deleter.mu, walker.mu, FS.logMu, FS.notifyMu.
 //
 // A node's lock is never taken while another node's is held, except a
 // directory's mu after a file's mu is released. Kernel notifications are
@@ -78,6 +78,7 @@ type FS struct {
 	cfg     Config
 	mounted time.Time
 	del     *deleter
+	ahead   *walker // lists subdirectories ahead of tree walks
 
 	rootMu sync.Mutex    // protects root
 	root   *fusefs.Inode // GUARDED_BY(rootMu): set when the root is first used
@@ -102,6 +103,7 @@ func New(st Store, blocks *cache.Blocks, up *upload.Pipeline, cfg Config) *FS {
 	f := &FS{store: st, blocks: blocks, up: up, cfg: cfg, mounted: time.Now(), logged: map[string]struct{}{},
 		notes: newNotifier(), stop: make(chan struct{}), viaFH: make(chan struct{})}
 	f.del = newDeleter(f)
+	f.ahead = newWalker(f)
 	f.wg.Add(1)
 	go f.notes.run(f.stop, &f.wg)
 	return f

@@ -17,6 +17,11 @@ import (
 
 // Changed says the object bucket/key was created, overwritten or removed.
 func (f *FS) Changed(bucket, key string) {
+	dir := strings.TrimSuffix(key, "/")
+	f.ahead.drop(bucket, dir[:strings.LastIndex(dir, "/")+1])
+	if strings.HasSuffix(key, "/") {
+		f.ahead.drop(bucket, key)
+	}
 	parent, name := f.findParent(bucket, key)
 	if parent == nil {
 		return
@@ -120,6 +125,7 @@ func (d *dirNode) knows(name, etag string, removed bool) bool {
 // ChangedPrefix says anything under bucket/prefix may have changed (a
 // recursive removal or copy).
 func (f *FS) ChangedPrefix(bucket, prefix string) {
+	f.ahead.dropUnder(bucket, prefix)
 	prefix = strings.TrimSuffix(prefix, "/")
 	if prefix == "" {
 		if r := f.bucketDir(bucket); r != nil {

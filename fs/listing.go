@@ -25,9 +25,11 @@ type dirEntry struct {
 // listing is what one listing of a directory said.
 type listing struct {
 	entries  []dirEntry
-	byName   map[string]int // index into entries
-	complete bool           // every entry of the directory is in entries
-	at       time.Time      // when the listing started
+	byName   map[string]int   // index into entries
+	complete bool             // every entry of the directory is in entries
+	at       time.Time        // when the listing started
+	readdir  bool             // made by a readdir (not for a lookup): a walk may follow
+	marker   store.ObjectInfo // the directory's marker object (Key "": it has none); set by listFirstPage
 }
 
 func newListing(at time.Time) *listing { return &listing{byName: map[string]int{}, at: at} }
@@ -63,6 +65,7 @@ func (d *dirNode) listingPut(e dirEntry) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.changedLocked()
 	if d.listing != nil {
 		d.listing.add(e)
 	}
@@ -72,6 +75,7 @@ func (d *dirNode) listingPut(e dirEntry) {
 func (d *dirNode) listingDel(name string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.changedLocked()
 	if d.listing != nil {
 		d.listing.del(name)
 	}
@@ -82,6 +86,7 @@ func (d *dirNode) listingDel(name string) {
 func (d *dirNode) forget(name string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.changedLocked()
 	if d.listing != nil {
 		d.listing.del(name)
 		d.listing.complete = false
@@ -92,8 +97,27 @@ func (d *dirNode) forget(name string) {
 // forgetAll drops the listing.
 func (d *dirNode) forgetAll() {
 	d.mu.Lock()
+	d.changedLocked()
 	d.listing, d.listedAt = nil, time.Time{}
 	d.mu.Unlock()
+}
+
+// changedLocked notes that an entry changed now: a listing under way
+// (started before) no longer says what the directory holds.
+func (d *dirNode) changedLocked() {
+	d.changed = time.Now()
+	d.fsys.ahead.drop(d.bucket, d.prefix)
+}
+
+// installLocked makes l the directory's listing unless a newer one is
+// there or an entry changed after l started (l would bring back a removed
+// name or hide a created one). It says whether l was installed.
+func (d *dirNode) installLocked(l *listing) bool {
+	if l.at.Before(d.changed) || (d.listing != nil && d.listing.at.After(l.at)) {
+		return false
+	}
+	d.listing = l
+	return true
 }
 
 // cachedLocked answers a lookup from the last listing: a name in it for
@@ -121,6 +145,7 @@ func (d *dirNode) cachedLocked(name string, now time.Time, l *listing, fetched b
 // whatever the TTLs (a TTL of 0 means "always ask").
 func (d *dirNode) lookupEntry(ctx context.Context, name string) (dirEntry, error) {
 	notFound := func() (dirEntry, error) { return dirEntry{}, fmt.Errorf("%s: %w", d.path(name), store.ErrNotFound) }
+	d.adoptAhead(ctx)
 	for {
 		now := time.Now()
 		d.mu.Lock()
@@ -155,9 +180,7 @@ func (d *dirNode) lookupEntry(ctx context.Context, name string) (dirEntry, error
 		)
 		d.mu.Lock()
 		if err == nil {
-			if d.listing == nil || !d.listing.at.After(l.at) {
-				d.listing = l
-			}
+			d.installLocked(l)
 			e, found, known = d.cachedLocked(name, now, l, true) // l is shared from here: under mu
 		}
 		d.listWait = nil
@@ -176,6 +199,21 @@ func (d *dirNode) lookupEntry(ctx context.Context, name string) (dirEntry, error
 	}
 }
 
+// adoptAhead takes the listing a tree walk made of this directory ahead
+// of time (waiting for it if it is under way).
+func (d *dirNode) adoptAhead(ctx context.Context) {
+	l := d.fsys.ahead.claim(ctx, d.bucket, d.pfx())
+	if l == nil {
+		return
+	}
+	d.mu.Lock()
+	ok := d.installLocked(l)
+	d.mu.Unlock()
+	if ok {
+		d.setMarker(l.marker, l.at)
+	}
+}
+
 // listFirstPage lists one page of the directory.
 func (d *dirNode) listFirstPage(ctx context.Context, now time.Time) (*listing, error) {
 	ls := newLister(d.fsys, d.bucket, d.pfx())
@@ -183,10 +221,9 @@ func (d *dirNode) listFirstPage(ctx context.Context, now time.Time) (*listing, e
 	if err := ls.fetchPage(ctx); err != nil {
 		return nil, err
 	}
-	if ls.marker.Key != "" {
-		d.setMarker(ls.marker, now)
-	}
+	d.setMarker(ls.marker, now) // the first page holds the marker if there is one: it sorts first
 	l := newListing(now)
+	l.marker = ls.marker
 	l.complete = ls.done
 	for _, e := range ls.queue {
 		l.add(e)
@@ -295,10 +332,13 @@ func (d *dirNode) child(ctx context.Context, e dirEntry, out *fuse.EntryOut) (*f
 // elsewhere shows within the negative TTL); otherwise the handle streams
 // pages.
 func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileHandle, uint32, syscall.Errno) {
+	d.walkFrom()
+	d.adoptAhead(ctx)
 	now := time.Now()
 	h := &dirHandle{dir: d}
 	d.mu.Lock()
 	if l := d.listing; l != nil && l.complete && now.Sub(l.at) <= min(d.fsys.cfg.EntryTTL, d.fsys.cfg.NegativeTTL) {
+		l.readdir = true
 		h.fromMem, h.cached, h.listedAt = true, append([]dirEntry(nil), l.entries...), l.at // a copy: the listing changes under mu
 	}
 	d.mu.Unlock()

@@ -207,9 +207,12 @@ func (f *FS) repoint(ctx context.Context, n *fusefs.Inode, from, to string) {
 	switch op := n.Operations().(type) {
 	case *dirNode:
 		op.mu.Lock()
+		old := op.prefix
 		op.prefix = to + strings.TrimPrefix(op.prefix, from)
-		op.listing, op.listedAt, op.attrAt = nil, time.Time{}, time.Time{}
+		op.listing, op.listedAt, op.attrAt, op.changed = nil, time.Time{}, time.Time{}, time.Now()
 		op.mu.Unlock()
+		f.ahead.dropUnder(op.bucket, old)
+		f.ahead.dropUnder(op.bucket, op.pfx())
 	case *fileNode:
 		op.opMu.Lock()
 		op.mu.Lock()

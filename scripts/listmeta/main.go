@@ -22,6 +22,7 @@ import (
 func main() {
 	prefix := flag.String("prefix", "", "prefix to list (ending in /)")
 	meta := flag.Bool("metadata", true, "ask for user metadata (MinIO's metadata=true)")
+	recursive := flag.Bool("recursive", false, "list the whole subtree (no delimiter)")
 	flag.Parse()
 	u, err := url.Parse(os.Getenv("S3_ENDPOINT"))
 	if err != nil || u.Host == "" {
@@ -37,7 +38,7 @@ func main() {
 	t0 := time.Now()
 	n := 0
 	for o := range c.ListObjects(context.Background(), os.Getenv("S3_BUCKET"),
-		minio.ListObjectsOptions{Prefix: *prefix, WithMetadata: *meta}) {
+		minio.ListObjectsOptions{Prefix: *prefix, WithMetadata: *meta, Recursive: *recursive}) {
 		if o.Err != nil {
 			log.Fatal(o.Err)
 		}

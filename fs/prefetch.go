@@ -1,0 +1,190 @@
+package fs
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+)
+
+// A tree walk (find, du, rsync, tar, ls -R) reads a directory and then
+// opens its subdirectories one after another, each open waiting for a
+// listing. When a directory is opened soon after its parent was read,
+// kfs takes it for a walk and lists the subdirectories that follow it in
+// the parent (in the order readdir gave them) in the background, a few at
+// once, so that each is in memory when the walker gets there. One
+// listing per directory is still what it costs; what the walk saves is
+// waiting for them one at a time.
+//
+// Bounds: at most walkParallel listings at once, at most walkWindow
+// directories listed ahead and not yet opened, each at most one page
+// (1,000 entries). A listing is used only if it is complete, not older
+// than the negative TTL, and nothing changed in the directory since it
+// started (a change through this mount or an event drops it).
+const (
+	walkParallel = 4
+	walkWindow   = 32
+)
+
+type walkKey struct{ bucket, prefix string }
+
+// walkListing is one directory listed ahead.
+type walkListing struct {
+	done    chan struct{} // closed when l and err are set
+	l       *listing
+	err     error
+	dropped bool // GUARDED_BY(walker.mu): a change came after it started
+}
+
+// walker lists subdirectories ahead of a tree walk.
+type walker struct {
+	fsys *FS
+	sem  chan struct{} // walkParallel slots
+
+	mu    sync.Mutex               // protects ahead
+	ahead map[walkKey]*walkListing // GUARDED_BY(mu)
+}
+
+func newWalker(f *FS) *walker {
+	return &walker{fsys: f, sem: make(chan struct{}, walkParallel), ahead: map[walkKey]*walkListing{}}
+}
+
+// start lists bucket/prefix in the background unless it is already; false
+// when the window is full.
+func (w *walker) start(bucket, prefix string) bool {
+	k := walkKey{bucket, prefix}
+	w.mu.Lock()
+	if _, ok := w.ahead[k]; ok {
+		w.mu.Unlock()
+		return true
+	}
+	if len(w.ahead) >= walkWindow {
+		w.sweepLocked()
+		if len(w.ahead) >= walkWindow {
+			w.mu.Unlock()
+			return false
+		}
+	}
+	wl := &walkListing{done: make(chan struct{})}
+	w.ahead[k] = wl
+	w.mu.Unlock()
+	go func() {
+		defer close(wl.done)
+		ctx, cancel := w.fsys.background()
+		defer cancel()
+		select {
+		case w.sem <- struct{}{}:
+		case <-w.fsys.stop:
+			wl.err = context.Canceled
+			return
+		}
+		defer func() { <-w.sem }()
+		w.mu.Lock()
+		dropped := wl.dropped
+		w.mu.Unlock()
+		if dropped {
+			return
+		}
+		d := newDirNode(w.fsys, bucket, prefix) // only to list: the listing is adopted by the real node
+		wl.l, wl.err = d.listFirstPage(ctx, time.Now())
+		if wl.err == nil && d.marker.Key != "" {
+			wl.l.marker = d.marker
+		}
+	}()
+	return true
+}
+
+// sweepLocked forgets listings nobody opened within the negative TTL.
+func (w *walker) sweepLocked() {
+	for k, wl := range w.ahead {
+		select {
+		case <-wl.done:
+			if wl.err != nil || wl.dropped || time.Since(wl.l.at) > w.fsys.cfg.NegativeTTL {
+				delete(w.ahead, k)
+			}
+		default:
+		}
+	}
+}
+
+// claim takes the listing made ahead for bucket/prefix, waiting for it
+// when it is under way; nil when there is none or it cannot be used.
+func (w *walker) claim(ctx context.Context, bucket, prefix string) *listing {
+	k := walkKey{bucket, prefix}
+	w.mu.Lock()
+	wl, ok := w.ahead[k]
+	w.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	select {
+	case <-wl.done:
+	case <-ctx.Done():
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ahead[k] == wl {
+		delete(w.ahead, k)
+	}
+	if wl.dropped || wl.err != nil || !wl.l.complete || time.Since(wl.l.at) > w.fsys.cfg.NegativeTTL {
+		return nil
+	}
+	return wl.l
+}
+
+// drop forgets what was listed of bucket/prefix (something changed there).
+func (w *walker) drop(bucket, prefix string) {
+	w.mu.Lock()
+	if wl, ok := w.ahead[walkKey{bucket, prefix}]; ok {
+		wl.dropped = true
+		delete(w.ahead, walkKey{bucket, prefix})
+	}
+	w.mu.Unlock()
+}
+
+// dropUnder forgets every listing of bucket under prefix ("" for all).
+func (w *walker) dropUnder(bucket, prefix string) {
+	w.mu.Lock()
+	for k, wl := range w.ahead {
+		if k.bucket == bucket && strings.HasPrefix(k.prefix, prefix) {
+			wl.dropped = true
+			delete(w.ahead, k)
+		}
+	}
+	w.mu.Unlock()
+}
+
+// walkFrom is called when d is opened: if its parent was read shortly
+// before, the parent's subdirectories after d are listed ahead.
+func (d *dirNode) walkFrom() {
+	name, p := d.Parent()
+	if p == nil {
+		return
+	}
+	parent, ok := p.Operations().(*dirNode)
+	if !ok {
+		return
+	}
+	var next []string
+	parent.mu.Lock()
+	l, pfx := parent.listing, parent.prefix
+	if l != nil && l.readdir && l.complete && time.Since(l.at) <= d.fsys.cfg.NegativeTTL {
+		if i, ok := l.byName[name]; ok {
+			for _, e := range l.entries[i+1:] {
+				if len(next) == walkWindow {
+					break
+				}
+				if e.isDir {
+					next = append(next, e.name)
+				}
+			}
+		}
+	}
+	parent.mu.Unlock()
+	for _, n := range next {
+		if !d.fsys.ahead.start(d.bucket, pfx+n+"/") {
+			return
+		}
+	}
+}
