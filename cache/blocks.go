@@ -97,6 +97,9 @@ func New(maxBytes int64, blockSize int, fetchTimeout time.Duration) *Blocks {
 	return b
 }
 
+// PrefetchLimit is the most bytes being prefetched at once.
+func (b *Blocks) PrefetchLimit() int64 { return b.prefetchLimit }
+
 // Get returns block k (size bytes at most), from memory or by calling
 // fetch. Concurrent callers for the same key share one fetch. A fetch is not
 // tied to the first caller's ctx (others may be waiting on it), but each

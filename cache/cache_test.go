@@ -213,3 +213,55 @@ func TestReadahead(t *testing.T) {
 		})
 	}
 }
+
+// Sequential readers of one budget each get their share of it: a fourth
+// reader shrinks the others' windows, one that seeks or closes gives its
+// share back.
+func TestReadaheadSharesTheBudget(t *testing.T) {
+	const bs, size = 100, 1 << 20
+	s := &Streams{Budget: 800}
+	readers := make([]*Readahead, 4)
+	for i := range readers {
+		readers[i] = &Readahead{BlockSize: bs, Max: 800, Slack: 20, Shared: s}
+	}
+	window := func(r *Readahead, off int64) int64 {
+		d := r.Observe(off, bs, size)
+		return d.To - d.From
+	}
+	var off int64
+	for ; off < 1000; off += bs { // one reader alone grows to the whole budget
+		window(readers[0], off)
+	}
+	if w := window(readers[0], off); w != 800 {
+		t.Fatalf("a lone reader's window: %d, want 800", w)
+	}
+	for _, r := range readers[1:] {
+		window(r, 0)
+	}
+	if s.Active() != 4 {
+		t.Fatalf("%d readers streaming, want 4", s.Active())
+	}
+	off += bs
+	if w := window(readers[0], off); w != 200 {
+		t.Fatalf("with 4 readers a window of %d, want 200", w)
+	}
+	readers[1].Observe(5000, 10, size) // a seek: no longer streaming
+	readers[2].Close()
+	readers[3].Close()
+	readers[3].Close() // twice: counted once
+	if s.Active() != 1 {
+		t.Fatalf("%d readers streaming, want 1", s.Active())
+	}
+	for i := 0; i < 5; i++ {
+		off += bs
+		window(readers[0], off)
+	}
+	if w := window(readers[0], off+bs); w != 800 {
+		t.Fatalf("alone again: a window of %d, want 800", w)
+	}
+	tiny := &Streams{Budget: 10}
+	r := &Readahead{BlockSize: bs, Max: 800, Slack: 20, Shared: tiny}
+	if w := window(r, 0); w != bs {
+		t.Fatalf("a share below one block: window %d, want one block", w)
+	}
+}

@@ -78,7 +78,8 @@ type FS struct {
 	cfg     Config
 	mounted time.Time
 	del     *deleter
-	ahead   *walker // lists subdirectories ahead of tree walks
+	ahead   *walker        // lists subdirectories ahead of tree walks
+	streams *cache.Streams // sequential readers sharing the prefetch budget
 
 	rootMu sync.Mutex    // protects root
 	root   *fusefs.Inode // GUARDED_BY(rootMu): set when the root is first used
@@ -104,6 +105,9 @@ func New(st Store, blocks *cache.Blocks, up *upload.Pipeline, cfg Config) *FS {
 		notes: newNotifier(), stop: make(chan struct{}), viaFH: make(chan struct{})}
 	f.del = newDeleter(f)
 	f.ahead = newWalker(f)
+	if blocks != nil {
+		f.streams = &cache.Streams{Budget: blocks.PrefetchLimit()}
+	}
 	f.wg.Add(1)
 	go f.notes.run(f.stop, &f.wg)
 	return f

@@ -41,7 +41,7 @@ var (
 func newHandle(n *fileNode, write bool, pid uint32) *handle {
 	f := n.fsys
 	return &handle{node: n, write: write, pid: pid, ra: cache.Readahead{BlockSize: f.cfg.BlockSize, Max: f.cfg.MaxReadahead,
-		Slack: min(f.cfg.BlockSize, 1<<20)}}
+		Slack: min(f.cfg.BlockSize, 1<<20), Shared: f.streams}}
 }
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
@@ -162,6 +162,9 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 // a failure logged; after a failed Flush nothing is retried (close already
 // reported it).
 func (h *handle) Release(ctx context.Context) syscall.Errno {
+	h.mu.Lock()
+	h.ra.Close()
+	h.mu.Unlock()
 	h.node.release(h)
 	return 0
 }
