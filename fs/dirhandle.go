@@ -2,11 +2,14 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"syscall"
 	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"kfs/fs/store"
 )
 
 // dirHandle is one open directory. go-fuse serialises Readdirent, Lookup and
@@ -14,14 +17,29 @@ import (
 type dirHandle struct {
 	dir *dirNode
 
-	fromMem  bool       // serving a complete listing from memory
-	cached   []dirEntry // the listing served when fromMem
-	lister   *lister    // when streaming from the store
-	building *listing   // what the stream has said so far
-	listedAt time.Time  // when what is handed out was listed
-	pos      int        // entries handed out, "." and ".." included
-	last     dirEntry   // the last entry handed out, for readdirplus lookups
+	fromMem  bool                    // serving a complete listing from memory
+	cached   []dirEntry              // the listing served when fromMem
+	lister   *lister                 // when streaming from the store
+	building *listing                // what the stream has said so far
+	listedAt time.Time               // when what is handed out was listed
+	pos      int                     // entries handed out, "." and ".." included
+	last     dirEntry                // the last entry handed out, for readdirplus lookups
+	markers  map[string]*markerFetch // HEADs of the markers of the subdirectories about to be handed out
 }
+
+// markerFetch is one HEAD of a subdirectory's marker object, made ahead
+// of readdirplus asking for the subdirectory's attributes.
+type markerFetch struct {
+	done chan struct{} // closed once info, err and at are set
+	info store.ObjectInfo
+	err  error
+	at   time.Time
+}
+
+// markersAhead is how many subdirectories' markers readdirplus asks for at
+// once: `ls -l` of a directory of directories costs one HEAD each, which
+// then overlap instead of following one another.
+const markersAhead = 8
 
 var (
 	_ = (fusefs.FileReaddirenter)((*dirHandle)(nil))
@@ -117,7 +135,21 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	if !h.last.isDir && h.dir.fsys.del.isPending(h.dir.bucket, h.last.info.Key) {
 		return nil, syscall.ENOENT
 	}
-	ch, err := h.dir.child(ctx, h.last, out)
+	e := h.last
+	if e.isDir && e.info.Key == "" {
+		h.fetchMarkers(e)
+		if mf := h.markers[e.name]; mf != nil {
+			delete(h.markers, e.name)
+			select {
+			case <-mf.done:
+				if mf.err == nil {
+					e.info, e.seen, e.marker = mf.info, mf.at, true
+				}
+			case <-ctx.Done():
+			}
+		}
+	}
+	ch, err := h.dir.child(ctx, e, out)
 	if err != nil {
 		return nil, h.dir.fsys.errno("readdir", h.dir.path(name), err)
 	}
@@ -138,4 +170,57 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 		}
 	}
 	return 0
+}
+
+// fetchMarkers starts the HEADs of the markers of e and of the next
+// subdirectories about to be handed out (those the mount does not know
+// fresh already), markersAhead at most in flight.
+func (h *dirHandle) fetchMarkers(e dirEntry) {
+	if h.markers == nil {
+		h.markers = map[string]*markerFetch{}
+	}
+	var upcoming []dirEntry
+	if h.fromMem {
+		upcoming = h.cached[min(h.pos-2, len(h.cached)):]
+	} else if h.lister != nil {
+		upcoming = h.lister.queue
+	}
+	d := h.dir
+	for _, next := range append([]dirEntry{e}, upcoming...) {
+		if len(h.markers) >= markersAhead {
+			return
+		}
+		if !next.isDir || next.info.Key != "" || h.markers[next.name] != nil || d.knowsMarker(next.name) {
+			continue
+		}
+		mf := &markerFetch{done: make(chan struct{})}
+		h.markers[next.name] = mf
+		key := d.pfx() + next.name + "/"
+		go func() {
+			defer close(mf.done)
+			ctx, cancel := d.fsys.background()
+			defer cancel()
+			mf.at = time.Now()
+			mf.info, mf.err = d.fsys.store.Stat(ctx, store.ObjectRef{Bucket: d.bucket, Key: key})
+			if errors.Is(mf.err, store.ErrNotFound) {
+				mf.info, mf.err = store.ObjectInfo{}, nil
+			}
+		}()
+	}
+}
+
+// knowsMarker says whether the subdirectory name is a node whose marker is
+// known within the attribute TTL (no HEAD needed).
+func (d *dirNode) knowsMarker(name string) bool {
+	ch := d.GetChild(name)
+	if ch == nil {
+		return false
+	}
+	n, ok := ch.Operations().(*dirNode)
+	if !ok {
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return !n.attrAt.IsZero() && time.Since(n.attrAt) <= d.fsys.cfg.AttrTTL
 }

@@ -16,10 +16,11 @@ import (
 
 // dirEntry is one name in a directory listing.
 type dirEntry struct {
-	name  string
-	isDir bool
-	info  store.ObjectInfo // files: the object; directories: the marker, when known
-	seen  time.Time        // when the store said so
+	name   string
+	isDir  bool
+	info   store.ObjectInfo // files: the object; directories: the marker, when known
+	seen   time.Time        // when the store said so
+	marker bool             // directories: info says whether there is a marker (Key "": none)
 }
 
 // listing is what one listing of a directory said.
@@ -297,16 +298,17 @@ func (d *dirNode) child(ctx context.Context, e dirEntry, out *fuse.EntryOut) (*f
 	at := e.seen
 	existing := d.GetChild(e.name)
 	if e.isDir {
+		known := e.marker || e.info.Key != ""
 		if existing != nil {
 			if n, ok := existing.Operations().(*dirNode); ok {
-				if e.info.Key != "" {
+				if known {
 					n.setMarker(e.info, at)
 				}
 				return existing, n.fillAttr(ctx, &out.Attr)
 			}
 		}
 		n := newDirNode(d.fsys, d.bucket, d.pfx()+e.name+"/")
-		if e.info.Key != "" {
+		if known {
 			n.setMarker(e.info, at)
 		}
 		if err := n.fillAttr(ctx, &out.Attr); err != nil {

@@ -144,3 +144,53 @@ func TestTreeWalkAheadSeesChanges(t *testing.T) {
 		t.Errorf("stat of the file removed elsewhere: %v", err)
 	}
 }
+
+// readdirplus of a directory of directories asks for their markers
+// several at once, and shows each marker's attributes (a directory without
+// one shows the defaults).
+func TestReaddirOfDirectoriesOverlapsMarkerHeads(t *testing.T) {
+	m := mountFake(t)
+	for d := 0; d < 30; d++ {
+		m.store.PutBytes("bkt", fmt.Sprintf("top/d%02d/f", d), []byte("x"))
+	}
+	if _, err := m.store.Put(t.Context(), "bkt", "top/d07/", strings.NewReader(""), 0,
+		store.PutOptions{Meta: map[string]string{"mode": fmt.Sprint(0o40700)}}); err != nil {
+		t.Fatal(err)
+	}
+	var inFlight, most, heads atomic.Int32
+	m.store.SetHook(func(method, bucket, key string) error {
+		if method != "Stat" || !strings.HasPrefix(key, "top/d") {
+			return nil
+		}
+		heads.Add(1)
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for o := most.Load(); n > o && !most.CompareAndSwap(o, n); o = most.Load() {
+		}
+		time.Sleep(3 * time.Millisecond)
+		return nil
+	})
+	ents, err := os.ReadDir(filepath.Join(m.dir, "top"))
+	if err != nil || len(ents) != 30 {
+		t.Fatalf("readdir: %d, %v", len(ents), err)
+	}
+	for _, e := range ents {
+		st, err := os.Stat(filepath.Join(m.dir, "top", e.Name()))
+		if err != nil || !st.IsDir() {
+			t.Fatalf("%s: %v, %v", e.Name(), st, err)
+		}
+		want := os.FileMode(0o755)
+		if e.Name() == "d07" {
+			want = 0o700
+		}
+		if st.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", e.Name(), st.Mode().Perm(), want)
+		}
+	}
+	if most.Load() < 2 {
+		t.Errorf("marker HEADs one at a time (at most %d at once)", most.Load())
+	}
+	if n := heads.Load(); n > 30 {
+		t.Errorf("%d HEADs for 30 directories", n)
+	}
+}
