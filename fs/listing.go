@@ -339,7 +339,7 @@ func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileH
 	now := time.Now()
 	h := &dirHandle{dir: d}
 	d.mu.Lock()
-	if l := d.listing; l != nil && l.complete && now.Sub(l.at) <= min(d.fsys.cfg.EntryTTL, d.fsys.cfg.NegativeTTL) {
+	if l := d.listing; l != nil && l.complete && now.Sub(l.at) <= d.fsys.listingTTL() {
 		l.readdir = true
 		h.fromMem, h.cached, h.listedAt = true, append([]dirEntry(nil), l.entries...), l.at // a copy: the listing changes under mu
 	}

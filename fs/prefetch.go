@@ -19,8 +19,9 @@ import (
 // Bounds: at most walkParallel listings at once, at most walkWindow
 // directories listed ahead and not yet opened, each at most one page
 // (1,000 entries). A listing is used only if it is complete, not older
-// than the negative TTL, and nothing changed in the directory since it
-// started (a change through this mount or an event drops it).
+// than the entry and negative TTLs (with either at 0 nothing is listed
+// ahead), and nothing changed in the directory since it started (a change
+// through this mount or an event drops it).
 const (
 	walkParallel = 4
 	walkWindow   = 32
@@ -94,12 +95,15 @@ func (w *walker) start(bucket, prefix string) bool {
 	return true
 }
 
-// sweepLocked forgets listings nobody opened within the negative TTL.
+// listingTTL is how long a complete listing answers a readdir from memory.
+func (f *FS) listingTTL() time.Duration { return min(f.cfg.EntryTTL, f.cfg.NegativeTTL) }
+
+// sweepLocked forgets listings nobody opened within the listing TTL.
 func (w *walker) sweepLocked() {
 	for k, wl := range w.ahead {
 		select {
 		case <-wl.done:
-			if wl.err != nil || wl.dropped || time.Since(wl.l.at) > w.fsys.cfg.NegativeTTL {
+			if wl.err != nil || wl.dropped || time.Since(wl.l.at) > w.fsys.listingTTL() {
 				delete(w.ahead, k)
 			}
 		default:
@@ -127,7 +131,7 @@ func (w *walker) claim(ctx context.Context, bucket, prefix string) *listing {
 	if w.ahead[k] == wl {
 		delete(w.ahead, k)
 	}
-	if wl.dropped || wl.err != nil || !wl.l.complete || time.Since(wl.l.at) > w.fsys.cfg.NegativeTTL {
+	if wl.dropped || wl.err != nil || !wl.l.complete || time.Since(wl.l.at) > w.fsys.listingTTL() {
 		return nil
 	}
 	return wl.l
@@ -158,6 +162,9 @@ func (w *walker) dropUnder(bucket, prefix string) {
 // walkFrom is called when d is opened: if its parent was read shortly
 // before, the parent's subdirectories after d are listed ahead.
 func (d *dirNode) walkFrom() {
+	if d.fsys.listingTTL() <= 0 {
+		return
+	}
 	name, p := d.Parent()
 	if p == nil {
 		return
@@ -169,7 +176,7 @@ func (d *dirNode) walkFrom() {
 	var next []string
 	parent.mu.Lock()
 	l, pfx := parent.listing, parent.prefix
-	if l != nil && l.readdir && l.complete && time.Since(l.at) <= d.fsys.cfg.NegativeTTL {
+	if l != nil && l.readdir && l.complete && time.Since(l.at) <= d.fsys.listingTTL() {
 		if i, ok := l.byName[name]; ok {
 			for _, e := range l.entries[i+1:] {
 				if len(next) == walkWindow {
