@@ -53,7 +53,7 @@ func (s *Store) List(ctx context.Context, r store.ListRequest) (store.ListPage, 
 	if err != nil {
 		return store.ListPage{}, err
 	}
-	return page(res, false)
+	return page(res)
 }
 
 func (s *Store) listWithMeta(ctx context.Context, r store.ListRequest, delim string) (store.ListPage, error) {
@@ -117,70 +117,22 @@ func (s *Store) listWithMetaOnce(ctx context.Context, r store.ListRequest, delim
 	return p, nil
 }
 
-// decodeListing reads a ListObjectsV2 answer with URL-encoded keys and
-// metadata. Anything it cannot read fully is an error (ErrUnavailable):
-// a cut or garbled answer never passes for a complete page.
-func decodeListing(body []byte) (store.ListPage, error) {
-	var res minio.ListBucketV2Result
-	if err := xml.Unmarshal(body, &res); err != nil {
-		return store.ListPage{}, fmt.Errorf("bad response: %v: %w", err, store.ErrUnavailable)
-	}
-	if res.Name == "" {
-		return store.ListPage{}, fmt.Errorf("bad response: not a listing: %w", store.ErrUnavailable)
-	}
-	if res.IsTruncated && res.NextContinuationToken == "" {
-		return store.ListPage{}, fmt.Errorf("bad response: truncated without a continuation token: %w", store.ErrUnavailable)
-	}
-	return page(res, true)
-}
-
 func (s *Store) region() string { return s.regionName }
 
-// page turns a ListObjectsV2 answer into a ListPage; escaped says keys are
-// URL-encoded (encoding-type=url).
-func page(r minio.ListBucketV2Result, escaped bool) (store.ListPage, error) {
-	unescape := func(s string) (string, error) {
-		if !escaped {
-			return s, nil
-		}
-		return url.QueryUnescape(s)
-	}
+// page turns a ListObjectsV2 answer of minio-go (keys decoded) into a
+// ListPage.
+func page(r minio.ListBucketV2Result) (store.ListPage, error) {
 	p := store.ListPage{Objects: make([]store.ObjectInfo, 0, len(r.Contents)), Prefixes: make([]string, 0, len(r.CommonPrefixes))}
 	for _, o := range r.Contents {
-		key, err := unescape(o.Key)
-		if err != nil {
-			return store.ListPage{}, fmt.Errorf("listing: bad key %q: %w", o.Key, store.ErrUnavailable)
-		}
-		info := store.ObjectInfo{Key: key, Size: o.Size, ETag: trimETag(o.ETag), LastModified: o.LastModified}
-		if escaped {
-			info.Meta = userMeta(o.UserMetadata)
-		}
-		p.Objects = append(p.Objects, info)
+		p.Objects = append(p.Objects, store.ObjectInfo{Key: o.Key, Size: o.Size, ETag: trimETag(o.ETag), LastModified: o.LastModified})
 	}
 	for _, cp := range r.CommonPrefixes {
-		pre, err := unescape(cp.Prefix)
-		if err != nil {
-			return store.ListPage{}, fmt.Errorf("listing: bad prefix %q: %w", cp.Prefix, store.ErrUnavailable)
-		}
-		p.Prefixes = append(p.Prefixes, pre)
+		p.Prefixes = append(p.Prefixes, cp.Prefix)
 	}
 	if r.IsTruncated {
 		p.NextToken = r.NextContinuationToken
 	}
 	return p, nil
-}
-
-// userMeta keeps the x-amz-meta-* entries of a listing's metadata, keyed
-// lower-case without the prefix; it returns an empty (not nil) map, which
-// says "the listing told us: no metadata".
-func userMeta(m minio.StringMap) map[string]string {
-	out := map[string]string{}
-	for k, v := range m {
-		if rest, ok := strings.CutPrefix(strings.ToLower(k), "x-amz-meta-"); ok {
-			out[rest] = v
-		}
-	}
-	return out
 }
 
 // ListVersions lists every version and delete marker under prefix (of key
