@@ -29,10 +29,15 @@ func TestErrnoOf(t *testing.T) {
 		{context.DeadlineExceeded, syscall.EIO},
 		{&url.Error{Op: "Get", URL: "u", Err: context.Canceled}, syscall.EINTR},
 		{fmt.Errorf("put: %w", store.ErrQuota), syscall.EDQUOT},
+		{fmt.Errorf("complete: %w", store.ErrUploadGone), syscall.EIO},
 		{errors.New("something else"), syscall.EIO},
 	} {
-		if got, _ := errnoOf(c.err); got != c.want {
+		got, quiet := errnoOf(c.err)
+		if got != c.want {
 			t.Errorf("errnoOf(%v) = %v, want %v", c.err, got, c.want)
+		}
+		if got == syscall.EIO && quiet {
+			t.Errorf("errnoOf(%v): EIO without a log line", c.err)
 		}
 	}
 }

@@ -23,10 +23,11 @@ const (
 	FaultReset               // reset the connection half-way through the body (the request's if it has one, else the answer's)
 	FaultShortBody           // send the answer's headers and half its body, then close
 	FaultBlackHole           // accept the request and never answer (until the proxy closes)
+	FaultLoseAnswer          // pass the request on, let MinIO do it, then reset the connection instead of answering
 )
 
 func (k FaultKind) String() string {
-	return [...]string{"none", "latency", "503 SlowDown", "500 InternalError", "reset", "short body", "black hole"}[k]
+	return [...]string{"none", "latency", "503 SlowDown", "500 InternalError", "reset", "short body", "black hole", "lost answer"}[k]
 }
 
 // Fault says which requests the proxy spoils and how.
@@ -168,6 +169,11 @@ func (p *FaultProxy) forward(w http.ResponseWriter, r *http.Request, kind FaultK
 		return
 	}
 	defer resp.Body.Close()
+	if kind == FaultLoseAnswer {
+		io.Copy(io.Discard, resp.Body) // done on the server; the client never hears of it
+		reset(w, false)
+		return
+	}
 	for k, v := range resp.Header {
 		w.Header()[k] = v
 	}

@@ -265,3 +265,80 @@ func TestNoGoroutinesLeftAfterFaults(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// A request done by the store whose answer is lost (the connection resets
+// after the server acted) is asked again; what the retry meets — the
+// multipart upload already completed, the object already copied or
+// removed — is taken for what it is: cp, mv and rm succeed and the bucket
+// holds exactly what they made.
+func TestLostAnswersAreNotFailures(t *testing.T) {
+	b := newBucket(t)
+	m, p := faultMount(t, b)
+	data := randBytes(12<<20 + 5) // three parts of 5 MiB
+	src := t.TempDir() + "/big"
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	complete := func(r *http.Request) bool { return r.Method == http.MethodPost && r.URL.Query().Has("uploadId") }
+	cases := []struct {
+		what  string
+		match func(*http.Request) bool
+		run   func() error
+		check func() error
+	}{
+		{"multipart completion", complete,
+			func() error { return exec.Command("cp", src, m.path("big")).Run() },
+			func() error {
+				if sdkSha(t, b, "big") != sha(data) {
+					return errors.New("the object differs")
+				}
+				return nil
+			}},
+		{"single PUT", IsMethod(http.MethodPut),
+			func() error { return os.WriteFile(m.path("small"), []byte("small"), 0o644) },
+			func() error {
+				if sdkSha(t, b, "small") != sha([]byte("small")) {
+					return errors.New("the object differs")
+				}
+				return nil
+			}},
+		{"rename's copy", func(r *http.Request) bool { return r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") != "" },
+			func() error { return exec.Command("mv", m.path("small"), m.path("moved")).Run() },
+			func() error {
+				if sdkSha(t, b, "moved") != sha([]byte("small")) {
+					return errors.New("the renamed object differs")
+				}
+				if _, err := client(t).StatObject(context.Background(), b, "small", minio.StatObjectOptions{}); err == nil {
+					return errors.New("the old name is still there")
+				}
+				return nil
+			}},
+		{"batched delete", func(r *http.Request) bool { return r.Method == http.MethodPost && r.URL.Query().Has("delete") },
+			func() error {
+				if err := exec.Command("rm", m.path("moved")).Run(); err != nil {
+					return err
+				}
+				return exec.Command("sync", m.dir).Run() // fsync of the directory sends the batch
+			},
+			func() error {
+				if _, err := client(t).StatObject(context.Background(), b, "moved", minio.StatObjectOptions{}); err == nil {
+					return errors.New("the removed object is still there")
+				}
+				return nil
+			}},
+	}
+	for _, c := range cases {
+		p.Set(Fault{Kind: FaultLoseAnswer, Match: c.match, Limit: 1})
+		before := p.Spoiled.Load()
+		if err := bounded(t, 60*time.Second, c.what, c.run); err != nil {
+			t.Fatalf("%s with its answer lost: %v\n%s", c.what, err, m.logText())
+		}
+		if p.Spoiled.Load() == before {
+			t.Fatalf("%s: no answer was lost (the test did not test)", c.what)
+		}
+		p.Set(Fault{})
+		if err := c.check(); err != nil {
+			t.Fatalf("%s with its answer lost: %v", c.what, err)
+		}
+	}
+}

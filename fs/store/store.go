@@ -51,6 +51,10 @@ var (
 	ErrExists = wrap("already exists", fs.ErrExist)
 	// ErrNotEmpty: BucketNotEmpty.
 	ErrNotEmpty = errors.New("not empty")
+	// ErrUploadGone: NoSuchUpload from a part or a completion: the
+	// multipart upload was aborted underneath (another client, a
+	// lifecycle rule). The file is not missing: callers get EIO.
+	ErrUploadGone = errors.New("the multipart upload no longer exists on the server")
 	// ErrUnavailable: the server answered 5xx (SlowDown, InternalError,
 	// ServiceUnavailable) after the client's retries.
 	ErrUnavailable = errors.New("server unavailable")

@@ -54,7 +54,7 @@ func (m *Store) NewUpload(ctx context.Context, bkt, key string, opts store.PutOp
 func (m *Store) uploadLocked(bkt, key, id string) (*upload, error) {
 	u, ok := m.uploads[id]
 	if !ok || u.bucket != bkt || u.key != key {
-		return nil, fmt.Errorf("upload %s of %s: %w", id, key, store.ErrNotFound)
+		return nil, fmt.Errorf("upload %s of %s: %w", id, key, store.ErrUploadGone)
 	}
 	return u, nil
 }
@@ -146,7 +146,7 @@ func (m *Store) AbortUpload(ctx context.Context, bkt, key, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, err := m.uploadLocked(bkt, key, id); err != nil {
-		return err
+		return nil // nothing left to discard: MinIO says so with success
 	}
 	delete(m.uploads, id)
 	return nil

@@ -2,6 +2,8 @@ package s3store
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"time"
@@ -77,7 +79,7 @@ func (s *Store) PutPart(ctx context.Context, bucket, key, uploadID string, num i
 	defer cancel()
 	p, err := s.core.PutObjectPart(ctx, bucket, key, uploadID, num, r, size, minio.PutObjectPartOptions{DisableContentSha256: true})
 	if err != nil {
-		return store.Part{}, mapErr(err, fmt.Sprintf("upload part %d of %s/%s", num, bucket, key))
+		return store.Part{}, uploadErr(err, fmt.Sprintf("upload part %d of %s/%s", num, bucket, key))
 	}
 	if p.ETag == "" {
 		return store.Part{}, fmt.Errorf("upload part %d of %s/%s: the answer carries no ETag: %w", num, bucket, key, store.ErrUnavailable)
@@ -96,7 +98,7 @@ func (s *Store) CopyPart(ctx context.Context, bucket, key, uploadID string, num 
 	}
 	p, err := s.core.CopyObjectPart(ctx, bucket, srcKey, bucket, key, uploadID, num, off, n, hdr)
 	if err != nil {
-		return store.Part{}, mapErr(err, fmt.Sprintf("copy part %d of %s/%s from %s", num, bucket, key, srcKey))
+		return store.Part{}, uploadErr(err, fmt.Sprintf("copy part %d of %s/%s from %s", num, bucket, key, srcKey))
 	}
 	return store.Part{Number: num, ETag: p.ETag}, nil
 }
@@ -111,12 +113,56 @@ func (s *Store) CompleteUpload(ctx context.Context, bucket, key, uploadID string
 	}
 	u, err := s.core.CompleteMultipartUpload(ctx, bucket, key, uploadID, cps, minio.PutObjectOptions{})
 	if err != nil {
-		return store.ObjectInfo{}, mapErr(err, "complete upload of "+bucket+"/"+key)
+		if minio.ToErrorResponse(err).Code == "NoSuchUpload" {
+			// A retry after an answer that was lost finds the upload gone:
+			// if the object is the one these parts make, it was completed.
+			if info, ok := s.completedAs(ctx, bucket, key, parts); ok {
+				return info, nil
+			}
+		}
+		return store.ObjectInfo{}, uploadErr(err, "complete upload of "+bucket+"/"+key)
 	}
 	if u.ETag == "" {
 		return store.ObjectInfo{}, fmt.Errorf("complete upload of %s/%s: the answer carries no ETag: %w", bucket, key, store.ErrUnavailable)
 	}
 	return store.ObjectInfo{Key: key, ETag: trimETag(u.ETag), LastModified: orNow(u.LastModified), VersionID: u.VersionID}, nil
+}
+
+// uploadErr maps an error of a call on a multipart upload: NoSuchUpload
+// says the upload is gone (ErrUploadGone), not that the file is.
+func uploadErr(err error, what string) error {
+	if minio.ToErrorResponse(err).Code == "NoSuchUpload" {
+		return fmt.Errorf("%s: %w (aborted by another client or a lifecycle rule?)", what, store.ErrUploadGone)
+	}
+	return mapErr(err, what)
+}
+
+// completedAs says whether bucket/key is the object completing parts
+// makes: its ETag is the MD5 of the parts' MD5s followed by the number of
+// parts, which S3 and MinIO give a multipart object (not with SSE-KMS or
+// SSE-C, whose part ETags are not MD5s: such an upload is reported failed).
+func (s *Store) completedAs(ctx context.Context, bucket, key string, parts []store.Part) (store.ObjectInfo, bool) {
+	want, ok := multipartETag(parts)
+	if !ok {
+		return store.ObjectInfo{}, false
+	}
+	oi, err := s.c.StatObject(ctx, bucket, key, minio.StatObjectOptions{})
+	if err != nil || trimETag(oi.ETag) != want {
+		return store.ObjectInfo{}, false
+	}
+	return fromObjectInfo(oi), true
+}
+
+func multipartETag(parts []store.Part) (string, bool) {
+	h := md5.New()
+	for _, p := range parts {
+		b, err := hex.DecodeString(trimETag(p.ETag))
+		if err != nil || len(b) != md5.Size {
+			return "", false
+		}
+		h.Write(b)
+	}
+	return fmt.Sprintf("%x-%d", h.Sum(nil), len(parts)), len(parts) > 0
 }
 
 // AbortUpload discards an upload and its parts.
