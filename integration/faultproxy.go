@@ -16,14 +16,14 @@ import (
 type FaultKind int
 
 const (
-	FaultNone      FaultKind = iota
-	FaultLatency             // wait Fault.Latency, then pass the request on
-	FaultSlowDown            // answer 503 SlowDown
-	FaultInternal            // answer 500 InternalError
-	FaultReset               // reset the connection half-way through the body (the request's if it has one, else the answer's)
-	FaultShortBody           // send the answer's headers and half its body, then close
-	FaultBlackHole           // accept the request and never answer (until the proxy closes)
-	FaultLoseAnswer          // pass the request on, let MinIO do it, then reset the connection instead of answering
+	FaultNone       FaultKind = iota
+	FaultLatency              // wait Fault.Latency, then pass the request on
+	FaultSlowDown             // answer 503 SlowDown
+	FaultInternal             // answer 500 InternalError
+	FaultReset                // reset the connection half-way through the body (the request's if it has one, else the answer's)
+	FaultShortBody            // send the answer's headers and half its body, then close
+	FaultBlackHole            // accept the request and never answer (until the proxy closes)
+	FaultLoseAnswer           // pass the request on, let MinIO do it, then reset the connection instead of answering
 )
 
 func (k FaultKind) String() string {

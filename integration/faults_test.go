@@ -302,7 +302,9 @@ func TestLostAnswersAreNotFailures(t *testing.T) {
 				}
 				return nil
 			}},
-		{"rename's copy", func(r *http.Request) bool { return r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") != "" },
+		{"rename's copy", func(r *http.Request) bool {
+			return r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") != ""
+		},
 			func() error { return exec.Command("mv", m.path("small"), m.path("moved")).Run() },
 			func() error {
 				if sdkSha(t, b, "moved") != sha([]byte("small")) {
