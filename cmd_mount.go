@@ -147,7 +147,10 @@ func start(ctx context.Context, o mountopts.Options, logger *slog.Logger, probs 
 	}
 	st, err := s3store.New(s3store.Config{Endpoint: o.Endpoint, AccessKey: o.AccessKey, SecretKey: o.SecretKey,
 		SessionToken: o.SessionToken, Region: o.Region, CAFile: o.CAFile, Observe: met.S3Request,
-		Timeout: o.RequestTimeout, Retries: retries, Deadline: o.Deadline})
+		Timeout: o.RequestTimeout, Retries: retries, Deadline: o.Deadline, Failover: o.Failover,
+		OnFailover: func(from, to string) {
+			logger.Warn("store node unreachable: going on with the next", "from", from, "to", to)
+		}})
 	if err != nil {
 		return nil, exitError{2, err}
 	}

@@ -165,8 +165,11 @@ func (c *cluster) waitHealthy(d time.Duration) {
 	}
 }
 
-func (c *cluster) client() *minio.Client {
-	m := &Minio{Endpoint: "http://" + c.addr(0), Addr: c.addr(0), AccessKey: c.ak, SecretKey: c.sk}
+func (c *cluster) client() *minio.Client { return c.clientOf(0) }
+
+// clientOf is an SDK client of node i.
+func (c *cluster) clientOf(i int) *minio.Client {
+	m := &Minio{Endpoint: "http://" + c.addr(i), Addr: c.addr(i), AccessKey: c.ak, SecretKey: c.sk}
 	cl, err := sdkClient(m)
 	if err != nil {
 		c.t.Fatal(err)
@@ -186,9 +189,10 @@ func (c *cluster) teardown() {
 
 // A distributed MinIO of four nodes loses a node kfs does not talk to in
 // the middle of reads and writes: both go on, sha256-checked. Then the
-// node kfs talks to goes: calls fail with EIO within the configured bound
-// (kfs has one endpoint; no failover) and work again, on the same mount,
-// once it is back.
+// node kfs talks to goes: a mount given that node alone fails calls with
+// EIO within the configured bound and works again, on the same mount,
+// once it is back; a mount given the nodes as an endpoint list goes on
+// with the next node, reads and writes checked.
 func TestDistributedMinioLosesANode(t *testing.T) {
 	c := newCluster(t)
 	ctx := context.Background()
@@ -205,9 +209,16 @@ func TestDistributedMinioLosesANode(t *testing.T) {
 	srv = &Minio{Endpoint: "http://" + c.addr(0), Addr: c.addr(0), AccessKey: c.ak, SecretKey: c.sk}
 	mnt := mountKFS(t, "dist", "--cache-size", "16MiB", "--max-readahead", "4MiB", "--part-size", "5MiB",
 		"--attr-ttl", "0", "--entry-ttl", "0", "--negative-ttl", "0", "--request-timeout", "2s", "--retries", "2", "--deadline", "10s")
+	nodes := "http://" + c.addr(0) + ",http://" + c.addr(1) + ",http://" + c.addr(3)
+	failover := mountKFS(t, "dist", "--endpoint", nodes, "--cache-size", "16MiB", "--max-readahead", "4MiB", "--part-size", "5MiB",
+		"--attr-ttl", "0", "--entry-ttl", "0", "--negative-ttl", "0", "--request-timeout", "2s", "--retries", "2", "--deadline", "10s")
 	srv = saved
 
-	check := func(round string) error {
+	checkOn := func(mnt *mounted, round string) error {
+		cl := cl
+		if round == "failover" {
+			cl = c.clientOf(1) // node 0 is gone
+		}
 		if got, err := fileSha(mnt.path("r.bin")); err != nil || got != hex.EncodeToString(want[:]) {
 			return fmt.Errorf("%s: read: %s %v", round, got, err)
 		}
@@ -230,6 +241,7 @@ func TestDistributedMinioLosesANode(t *testing.T) {
 		}
 		return nil
 	}
+	check := func(round string) error { return checkOn(mnt, round) }
 	if err := check("healthy"); err != nil {
 		t.Fatal(err)
 	}
@@ -271,6 +283,18 @@ func TestDistributedMinioLosesANode(t *testing.T) {
 		t.Fatalf("failing took %v, over the bound", took)
 	}
 	t.Logf("with the endpoint node gone: %v after %v", err, took.Round(time.Millisecond))
+	// The mount with the node list goes on with the next node.
+	start = time.Now()
+	if err := checkOn(failover, "failover"); err != nil {
+		t.Fatalf("with the first node of the list gone: %v\n%s", err, failover.logText())
+	}
+	if _, err := os.ReadDir(failover.dir); err != nil {
+		t.Fatalf("listing with the first node of the list gone: %v", err)
+	}
+	t.Logf("the mount with a node list went on after %v", time.Since(start).Round(time.Millisecond))
+	if !strings.Contains(failover.logText(), "going on with the next") {
+		t.Errorf("no log line says the mount changed node:\n%s", failover.logText())
+	}
 	c.start(0)
 	c.waitHealthy(2 * time.Minute)
 	if err := check("endpoint-back"); err != nil {

@@ -30,7 +30,8 @@ type Mount struct {
 // Options is the whole configuration of one `kfs mount` invocation.
 type Options struct {
 	// Connection.
-	Endpoint     string // http(s)://host[:port]
+	Endpoint     string   // http(s)://host[:port]; as given, a comma-separated list (Validate splits it)
+	Failover     []string // the other nodes of the list, same scheme: tried when the current one cannot be reached
 	AccessKey    string
 	SecretKey    string
 	SessionToken string
@@ -117,16 +118,34 @@ func Default() Options {
 // Validate checks every field and returns the first problem as one clear
 // sentence. It does not touch the network or the mount points.
 func (o *Options) Validate() error {
-	if o.Endpoint == "" {
+	if strings.TrimSpace(o.Endpoint) == "" {
 		return errors.New("no endpoint: give --endpoint, KFS_ENDPOINT or ENDPOINT in the credentials file")
 	}
-	u, err := url.Parse(o.Endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("endpoint %q: want http://host[:port] or https://host[:port]", o.Endpoint)
+	var list []string
+	for _, e := range strings.Split(o.Endpoint, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			list = append(list, e)
+		}
 	}
-	if u.Path != "" && u.Path != "/" {
-		return fmt.Errorf("endpoint %q: must not have a path", o.Endpoint)
+	var u *url.URL
+	for i, e := range list {
+		v, err := url.Parse(e)
+		if err != nil || (v.Scheme != "http" && v.Scheme != "https") || v.Host == "" {
+			return fmt.Errorf("endpoint %q: want http://host[:port] or https://host[:port]", e)
+		}
+		if v.Path != "" && v.Path != "/" {
+			return fmt.Errorf("endpoint %q: must not have a path", e)
+		}
+		if i == 0 {
+			u = v
+		} else if v.Scheme != u.Scheme {
+			return fmt.Errorf("endpoint %q: the nodes of one endpoint list share a scheme (%s)", e, u.Scheme)
+		}
 	}
+	if len(list) == 0 {
+		return fmt.Errorf("endpoint %q: no URL in it", o.Endpoint)
+	}
+	o.Endpoint, o.Failover = strings.TrimSuffix(list[0], "/"), list[1:]
 	if o.AccessKey == "" || o.SecretKey == "" {
 		return errors.New("no credentials: give --access-key/--secret-key, KFS_ACCESS_KEY/KFS_SECRET_KEY, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a --config file")
 	}

@@ -89,6 +89,10 @@ func TestParseErrors(t *testing.T) {
 		{"no endpoint", []string{"b-1", "/m"}, map[string]string{"KFS_ACCESS_KEY": "a", "KFS_SECRET_KEY": "b"}, "no endpoint"},
 		{"bad endpoint", []string{"b-1", "/m"}, map[string]string{"KFS_ENDPOINT": "ftp://x", "KFS_ACCESS_KEY": "a", "KFS_SECRET_KEY": "b"}, "endpoint"},
 		{"no creds", []string{"b-1", "/m"}, map[string]string{"KFS_ENDPOINT": "http://x"}, "no credentials"},
+		{"mixed schemes", []string{"--endpoint", "http://a:9000,https://b:9000", "b-1", "/m"}, baseEnv, "share a scheme"},
+		{"bad node", []string{"--endpoint", "http://a:9000,b:9000", "b-1", "/m"}, baseEnv, `endpoint "b:9000"`},
+		{"node with path", []string{"--endpoint", "http://a:9000,http://b:9000/x", "b-1", "/m"}, baseEnv, "path"},
+		{"only commas", []string{"--endpoint", " , ", "b-1", "/m"}, baseEnv, "no URL"},
 		{"nothing", nil, baseEnv, "nothing to mount"},
 		{"too many", []string{"a", "b", "c"}, baseEnv, "too many"},
 		{"loose cred file", []string{"--config", loose}, baseEnv, "chmod 600"},
@@ -216,5 +220,21 @@ func TestSmallCacheScalesDefaultReadahead(t *testing.T) {
 	}
 	if _, err := Parse([]string{"--cache-size", "16MiB", "--max-readahead", "12MiB", "/mnt/x"}, envOf(baseEnv)); err == nil || !strings.Contains(err.Error(), "max-readahead") {
 		t.Fatalf("explicit readahead over half the cache: %v", err)
+	}
+}
+
+// Several endpoints are the nodes of one cluster: the first is the
+// endpoint, the others its failover list.
+func TestEndpointList(t *testing.T) {
+	o, err := Parse([]string{"--endpoint", "http://10.0.0.1:9000, http://10.0.0.2:9000,,http://10.0.0.3:9000", "b-1", "/m"}, envOf(baseEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Endpoint != "http://10.0.0.1:9000" || len(o.Failover) != 2 || o.Failover[0] != "http://10.0.0.2:9000" || o.Failover[1] != "http://10.0.0.3:9000" {
+		t.Fatalf("endpoint %q, failover %q", o.Endpoint, o.Failover)
+	}
+	o, err = Parse([]string{"--endpoint", "http://one:9000", "b-1", "/m"}, envOf(baseEnv))
+	if err != nil || o.Endpoint != "http://one:9000" || len(o.Failover) != 0 {
+		t.Fatalf("one endpoint: %q %q %v", o.Endpoint, o.Failover, err)
 	}
 }

@@ -61,7 +61,7 @@ func sizeOpt(name, help string, f func(*Options) *int64) spec {
 func modeBits(m uint32) os.FileMode { return os.FileMode(m) }
 
 var specs = []spec{
-	strOpt("endpoint", "S3 endpoint URL, http:// or https:// (env KFS_ENDPOINT, AWS_ENDPOINT_URL)", func(o *Options) *string { return &o.Endpoint }),
+	strOpt("endpoint", "S3 endpoint URL, http:// or https:// (env KFS_ENDPOINT, AWS_ENDPOINT_URL); several, comma-separated, are nodes of one cluster: when one cannot be reached kfs goes on with the next", func(o *Options) *string { return &o.Endpoint }),
 	strOpt("access-key", "access key (env KFS_ACCESS_KEY, AWS_ACCESS_KEY_ID)", func(o *Options) *string { return &o.AccessKey }),
 	strOpt("secret-key", "secret key (env KFS_SECRET_KEY, AWS_SECRET_ACCESS_KEY); prefer the env or --config", func(o *Options) *string { return &o.SecretKey }),
 	strOpt("session-token", "session token for temporary credentials (env KFS_SESSION_TOKEN, AWS_SESSION_TOKEN)", func(o *Options) *string { return &o.SessionToken }),

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -36,13 +37,19 @@ type Config struct {
 	Timeout      time.Duration // longest time a request may make no progress (0 = DefaultTimeout)
 	Deadline     time.Duration // longest time one operation may take, retries included (0 = DefaultDeadline)
 	Observe      Observer      // told of every request (nil: nobody)
+	// Failover lists other nodes of the endpoint's cluster (URLs of the
+	// same scheme): when the current node cannot be reached, connections
+	// go to the next one that can (see nodes). OnFailover is told.
+	Failover   []string
+	OnFailover func(from, to string)
 }
 
 // Defaults of the fault bounds (see resilience.go).
 const (
-	DefaultRetries  = 5
-	DefaultTimeout  = 30 * time.Second
-	DefaultDeadline = 15 * time.Minute
+	failoverDialTimeout = 2 * time.Second // one connection attempt to one node, when there are several
+	DefaultRetries      = 5
+	DefaultTimeout      = 30 * time.Second
+	DefaultDeadline     = 15 * time.Minute
 )
 
 // Store is the adapter. Safe for concurrent use.
@@ -80,6 +87,24 @@ func New(cfg Config) (*Store, error) {
 		cfg.Deadline = DefaultDeadline
 	}
 	tr.WriteBufferSize, tr.ReadBufferSize = 256<<10, 256<<10
+	if len(cfg.Failover) > 0 {
+		n := &nodes{primary: hostPort(u), addrs: []string{hostPort(u)}, perTry: failoverDialTimeout,
+			dial: (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext}
+		for _, f := range cfg.Failover {
+			fu, err := url.Parse(f)
+			if err != nil || fu.Scheme != u.Scheme || fu.Host == "" {
+				return nil, fmt.Errorf("failover endpoint %q: want %s://host[:port] like the endpoint", f, u.Scheme)
+			}
+			n.addrs = append(n.addrs, hostPort(fu))
+		}
+		n.switch_ = func(from, to string) {
+			tr.CloseIdleConnections() // kept connections may lead to the node that went
+			if cfg.OnFailover != nil {
+				cfg.OnFailover(from, to)
+			}
+		}
+		tr.DialContext = n.DialContext
+	}
 	if u.Scheme == "https" && cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
