@@ -210,8 +210,11 @@ func TestDistributedMinioLosesANode(t *testing.T) {
 	mnt := mountKFS(t, "dist", "--cache-size", "16MiB", "--max-readahead", "4MiB", "--part-size", "5MiB",
 		"--attr-ttl", "0", "--entry-ttl", "0", "--negative-ttl", "0", "--request-timeout", "2s", "--retries", "2", "--deadline", "10s")
 	nodes := "http://" + c.addr(0) + ",http://" + c.addr(1) + ",http://" + c.addr(3)
+	// The default retries: a cluster that just lost a node answers
+	// SlowDownWrite for a moment (it is deciding the node is gone), which
+	// the retries ride through.
 	failover := mountKFS(t, "dist", "--endpoint", nodes, "--cache-size", "16MiB", "--max-readahead", "4MiB", "--part-size", "5MiB",
-		"--attr-ttl", "0", "--entry-ttl", "0", "--negative-ttl", "0", "--request-timeout", "2s", "--retries", "2", "--deadline", "10s")
+		"--attr-ttl", "0", "--entry-ttl", "0", "--negative-ttl", "0", "--request-timeout", "2s", "--deadline", "60s")
 	srv = saved
 
 	checkOn := func(mnt *mounted, round string) error {

@@ -47,6 +47,7 @@ func FuzzDecodeListing(f *testing.F) {
 	f.Add([]byte(`<ListBucketResult><Name>b</Name><IsTruncated>true</IsTruncated></ListBucketResult>`))
 	f.Add([]byte(`<?xml version="1.0"?><!-- c --><s3:ListBucketResult xmlns:s3="x"><Name>b&amp;&#x41;</Name><Contents><Key a='>'>k<![CDATA[<&>]]></Key><Size> 3 </Size><UserMetadata/></Contents></s3:ListBucketResult>`))
 	f.Add(bigListing(3))
+	f.Add([]byte("<ListBucketResult><Name>b</Name><Contents><Key>a\r\nb\rc<![CDATA[\r\n]]></Key></Contents></ListBucketResult>"))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, err := decodeListing(body)
 		if err != nil {

@@ -74,7 +74,7 @@ func (s *xmlScanner) next() (xmlToken, []byte, error) {
 				return 0, nil, errXML
 			}
 			s.i += 9 + j + 3
-			return xmlText, rest[9 : 9+j], nil
+			return xmlText, lineEnds(rest[9 : 9+j]), nil
 		case bytes.HasPrefix(rest, []byte("<?")):
 			j := bytes.Index(rest[2:], []byte("?>"))
 			if j < 0 {
@@ -171,8 +171,10 @@ func spaceAt(b []byte) int {
 	return -1
 }
 
-// unescapeXML decodes character references in text.
+// unescapeXML decodes character references in text and normalises line
+// ends ("\r\n" and a lone "\r" read as "\n"), as XML says.
 func unescapeXML(raw []byte) ([]byte, error) {
+	raw = lineEnds(raw)
 	if bytes.IndexByte(raw, '&') < 0 {
 		return raw, nil
 	}
@@ -211,6 +213,13 @@ func unescapeXML(raw []byte) ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+func lineEnds(b []byte) []byte {
+	if bytes.IndexByte(b, '\r') < 0 {
+		return b
+	}
+	return bytes.ReplaceAll(bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n")), []byte("\r"), []byte("\n"))
 }
 
 func charRef(ref string) (rune, bool) {
