@@ -296,6 +296,9 @@ func scanListing(body []byte) (rawListing, error) {
 			}
 			path = append(path, name)
 			text = text[:0]
+			if len(path) == 2 && at(1, "CommonPrefixes") {
+				res.prefixes = append(res.prefixes, "") // its Prefix, when it has one, fills it
+			}
 			if len(path) == 2 && at(1, "Contents") {
 				res.contents = append(res.contents, rawObject{})
 				obj = &res.contents[len(res.contents)-1]
@@ -335,7 +338,7 @@ func scanListing(body []byte) (rawListing, error) {
 					obj.size = string(text)
 				}
 			case len(path) == 3 && at(1, "CommonPrefixes") && at(2, "Prefix"):
-				res.prefixes = append(res.prefixes, string(text))
+				res.prefixes[len(res.prefixes)-1] = string(text)
 			case len(path) == 4 && at(1, "Contents") && at(2, "UserMetadata"):
 				obj.meta[string(path[3])] = string(text)
 			}
