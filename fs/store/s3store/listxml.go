@@ -171,6 +171,8 @@ func spaceAt(b []byte) int {
 	return -1
 }
 
+var namedEntities = map[string]byte{"lt": '<', "gt": '>', "amp": '&', "quot": '"', "apos": '\''}
+
 // unescapeXML decodes character references in text and normalises line
 // ends ("\r\n" and a lone "\r" read as "\n"), as XML says.
 func unescapeXML(raw []byte) ([]byte, error) {
@@ -193,24 +195,15 @@ func unescapeXML(raw []byte) ([]byte, error) {
 		}
 		ref := string(raw[:end])
 		raw = raw[end+1:]
-		switch ref {
-		case "lt":
-			out = append(out, '<')
-		case "gt":
-			out = append(out, '>')
-		case "amp":
-			out = append(out, '&')
-		case "quot":
-			out = append(out, '"')
-		case "apos":
-			out = append(out, '\'')
-		default:
-			r, ok := charRef(ref)
-			if !ok {
-				return nil, errXML
-			}
-			out = utf8.AppendRune(out, r)
+		if c, ok := namedEntities[ref]; ok {
+			out = append(out, c)
+			continue
 		}
+		r, ok := charRef(ref)
+		if !ok {
+			return nil, errXML
+		}
+		out = utf8.AppendRune(out, r)
 	}
 	return out, nil
 }
