@@ -251,3 +251,53 @@ func TestKillAfterUnlinkDoesNotResurrect(t *testing.T) {
 		t.Errorf("the next mount did not say what it finished:\n%s", m2.logText())
 	}
 }
+
+// kill -9 while a changed file is committed from its staging file (a
+// multipart upload of the new part and server-side copies of the rest):
+// the object keeps its old bytes, and the next mount aborts the upload.
+func TestKillDuringStagedCommit(t *testing.T) {
+	b := newBucket(t)
+	old := randBytes(24 << 20)
+	put(t, b, "big", old)
+	cacheDir := t.TempDir()
+	m, p := faultMount(t, b, "--cache-dir", cacheDir)
+	// The commit's parts wait 5 s each: the kill lands in the middle.
+	p.Set(Fault{Kind: FaultLatency, Latency: 5 * time.Second, Match: func(r *http.Request) bool { return r.URL.Query().Has("uploadId") }})
+	dd := exec.Command("dd", "if=/dev/urandom", "of="+m.path("big"), "bs=4096", "count=1", "seek=1000", "conv=notrunc")
+	if err := dd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer dd.Process.Kill()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if ups, _ := kfsStoreUploads(t, b); len(ups) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the staged commit started no multipart upload")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := m.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100 && isMounted(m.dir); i++ {
+		_ = syscall.Unmount(m.dir, syscall.MNT_DETACH)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := dd.Wait(); err == nil {
+		t.Error("dd's close succeeded although kfs was killed during its commit")
+	}
+	p.Set(Fault{})
+	if sdkSha(t, b, "big") != sha(old) {
+		t.Fatal("the object changed although its commit was killed half-way")
+	}
+	// The next mount of the same endpoint, bucket and cache dir aborts the upload.
+	m2 := mountKFS(t, b, "--endpoint", "http://"+p.Addr, "--cache-dir", cacheDir)
+	if ups, _ := kfsStoreUploads(t, b); len(ups) != 0 {
+		t.Fatalf("uploads left after the next mount: %v\n%s", ups, m2.logText())
+	}
+	if got, err := fileSha(m2.path("big")); err != nil || got != sha(old) {
+		t.Fatalf("reading the file after the crash: %v", err)
+	}
+}
