@@ -25,6 +25,7 @@ import (
 const (
 	walkParallel = 4
 	walkWindow   = 32
+	walkScan     = 4096 // entries after the opened directory looked at for the next subdirectories
 )
 
 type walkKey struct{ bucket, prefix string }
@@ -178,8 +179,8 @@ func (d *dirNode) walkFrom() {
 	l, pfx := parent.listing, parent.prefix
 	if l != nil && l.readdir && l.complete && time.Since(l.at) <= d.fsys.listingTTL() {
 		if i, ok := l.byName[name]; ok {
-			for _, e := range l.entries[i+1:] {
-				if len(next) == walkWindow {
+			for k, e := range l.entries[i+1:] {
+				if len(next) == walkWindow || k == walkScan {
 					break
 				}
 				if e.isDir {
