@@ -17,11 +17,11 @@ import (
 // which every node of a cluster accepts; with https every node's
 // certificate must be valid for the endpoint's name.
 type nodes struct {
-	primary string   // host:port of the endpoint URL
-	addrs   []string // primary first
-	perTry  time.Duration
-	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
-	switch_ func(from, to string) // told when the current node changes (nil: nobody)
+	primary  string   // host:port of the endpoint URL
+	addrs    []string // primary first
+	perTry   time.Duration
+	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
+	onSwitch func(from, to string) // told when the current node changes (nil: nobody)
 
 	cur atomic.Int32 // index into addrs
 }
@@ -39,8 +39,8 @@ func (n *nodes) DialContext(ctx context.Context, network, addr string) (net.Conn
 		c, err := n.dial(try, network, n.addrs[i])
 		cancel()
 		if err == nil {
-			if i != start && n.cur.CompareAndSwap(int32(start), int32(i)) && n.switch_ != nil {
-				n.switch_(n.addrs[start], n.addrs[i])
+			if i != start && n.cur.CompareAndSwap(int32(start), int32(i)) && n.onSwitch != nil {
+				n.onSwitch(n.addrs[start], n.addrs[i])
 			}
 			return c, nil
 		}

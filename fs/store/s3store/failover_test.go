@@ -36,7 +36,7 @@ func TestNodesFailOverInTurn(t *testing.T) {
 	b, c := listen(t), listen(t)
 	var switches []string
 	n := &nodes{primary: deadAddr, addrs: []string{deadAddr, b.Addr().String(), c.Addr().String()}, perTry: time.Second,
-		dial: (&net.Dialer{}).DialContext, switch_: func(from, to string) { switches = append(switches, from+">"+to) }}
+		dial: (&net.Dialer{}).DialContext, onSwitch: func(from, to string) { switches = append(switches, from+">"+to) }}
 	ctx := context.Background()
 	conn, err := n.DialContext(ctx, "tcp", deadAddr)
 	if err != nil {

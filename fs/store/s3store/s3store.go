@@ -97,7 +97,7 @@ func New(cfg Config) (*Store, error) {
 			}
 			n.addrs = append(n.addrs, hostPort(fu))
 		}
-		n.switch_ = func(from, to string) {
+		n.onSwitch = func(from, to string) {
 			tr.CloseIdleConnections() // kept connections may lead to the node that went
 			if cfg.OnFailover != nil {
 				cfg.OnFailover(from, to)
