@@ -89,9 +89,6 @@ func (w *walker) start(bucket, prefix string) bool {
 		}
 		d := newDirNode(w.fsys, bucket, prefix) // only to list: the listing is adopted by the real node
 		wl.l, wl.err = d.listFirstPage(ctx, time.Now())
-		if wl.err == nil && d.marker.Key != "" {
-			wl.l.marker = d.marker
-		}
 	}()
 	return true
 }
