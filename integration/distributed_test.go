@@ -132,37 +132,56 @@ func (c *cluster) kill(i int) {
 	}
 }
 
-// waitHealthy waits until node 0 says the cluster has write quorum and
-// the SDK can write through it.
+// waitHealthy waits until every running node sees a writable cluster: a
+// node that rejoined is healthy for the node that saw it come back before
+// it is for the others, and one that has not reconnected yet counts it
+// offline (a write through it then lacks quorum once another node goes).
 func (c *cluster) waitHealthy(d time.Duration) {
 	deadline := time.Now().Add(d)
-	for {
-		resp, err := http.Get("http://" + c.addr(0) + "/minio/health/cluster")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				// Healthy is not yet writable (a rejoining node answers
-				// SlowDownWrite for a while): wait for the SDK to write.
-				cl := c.client()
-				bs, lerr := cl.ListBuckets(context.Background())
-				if lerr == nil && len(bs) == 0 {
-					return
-				}
-				if lerr == nil {
-					_, err = cl.PutObject(context.Background(), bs[0].Name, ".probe", strings.NewReader("x"), 1, minio.PutObjectOptions{})
-					if err == nil {
-						_ = cl.RemoveObject(context.Background(), bs[0].Name, ".probe", minio.RemoveObjectOptions{})
-						return
-					}
-				}
+	for i := 0; i < clusterNodes; i++ {
+		c.mu.Lock()
+		running := c.nodes[i] != nil
+		c.mu.Unlock()
+		if !running {
+			continue
+		}
+		for {
+			err := c.writable(i)
+			if err == nil {
+				break
 			}
+			if time.Now().After(deadline) {
+				log, _ := os.ReadFile(filepath.Join(c.dir, fmt.Sprintf("node%d.log", i)))
+				c.t.Fatalf("the cluster is not writable through node %d after %v (%v):\n%s", i, d, err, tail(log, 3000))
+			}
+			time.Sleep(250 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(c.dir, "node0.log"))
-			c.t.Fatalf("the cluster is not healthy after %v (%v):\n%s", d, err, tail(log, 3000))
-		}
-		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// writable says whether a write through node i succeeds now.
+func (c *cluster) writable(i int) error {
+	resp, err := http.Get("http://" + c.addr(i) + "/minio/health/cluster")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("health: %s", resp.Status)
+	}
+	// Healthy is not yet writable (a rejoining node answers SlowDownWrite
+	// for a while): wait for the SDK to write.
+	cl := c.clientOf(i)
+	bs, err := cl.ListBuckets(context.Background())
+	if err != nil || len(bs) == 0 {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := cl.PutObject(ctx, bs[0].Name, ".probe", strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
+		return err
+	}
+	return cl.RemoveObject(ctx, bs[0].Name, ".probe", minio.RemoveObjectOptions{})
 }
 
 func (c *cluster) client() *minio.Client { return c.clientOf(0) }
