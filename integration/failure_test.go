@@ -101,16 +101,8 @@ func TestKillDuringUploadCleansUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ups, _ := kfsStoreUploads(t, b)
-		if len(ups) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no multipart upload started")
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !within(20*time.Second, uploadStarted(t, b)) {
+		t.Fatal("no multipart upload started")
 	}
 	if err := mnt.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -268,15 +260,8 @@ func TestKillDuringStagedCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer dd.Process.Kill()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if ups, _ := kfsStoreUploads(t, b); len(ups) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the staged commit started no multipart upload")
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !within(20*time.Second, uploadStarted(t, b)) {
+		t.Fatal("the staged commit started no multipart upload")
 	}
 	if err := m.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -300,4 +285,9 @@ func TestKillDuringStagedCommit(t *testing.T) {
 	if got, err := fileSha(m2.path("big")); err != nil || got != sha(old) {
 		t.Fatalf("reading the file after the crash: %v", err)
 	}
+}
+
+// uploadStarted says whether bucket b has a multipart upload under way.
+func uploadStarted(t *testing.T, b string) func() bool {
+	return func() bool { ups, _ := kfsStoreUploads(t, b); return len(ups) > 0 }
 }
