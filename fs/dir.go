@@ -79,21 +79,34 @@ func (d *dirNode) touch() {
 // attribute TTL.
 func (d *dirNode) loadMarker(ctx context.Context) error {
 	d.mu.Lock()
-	prefix, fresh := d.prefix, !d.attrAt.IsZero() && time.Since(d.attrAt) <= d.fsys.cfg.AttrTTL
+	prefix, fresh := d.prefix, d.markerFreshLocked()
 	d.mu.Unlock()
 	if prefix == "" || fresh {
 		return nil
 	}
 	at := time.Now()
-	info, err := d.fsys.store.Stat(ctx, store.ObjectRef{Bucket: d.bucket, Key: prefix})
-	if errors.Is(err, store.ErrNotFound) {
-		info, err = store.ObjectInfo{}, nil
-	}
+	info, err := d.fsys.statMarker(ctx, d.bucket, prefix)
 	if err != nil {
 		return err
 	}
 	d.setMarker(info, at)
 	return nil
+}
+
+// markerFreshLocked says whether the marker was learnt within the
+// attribute TTL.
+func (d *dirNode) markerFreshLocked() bool {
+	return !d.attrAt.IsZero() && time.Since(d.attrAt) <= d.fsys.cfg.AttrTTL
+}
+
+// statMarker asks the store for the marker object prefix; a directory
+// without one gets ObjectInfo{} and no error.
+func (f *FS) statMarker(ctx context.Context, bucket, prefix string) (store.ObjectInfo, error) {
+	info, err := f.store.Stat(ctx, store.ObjectRef{Bucket: bucket, Key: prefix})
+	if errors.Is(err, store.ErrNotFound) {
+		return store.ObjectInfo{}, nil
+	}
+	return info, err
 }
 
 // setMarker records what the store said of the marker (at `at`).

@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"errors"
 	"syscall"
 	"time"
 
@@ -116,7 +115,6 @@ func (h *dirHandle) nextEntry(ctx context.Context) (dirEntry, bool, error) {
 	if !h.building.complete {
 		h.building.complete = true
 		h.building.readdir = true
-		h.building.marker = h.lister.marker
 		d := h.dir
 		d.setMarker(h.lister.marker, h.building.at) // listed from the start: the marker is known, present or not
 		d.mu.Lock()
@@ -201,10 +199,7 @@ func (h *dirHandle) fetchMarkers(e dirEntry) {
 			ctx, cancel := d.fsys.background()
 			defer cancel()
 			mf.at = time.Now()
-			mf.info, mf.err = d.fsys.store.Stat(ctx, store.ObjectRef{Bucket: d.bucket, Key: key})
-			if errors.Is(mf.err, store.ErrNotFound) {
-				mf.info, mf.err = store.ObjectInfo{}, nil
-			}
+			mf.info, mf.err = d.fsys.statMarker(ctx, d.bucket, key)
 		}()
 	}
 }
@@ -222,5 +217,5 @@ func (d *dirNode) knowsMarker(name string) bool {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return !n.attrAt.IsZero() && time.Since(n.attrAt) <= d.fsys.cfg.AttrTTL
+	return n.markerFreshLocked()
 }

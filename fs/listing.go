@@ -30,7 +30,7 @@ type listing struct {
 	complete bool             // every entry of the directory is in entries
 	at       time.Time        // when the listing started
 	readdir  bool             // made by a readdir (not for a lookup): a walk may follow
-	marker   store.ObjectInfo // the directory's marker object (Key "": it has none); set by listFirstPage
+	marker   store.ObjectInfo // the directory's marker object (Key "": it has none); set by listFirstPage for adoptAhead
 }
 
 func newListing(at time.Time) *listing { return &listing{byName: map[string]int{}, at: at} }

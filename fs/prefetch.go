@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,6 +46,10 @@ type walker struct {
 
 	mu    sync.Mutex               // protects ahead
 	ahead map[walkKey]*walkListing // GUARDED_BY(mu)
+	// size is len(ahead), stored under mu after every change: lookups and
+	// changes (every LOOKUP, create and unlink) skip the lock while no walk
+	// is under way.
+	size atomic.Int32
 }
 
 func newWalker(f *FS) *walker {
@@ -69,6 +74,7 @@ func (w *walker) start(bucket, prefix string) bool {
 	}
 	wl := &walkListing{done: make(chan struct{})}
 	w.ahead[k] = wl
+	w.size.Store(int32(len(w.ahead)))
 	w.mu.Unlock()
 	go func() {
 		defer close(wl.done)
@@ -107,11 +113,15 @@ func (w *walker) sweepLocked() {
 		default:
 		}
 	}
+	w.size.Store(int32(len(w.ahead)))
 }
 
 // claim takes the listing made ahead for bucket/prefix, waiting for it
 // when it is under way; nil when there is none or it cannot be used.
 func (w *walker) claim(ctx context.Context, bucket, prefix string) *listing {
+	if w.size.Load() == 0 {
+		return nil
+	}
 	k := walkKey{bucket, prefix}
 	w.mu.Lock()
 	wl, ok := w.ahead[k]
@@ -128,6 +138,7 @@ func (w *walker) claim(ctx context.Context, bucket, prefix string) *listing {
 	defer w.mu.Unlock()
 	if w.ahead[k] == wl {
 		delete(w.ahead, k)
+		w.size.Store(int32(len(w.ahead)))
 	}
 	if wl.dropped || wl.err != nil || !wl.l.complete || time.Since(wl.l.at) > w.fsys.listingTTL() {
 		return nil
@@ -137,23 +148,30 @@ func (w *walker) claim(ctx context.Context, bucket, prefix string) *listing {
 
 // drop forgets what was listed of bucket/prefix (something changed there).
 func (w *walker) drop(bucket, prefix string) {
-	w.mu.Lock()
-	if wl, ok := w.ahead[walkKey{bucket, prefix}]; ok {
-		wl.dropped = true
-		delete(w.ahead, walkKey{bucket, prefix})
-	}
-	w.mu.Unlock()
+	w.dropWhere(func(k walkKey) bool { return k.bucket == bucket && k.prefix == prefix })
 }
 
 // dropUnder forgets every listing of bucket under prefix ("" for all).
 func (w *walker) dropUnder(bucket, prefix string) {
+	w.dropWhere(func(k walkKey) bool { return k.bucket == bucket && strings.HasPrefix(k.prefix, prefix) })
+}
+
+// dropWhere forgets the listings whose key matches (at most walkWindow
+// to look at). A listing that started before the change lands here too
+// (the change may have reached the store after the listing read it), so
+// even a fetch still under way is marked and never used.
+func (w *walker) dropWhere(match func(walkKey) bool) {
+	if w.size.Load() == 0 {
+		return
+	}
 	w.mu.Lock()
 	for k, wl := range w.ahead {
-		if k.bucket == bucket && strings.HasPrefix(k.prefix, prefix) {
+		if match(k) {
 			wl.dropped = true
 			delete(w.ahead, k)
 		}
 	}
+	w.size.Store(int32(len(w.ahead)))
 	w.mu.Unlock()
 }
 

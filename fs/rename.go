@@ -72,7 +72,10 @@ func (d *dirNode) rename(ctx context.Context, name string, nd *dirNode, newName 
 		if strings.HasPrefix(dstKey+"/", srcKey+"/") {
 			return syscall.EINVAL // into itself
 		}
-		if err := d.fsys.moveTree(ctx, d.bucket, srcKey+"/", dstKey+"/"); err != nil {
+		err := d.fsys.moveTree(ctx, d.bucket, srcKey+"/", dstKey+"/")
+		d.fsys.ahead.dropUnder(d.bucket, srcKey+"/") // listings made ahead during the move saw it half-way
+		d.fsys.ahead.dropUnder(d.bucket, dstKey+"/")
+		if err != nil {
 			return err
 		}
 		if ch := d.GetChild(name); ch != nil {
@@ -207,12 +210,9 @@ func (f *FS) repoint(ctx context.Context, n *fusefs.Inode, from, to string) {
 	switch op := n.Operations().(type) {
 	case *dirNode:
 		op.mu.Lock()
-		old := op.prefix
 		op.prefix = to + strings.TrimPrefix(op.prefix, from)
 		op.listing, op.listedAt, op.attrAt, op.changed = nil, time.Time{}, time.Time{}, time.Now()
 		op.mu.Unlock()
-		f.ahead.dropUnder(op.bucket, old)
-		f.ahead.dropUnder(op.bucket, op.pfx())
 	case *fileNode:
 		op.opMu.Lock()
 		op.mu.Lock()
