@@ -53,7 +53,8 @@ var (
 	ErrNotEmpty = errors.New("not empty")
 	// ErrUploadGone: NoSuchUpload from a part or a completion: the
 	// multipart upload was aborted underneath (another client, a
-	// lifecycle rule). The file is not missing: callers get EIO.
+	// lifecycle rule). The file is not missing: callers get EIO. Aborting
+	// an upload that is gone succeeds.
 	ErrUploadGone = errors.New("the multipart upload no longer exists on the server")
 	// ErrUnavailable: the server answered 5xx (SlowDown, InternalError,
 	// ServiceUnavailable) after the client's retries.

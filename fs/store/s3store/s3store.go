@@ -164,8 +164,10 @@ func sentinel(er minio.ErrorResponse) error {
 		return store.ErrInvalid // a missing or refused KMS key is a bad request, not a missing object
 	}
 	switch er.Code {
-	case "NoSuchKey", "NoSuchBucket", "NoSuchVersion", "NoSuchUpload", "NotFound", "NoSuchBucketPolicy":
+	case "NoSuchKey", "NoSuchBucket", "NoSuchVersion", "NotFound", "NoSuchBucketPolicy":
 		return store.ErrNotFound
+	case "NoSuchUpload": // the upload is gone (aborted underneath), not the file
+		return store.ErrUploadGone
 	case "PreconditionFailed":
 		return store.ErrStale
 	case "InvalidRange":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -79,7 +80,7 @@ func (s *Store) PutPart(ctx context.Context, bucket, key, uploadID string, num i
 	defer cancel()
 	p, err := s.core.PutObjectPart(ctx, bucket, key, uploadID, num, r, size, minio.PutObjectPartOptions{DisableContentSha256: true})
 	if err != nil {
-		return store.Part{}, uploadErr(err, fmt.Sprintf("upload part %d of %s/%s", num, bucket, key))
+		return store.Part{}, mapErr(err, fmt.Sprintf("upload part %d of %s/%s", num, bucket, key))
 	}
 	if p.ETag == "" {
 		return store.Part{}, fmt.Errorf("upload part %d of %s/%s: the answer carries no ETag: %w", num, bucket, key, store.ErrUnavailable)
@@ -98,7 +99,7 @@ func (s *Store) CopyPart(ctx context.Context, bucket, key, uploadID string, num 
 	}
 	p, err := s.core.CopyObjectPart(ctx, bucket, srcKey, bucket, key, uploadID, num, off, n, hdr)
 	if err != nil {
-		return store.Part{}, uploadErr(err, fmt.Sprintf("copy part %d of %s/%s from %s", num, bucket, key, srcKey))
+		return store.Part{}, mapErr(err, fmt.Sprintf("copy part %d of %s/%s from %s", num, bucket, key, srcKey))
 	}
 	return store.Part{Number: num, ETag: p.ETag}, nil
 }
@@ -113,28 +114,20 @@ func (s *Store) CompleteUpload(ctx context.Context, bucket, key, uploadID string
 	}
 	u, err := s.core.CompleteMultipartUpload(ctx, bucket, key, uploadID, cps, minio.PutObjectOptions{})
 	if err != nil {
-		if minio.ToErrorResponse(err).Code == "NoSuchUpload" {
+		err = mapErr(err, "complete upload of "+bucket+"/"+key)
+		if errors.Is(err, store.ErrUploadGone) {
 			// A retry after an answer that was lost finds the upload gone:
 			// if the object is the one these parts make, it was completed.
 			if info, ok := s.completedAs(ctx, bucket, key, parts); ok {
 				return info, nil
 			}
 		}
-		return store.ObjectInfo{}, uploadErr(err, "complete upload of "+bucket+"/"+key)
+		return store.ObjectInfo{}, err
 	}
 	if u.ETag == "" {
 		return store.ObjectInfo{}, fmt.Errorf("complete upload of %s/%s: the answer carries no ETag: %w", bucket, key, store.ErrUnavailable)
 	}
 	return store.ObjectInfo{Key: key, ETag: trimETag(u.ETag), LastModified: orNow(u.LastModified), VersionID: u.VersionID}, nil
-}
-
-// uploadErr maps an error of a call on a multipart upload: NoSuchUpload
-// says the upload is gone (ErrUploadGone), not that the file is.
-func uploadErr(err error, what string) error {
-	if minio.ToErrorResponse(err).Code == "NoSuchUpload" {
-		return fmt.Errorf("%s: %w (aborted by another client or a lifecycle rule?)", what, store.ErrUploadGone)
-	}
-	return mapErr(err, what)
 }
 
 // completedAs says whether bucket/key is the object completing parts
@@ -146,11 +139,11 @@ func (s *Store) completedAs(ctx context.Context, bucket, key string, parts []sto
 	if !ok {
 		return store.ObjectInfo{}, false
 	}
-	oi, err := s.c.StatObject(ctx, bucket, key, minio.StatObjectOptions{})
-	if err != nil || trimETag(oi.ETag) != want {
+	info, err := s.Stat(ctx, store.ObjectRef{Bucket: bucket, Key: key})
+	if err != nil || info.ETag != want {
 		return store.ObjectInfo{}, false
 	}
-	return fromObjectInfo(oi), true
+	return info, true
 }
 
 func multipartETag(parts []store.Part) (string, bool) {
@@ -169,7 +162,11 @@ func multipartETag(parts []store.Part) (string, bool) {
 func (s *Store) AbortUpload(ctx context.Context, bucket, key, uploadID string) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	return mapErr(s.core.AbortMultipartUpload(ctx, bucket, key, uploadID), "abort upload of "+bucket+"/"+key)
+	err := mapErr(s.core.AbortMultipartUpload(ctx, bucket, key, uploadID), "abort upload of "+bucket+"/"+key)
+	if errors.Is(err, store.ErrUploadGone) {
+		return nil // nothing left to discard
+	}
+	return err
 }
 
 // ListUploads lists the incomplete uploads under prefix.
