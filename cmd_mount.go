@@ -218,13 +218,20 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 	}
 	mt.cacheDir, mt.journal = dir, journal
 	log := logger.With("mount", m.Mountpoint)
+	var (
+		renameJ kfs.RenameJournal // nil interfaces, not typed nils, for a read-only mount
+		deleteJ kfs.DeleteJournal
+	)
+	if journal != nil {
+		renameJ, deleteJ = journal, journal
+	}
 	pipe := upload.New(upload.Config{Store: st, Dir: dir, DiskLimit: o.CacheDirSize, InFlight: o.WriteBuffer,
 		PartSize: o.PartSize, Journal: journal, Log: log})
 	mt.fsys = kfs.New(st, blocks, pipe, kfs.Config{
 		UID: o.UID, GID: o.GID, FileMode: uint32(o.FileMode), DirMode: uint32(o.DirMode),
 		AttrTTL: o.AttrTTL, EntryTTL: o.EntryTTL, NegativeTTL: o.NegativeTTL, ReadOnly: o.ReadOnly,
 		BlockSize: o.BlockSize, MaxReadahead: o.MaxReadahead, ACL: o.ACL, Mountpoint: m.Mountpoint, Log: log,
-		Renames: renameJournal(journal), Deletes: deleteJournal(journal)})
+		Renames: renameJ, Deletes: deleteJ})
 	registerMount(p.metrics, m.Mountpoint, mt.fsys)
 	finishRenames(mt.fsys, renames, o.Deadline, log)
 	if journal != nil {
@@ -324,22 +331,6 @@ func prepareCacheDir(o mountopts.Options, m mountopts.Mount, st *s3store.Store, 
 		l.Info("aborted incomplete multipart uploads left by an earlier run", "uploads", n)
 	}
 	return dir, j, renames, nil
-}
-
-// renameJournal is the journal as the filesystem's rename journal (none
-// for a read-only mount).
-func renameJournal(j *upload.Journal) kfs.RenameJournal {
-	if j == nil {
-		return nil
-	}
-	return j
-}
-
-func deleteJournal(j *upload.Journal) kfs.DeleteJournal {
-	if j == nil {
-		return nil
-	}
-	return j
 }
 
 // finishDeletes sends the deletions a killed run had batched but not sent

@@ -186,10 +186,14 @@ func (c *cluster) writable(i int) error {
 
 func (c *cluster) client() *minio.Client { return c.clientOf(0) }
 
+// minio describes node i as a server to mount or reach.
+func (c *cluster) minio(i int) *Minio {
+	return &Minio{Endpoint: "http://" + c.addr(i), Addr: c.addr(i), AccessKey: c.ak, SecretKey: c.sk}
+}
+
 // clientOf is an SDK client of node i.
 func (c *cluster) clientOf(i int) *minio.Client {
-	m := &Minio{Endpoint: "http://" + c.addr(i), Addr: c.addr(i), AccessKey: c.ak, SecretKey: c.sk}
-	cl, err := sdkClient(m)
+	cl, err := sdkClient(c.minio(i))
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -224,17 +228,14 @@ func TestDistributedMinioLosesANode(t *testing.T) {
 	if _, err := cl.PutObject(ctx, "dist", "r.bin", strings.NewReader(string(data)), int64(len(data)), minio.PutObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	saved := srv
-	srv = &Minio{Endpoint: "http://" + c.addr(0), Addr: c.addr(0), AccessKey: c.ak, SecretKey: c.sk}
-	mnt := mountKFS(t, "dist", "--cache-size", "16MiB", "--max-readahead", "4MiB", "--part-size", "5MiB",
+	mnt := mountOn(t, c.minio(0), "dist", "--cache-size", "16MiB", "--max-readahead", "4MiB", "--part-size", "5MiB",
 		"--attr-ttl", "0", "--entry-ttl", "0", "--negative-ttl", "0", "--request-timeout", "2s", "--retries", "2", "--deadline", "10s")
 	nodes := "http://" + c.addr(0) + ",http://" + c.addr(1) + ",http://" + c.addr(3)
 	// The default retries: a cluster that just lost a node answers
 	// SlowDownWrite for a moment (it is deciding the node is gone), which
 	// the retries ride through.
-	failover := mountKFS(t, "dist", "--endpoint", nodes, "--cache-size", "16MiB", "--max-readahead", "4MiB", "--part-size", "5MiB",
+	failover := mountOn(t, c.minio(0), "dist", "--endpoint", nodes, "--cache-size", "16MiB", "--max-readahead", "4MiB", "--part-size", "5MiB",
 		"--attr-ttl", "0", "--entry-ttl", "0", "--negative-ttl", "0", "--request-timeout", "2s", "--deadline", "60s")
-	srv = saved
 
 	checkOn := func(mnt *mounted, round string) error {
 		cl := cl

@@ -78,54 +78,53 @@ func TestErasureSurvivesALostDrive(t *testing.T) {
 		mu.Unlock()
 	}
 	reads, writes := 0, 0
-	wg.Add(2)
-	go func() { // readers: every file again and again
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
+	// untilHalted runs step(0), step(1), ... until halt, counting the
+	// steps that report success in *count.
+	untilHalted := func(count *int, step func(i int) bool) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if step(i) {
+					mu.Lock()
+					*count++
+					mu.Unlock()
+				}
 			}
-			name := fmt.Sprintf("r%d.bin", i%nread)
-			if got, err := fileSha(mnt.path(name)); err != nil || got != sums[name] {
-				fail("read %s: %s %v", name, got, err)
-			}
-			mu.Lock()
-			reads++
-			mu.Unlock()
+		}()
+	}
+	untilHalted(&reads, func(i int) bool { // readers: every file again and again
+		name := fmt.Sprintf("r%d.bin", i%nread)
+		if got, err := fileSha(mnt.path(name)); err != nil || got != sums[name] {
+			fail("read %s: %s %v", name, got, err)
 		}
-	}()
-	go func() { // writers: new files, checked through the SDK
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			data := randBytes(6<<20 + i)
-			name := fmt.Sprintf("w%03d.bin", i)
-			if err := os.WriteFile(mnt.path(name), data, 0o644); err != nil {
-				fail("write %s: %v", name, err)
-				continue
-			}
-			o, err := c.GetObject(ctx, "erasure", name, minio.GetObjectOptions{})
-			if err != nil {
-				fail("get %s: %v", name, err)
-				continue
-			}
-			h := sha256.New()
-			_, err = io.Copy(h, o)
-			o.Close()
-			if want := sha256.Sum256(data); err != nil || hex.EncodeToString(h.Sum(nil)) != hex.EncodeToString(want[:]) {
-				fail("object %s differs from what was written (%v)", name, err)
-			}
-			mu.Lock()
-			writes++
-			mu.Unlock()
+		return true
+	})
+	untilHalted(&writes, func(i int) bool { // writers: new files, checked through the SDK
+		data := randBytes(6<<20 + i)
+		name := fmt.Sprintf("w%03d.bin", i)
+		if err := os.WriteFile(mnt.path(name), data, 0o644); err != nil {
+			fail("write %s: %v", name, err)
+			return false
 		}
-	}()
+		o, err := c.GetObject(ctx, "erasure", name, minio.GetObjectOptions{})
+		if err != nil {
+			fail("get %s: %v", name, err)
+			return false
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, o)
+		o.Close()
+		if want := sha256.Sum256(data); err != nil || hex.EncodeToString(h.Sum(nil)) != hex.EncodeToString(want[:]) {
+			fail("object %s differs from what was written (%v)", name, err)
+		}
+		return true
+	})
 	time.Sleep(2 * time.Second)
 	mu.Lock()
 	before := [2]int{reads, writes}
