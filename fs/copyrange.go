@@ -29,23 +29,52 @@ func (n *fileNode) CopyFileRange(ctx context.Context, fhIn fusefs.FileHandle, of
 	if !stored || busy {
 		return 0, syscall.EOPNOTSUPP // the source's bytes are not (all) in the store
 	}
-	dst.mu.Lock()
-	c, dsize, copied := dst.content, dst.size, dst.copiedFrom
-	dst.mu.Unlock()
-	total := uint64(src.Size)
-	if copied == src.ETag && offIn == offOut && offIn <= total {
+	if h.copiedRest(src, offIn, offOut) {
 		// cp asking for the rest after the whole copy (one call moves at
 		// most maxRW bytes): it is there already; at the end, end of file.
-		return uint32(min(total-offIn, size)), 0
+		return uint32(min(uint64(src.Size)-offIn, size)), 0
 	}
-	if offIn != 0 || offOut != 0 || size < min(total, maxRW) || c == nil || dsize != 0 || !c.Dirty() || !h.write {
+	dst.mu.Lock()
+	c, dsize := dst.content, dst.size
+	dst.mu.Unlock()
+	if offIn != 0 || offOut != 0 || size < min(uint64(src.Size), maxRW) || c == nil || dsize != 0 || !c.Dirty() || !h.write {
 		return 0, syscall.EOPNOTSUPP
 	}
 	info, err := dst.copyFrom(ctx, n.bucket, src)
 	if err != nil {
 		return 0, n.fsys.errno("copy", n.path()+" -> "+dst.path(), err)
 	}
+	h.mu.Lock()
+	h.copied = copyMark{src: src.ETag, dst: info.ETag, size: info.Size}
+	h.mu.Unlock()
 	return uint32(min(uint64(info.Size), size)), 0
+}
+
+// copyMark remembers the server-side copy a handle made of a whole file.
+type copyMark struct {
+	src, dst string // the source's ETag and the copy's
+	size     int64
+}
+
+// copiedRest says whether a copy_file_range at offIn is the rest of a
+// whole-file copy this very handle made: proven from the state it acts on,
+// not from memory alone. The destination must still be exactly that copy
+// (no content written or truncated since, same object version and size)
+// and the source the version copied, and the offsets those of a
+// continuation. Any doubt answers false, and the caller takes the
+// ordinary path (a server-side copy of an empty file, or EOPNOTSUPP and
+// cp's own reading and writing).
+func (h *handle) copiedRest(src store.ObjectInfo, offIn, offOut uint64) bool {
+	h.mu.Lock()
+	mark := h.copied
+	h.mu.Unlock()
+	if mark.src == "" || mark.src != src.ETag || offIn != offOut || offIn == 0 || offIn > uint64(mark.size) {
+		return false
+	}
+	dst := h.node
+	dst.mu.Lock()
+	defer dst.mu.Unlock()
+	return dst.content == nil && dst.stored && !dst.unlinked && dst.info.ETag == mark.dst && dst.info.Size == mark.size
 }
 
 // maxRW is the most bytes the kernel asks one copy_file_range for
@@ -69,7 +98,7 @@ func (n *fileNode) copyFrom(ctx context.Context, bucket string, src store.Object
 	}
 	n.mu.Lock()
 	c := n.content
-	n.content, n.copiedFrom = nil, src.ETag
+	n.content = nil
 	n.mu.Unlock()
 	if c != nil {
 		c.Close()

@@ -48,7 +48,6 @@ type fileNode struct {
 	commitFailed  bool                 // GUARDED_BY(mu): the last commit failed (release does not retry it)
 	pageCacheETag string               // GUARDED_BY(mu): version whose bytes the kernel may cache
 	deleteAtClose string               // GUARDED_BY(mu): key to delete when the last handle goes
-	copiedFrom    string               // GUARDED_BY(mu): ETag of the source of a server-side copy into the file
 
 	xattrMu sync.Mutex // serialises tag and metadata read-modify-writes; taken before opMu
 }

@@ -25,6 +25,7 @@ type handle struct {
 	pin    store.ObjectInfo // GUARDED_BY(mu): the version read when there is no local content
 	served bool             // GUARDED_BY(mu): bytes of pin were handed out (a changed object is then ESTALE)
 	ra     cache.Readahead  // GUARDED_BY(mu)
+	copied copyMark         // GUARDED_BY(mu): the whole-file server-side copy this handle made
 }
 
 var (

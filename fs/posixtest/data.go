@@ -3,6 +3,7 @@ package posixtest
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -22,6 +23,7 @@ func dataTests() []Test {
 		{"SparseGrowIsCheap", sparseGrow},
 		{"SavePatternWithFsyncOfDirectory", savePattern},
 		{"SeekBackAfterLargeSequentialWrite", seekBack},
+		{"CopyOntoAnExistingFile", copyOverExisting},
 	}
 }
 
@@ -336,4 +338,62 @@ func seekBack(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	mustEqual(t, "after seeking back", read(t, p), data)
+}
+
+// copyOverExisting: cp and cat onto a file that exists (made by an earlier
+// copy, so a shortcut remembering that copy would be tempted), once, twice
+// and three times, and cp -r of a tree a second time, leave the source's
+// bytes in every copy (the issue: the second cp left 0 bytes).
+func copyOverExisting(t *testing.T, dir string) {
+	x, y := filepath.Join(dir, "x"), filepath.Join(dir, "y")
+	data := []byte("hello world\n")
+	write(t, x, data)
+	for i := 1; i <= 3; i++ {
+		run(t, "cp", x, y)
+		mustEqual(t, fmt.Sprintf("y after cp #%d", i), read(t, y), data)
+		if st := stat(t, y); st.Size != int64(len(data)) {
+			t.Fatalf("cp #%d: size %d", i, st.Size)
+		}
+	}
+	z := filepath.Join(dir, "z")
+	for i := 1; i <= 2; i++ {
+		run(t, "sh", "-c", `cat "$1" > "$2"`, "sh", x, z)
+		mustEqual(t, fmt.Sprintf("z after cat #%d", i), read(t, z), data)
+	}
+	// A different source onto a file that was a copy of x: the new bytes.
+	w := filepath.Join(dir, "w")
+	other := pattern(70000, 7)
+	write(t, w, other)
+	run(t, "cp", w, y)
+	mustEqual(t, "y after cp of another file", read(t, y), other)
+	run(t, "cp", x, y)
+	mustEqual(t, "y after cp of x again", read(t, y), data)
+	// Emptied and shortened after a copy: what was asked, not the copy.
+	run(t, "sh", "-c", `: > "$1"`, "sh", y)
+	if st := stat(t, y); st.Size != 0 {
+		t.Fatalf(": > y after a copy: size %d", st.Size)
+	}
+	run(t, "cp", x, y)
+	run(t, "truncate", "-s", "5", y)
+	mustEqual(t, "y truncated after a copy", read(t, y), data[:5])
+	// A tree, twice.
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	os.MkdirAll(filepath.Join(src, "sub"), 0o755)
+	files := map[string][]byte{"a": pattern(10, 1), "sub/b": pattern(300000, 2), "sub/c": nil}
+	for name, b := range files {
+		write(t, filepath.Join(src, name), b)
+	}
+	for i := 1; i <= 2; i++ {
+		run(t, "cp", "-r", src+"/.", dst)
+		for name, b := range files {
+			mustEqual(t, fmt.Sprintf("%s after cp -r #%d", name, i), read(t, filepath.Join(dst, name)), b)
+		}
+	}
+}
+
+func run(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %v: %v %s", name, args, err, out)
+	}
 }
