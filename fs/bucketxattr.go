@@ -208,8 +208,8 @@ func (d *dirNode) setStored(ctx context.Context, attr string, data []byte, flags
 		d.mu.Unlock()
 		meta[metaMode] = strconv.FormatUint(uint64(syscall.S_IFDIR|cur.Mode&0o7000|perm), 10) // the mode follows the ACL
 	}
-	if metaSize(meta) > metaLimit {
-		return fmt.Errorf("%d bytes of metadata, over kfs's %d: %w", metaSize(meta), metaLimit, xattrs.ErrNoSpace)
+	if err := checkMetaFits(meta); err != nil {
+		return err
 	}
 	info, err := d.fsys.putMarker(ctx, d.bucket, prefix, meta)
 	if err != nil {

@@ -50,6 +50,14 @@ func (n *fileNode) uploadOptionsLocked() store.PutOptions {
 	if n.pendingX.xattrs != nil {
 		setXattrMeta(meta, n.pendingX.xattrs)
 	}
+	if metaSize(meta) > metaLimit && meta[metaXattr] != "" {
+		// setxattr refuses what does not fit; should the set still be too
+		// large (attributes a copy brought along), the bytes are stored
+		// without it rather than not at all.
+		delete(meta, metaXattr)
+		n.fsys.logOnce("storing the file without its extended attributes: they are over the store's metadata limit",
+			"path", n.bucket+"/"+n.key, "limit", metaLimit)
+	}
 	o := store.PutOptions{ContentType: contentType(n.key), Meta: meta, Tags: n.pendingX.tags,
 		LockMode: n.pendingX.lockMode, LockUntil: n.pendingX.lockUntil, LegalHold: n.pendingX.legalHold}
 	if n.stored && n.info.ContentType != "" {

@@ -31,6 +31,7 @@ var errnoTable = []struct {
 	{store.ErrQuota, syscall.EDQUOT, false},
 	{store.ErrTooLarge, syscall.EFBIG, false},
 	{store.ErrNameTooLong, syscall.ENAMETOOLONG, false},
+	{store.ErrMetaTooLarge, syscall.ENOSPC, false},
 	{store.ErrUploadGone, syscall.EIO, false},
 	{store.ErrUnavailable, syscall.EIO, false},
 	{iofs.ErrNotExist, syscall.ENOENT, true},

@@ -81,15 +81,22 @@ func (n *fileNode) setStored(ctx context.Context, attr string, data []byte, flag
 	}
 	if n.uploadPending() {
 		n.mu.Lock()
+		defer n.mu.Unlock()
+		if !remove {
+			if err := checkAttrFits(n.uploadOptionsLocked().Meta, attr, data, next); err != nil {
+				return err
+			}
+		}
 		n.pendingX.xattrs = next
-		n.mu.Unlock()
 		return nil
 	}
 	return n.rewriteMeta(ctx, func(o *store.PutOptions) error {
-		setXattrMeta(o.Meta, next)
-		if metaSize(o.Meta) > metaLimit {
-			return fmt.Errorf("%d bytes of metadata, over kfs's %d: %w", metaSize(o.Meta), metaLimit, xattrs.ErrNoSpace)
+		if !remove {
+			if err := checkAttrFits(o.Meta, attr, data, next); err != nil {
+				return err
+			}
 		}
+		setXattrMeta(o.Meta, next)
 		return nil
 	})
 }
@@ -161,10 +168,7 @@ func editMeta(o *store.PutOptions, name xattrs.Name, value string, flags uint32,
 	} else {
 		o.Meta[name.Arg] = value
 	}
-	if metaSize(o.Meta) > metaLimit {
-		return fmt.Errorf("%d bytes of metadata, over kfs's %d: %w", metaSize(o.Meta), metaLimit, xattrs.ErrNoSpace)
-	}
-	return nil
+	return checkMetaFits(o.Meta)
 }
 
 // setRetention applies the object-lock rules before asking the store:

@@ -1,6 +1,8 @@
 package fs
 
 import (
+	"fmt"
+	"maps"
 	"strings"
 	"syscall"
 
@@ -63,9 +65,12 @@ func setXattrMeta(meta map[string]string, m map[string][]byte) {
 	}
 }
 
-// metaLimit is the most bytes of user metadata kfs puts on an object (S3
-// allows 2 KiB of x-amz-meta-* headers; MinIO more, see README).
-const metaLimit = 8 << 10
+// metaLimit is the most bytes of user metadata an object may carry: S3
+// and MinIO refuse a request whose x-amz-meta-* headers (names with the
+// prefix, and values) add up to more than 2 KiB (MinIO: measured, see
+// README). POSIX attributes, user.s3.meta.* and the stored extended
+// attributes all count.
+const metaLimit = 2 << 10
 
 func metaSize(meta map[string]string) int {
 	n := 0
@@ -73,6 +78,31 @@ func metaSize(meta map[string]string) int {
 		n += len("x-amz-meta-") + len(k) + len(v)
 	}
 	return n
+}
+
+// checkMetaFits refuses metadata the store would refuse, naming the limit.
+func checkMetaFits(meta map[string]string) error {
+	if n := metaSize(meta); n > metaLimit {
+		return fmt.Errorf("%d bytes of user metadata (POSIX attributes, user.s3.meta.* and stored xattrs together), over the store's limit of %d: %w",
+			n, metaLimit, xattrs.ErrNoSpace)
+	}
+	return nil
+}
+
+// checkAttrFits refuses one stored attribute that could never fit, even
+// alone beside the POSIX attributes (E2BIG), then a set that does not fit
+// now (ENOSPC).
+func checkAttrFits(base map[string]string, name string, value []byte, next map[string][]byte) error {
+	alone := maps.Clone(base)
+	delete(alone, metaXattr)
+	setXattrMeta(alone, map[string][]byte{name: value})
+	if n := metaSize(alone); n > metaLimit {
+		return fmt.Errorf("attribute %s takes %d bytes of user metadata stored (base64 in x-amz-meta-xattr), over the store's limit of %d: %w",
+			name, n, metaLimit, xattrs.ErrTooBig)
+	}
+	with := maps.Clone(base)
+	setXattrMeta(with, next)
+	return checkMetaFits(with)
 }
 
 // applyStored changes one stored attribute in a set, with the setxattr

@@ -3,6 +3,7 @@ package posixtest
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -22,6 +23,7 @@ func attrTests() []Test {
 		{"DirectoryAttributes", dirAttributes},
 		{"ParentTimesOnChange", parentTimes},
 		{"UserXattrs", userXattrs},
+		{"XattrsPastTheStoreLimit", bigXattrs},
 		{"PermissionsForAnotherUser", permissions},
 	}
 }
@@ -290,4 +292,61 @@ func permissions(t *testing.T, dir string) {
 	if st := stat(t, filepath.Join(shared, "nobodys")); st.Uid != 65534 || st.Gid != 65534 {
 		t.Fatalf("nobody's file is owned by %d:%d", st.Uid, st.Gid)
 	}
+}
+
+// bigXattrs: attributes the store cannot carry (S3 and MinIO allow 2 KiB
+// of user metadata per object) are refused by setxattr, E2BIG for one that
+// could never fit and ENOSPC for one that does not fit beside the others,
+// and never cost the file: on a file being written and on a stored one the
+// bytes and the attributes that fit are kept.
+func bigXattrs(t *testing.T, dir string) {
+	data := pattern(100000, 3)
+	buf := make([]byte, 4096)
+	check := func(p string) {
+		t.Helper()
+		mustEqual(t, p, read(t, p), data)
+		if n, err := unix.Getxattr(p, "user.small", buf); err != nil || n != 900 {
+			t.Fatalf("%s: the attribute that fits: %d %v", p, n, err)
+		}
+		for _, name := range []string{"user.huge", "user.second"} {
+			wantErrno(t, p+" "+name, func() error { _, err := unix.Getxattr(p, name, buf); return err }(), syscall.ENODATA)
+		}
+	}
+	// Being written: set through the open descriptor, as cp -a and tar do.
+	p := filepath.Join(dir, "open")
+	w, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	wantErrno(t, "an attribute past the limit alone", unix.Fsetxattr(int(w.Fd()), "user.huge", bytes.Repeat([]byte("h"), 1600), 0), syscall.E2BIG)
+	if err := unix.Fsetxattr(int(w.Fd()), "user.small", bytes.Repeat([]byte("s"), 900), 0); err != nil {
+		t.Fatalf("an attribute that fits: %v", err)
+	}
+	wantErrno(t, "a second that does not fit beside it", unix.Fsetxattr(int(w.Fd()), "user.second", bytes.Repeat([]byte("2"), 900), 0), syscall.ENOSPC)
+	if err := w.Close(); err != nil {
+		t.Fatalf("close after refused attributes: %v", err)
+	}
+	check(p)
+	// Stored.
+	q := filepath.Join(dir, "stored")
+	write(t, q, data)
+	wantErrno(t, "stored: past the limit alone", unix.Setxattr(q, "user.huge", bytes.Repeat([]byte("h"), 1600), 0), syscall.E2BIG)
+	if err := unix.Setxattr(q, "user.small", bytes.Repeat([]byte("s"), 900), 0); err != nil {
+		t.Fatalf("stored: an attribute that fits: %v", err)
+	}
+	wantErrno(t, "stored: a second that does not fit", unix.Setxattr(q, "user.second", bytes.Repeat([]byte("2"), 900), 0), syscall.ENOSPC)
+	check(q)
+	// cp -a of a local file whose attribute the store cannot carry: the
+	// bytes arrive (cp says what it could not copy).
+	local := filepath.Join(os.TempDir(), "kfs-bigxattr-"+filepath.Base(dir))
+	defer os.Remove(local)
+	if err := os.WriteFile(local, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setxattr(local, "user.huge", bytes.Repeat([]byte("h"), 1600), 0); err != nil {
+		t.Skipf("the local disk takes no user xattrs: %v", err)
+	}
+	exec.Command("cp", "-a", local, filepath.Join(dir, "copied")).Run()
+	mustEqual(t, "cp -a of a file with a huge attribute", read(t, filepath.Join(dir, "copied")), data)
 }

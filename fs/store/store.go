@@ -45,6 +45,9 @@ var (
 	ErrQuota = errors.New("quota exceeded")
 	// ErrTooLarge: EntityTooLarge (past 5 TiB, or a part past 5 GiB).
 	ErrTooLarge = errors.New("object too large")
+	// ErrMetaTooLarge: MetadataTooLarge: the user metadata (x-amz-meta-*
+	// names and values) is over the server's limit (2 KiB on S3 and MinIO).
+	ErrMetaTooLarge = errors.New("user metadata over the server's limit")
 	// ErrNameTooLong: KeyTooLongError, or a name the server will not store.
 	ErrNameTooLong = errors.New("name too long")
 	// ErrExists: BucketAlreadyExists, BucketAlreadyOwnedByYou.

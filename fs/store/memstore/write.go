@@ -19,6 +19,9 @@ func (m *Store) Put(ctx context.Context, bkt, key string, r io.Reader, size int6
 	if len(key) > store.MaxKeyLen {
 		return store.ObjectInfo{}, fmt.Errorf("put %s: %w", key, store.ErrNameTooLong)
 	}
+	if err := checkMeta(opts.Meta); err != nil {
+		return store.ObjectInfo{}, err
+	}
 	data, err := io.ReadAll(io.LimitReader(r, size))
 	if err != nil {
 		return store.ObjectInfo{}, err
@@ -38,6 +41,9 @@ func (m *Store) Put(ctx context.Context, bkt, key string, r io.Reader, size int6
 // NewUpload starts a multipart upload.
 func (m *Store) NewUpload(ctx context.Context, bkt, key string, opts store.PutOptions) (string, error) {
 	if err := m.begin(ctx, "NewUpload", bkt, key); err != nil {
+		return "", err
+	}
+	if err := checkMeta(opts.Meta); err != nil {
 		return "", err
 	}
 	m.mu.Lock()
@@ -177,6 +183,11 @@ func (m *Store) Copy(ctx context.Context, src, dst store.ObjectRef, o store.Copy
 	if err := m.begin(ctx, "Copy", src.Bucket, src.Key); err != nil {
 		return store.ObjectInfo{}, err
 	}
+	if o.Replace != nil {
+		if err := checkMeta(o.Replace.Meta); err != nil {
+			return store.ObjectInfo{}, err
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	_, so, err := m.objectLocked(src.Bucket, src.Key)
@@ -263,4 +274,19 @@ func (m *Store) RemoveMany(ctx context.Context, bkt string, keys []string) ([]st
 		delete(b.objects, k)
 	}
 	return nil, nil
+}
+
+// MaxUserMeta is the most bytes of user metadata (x-amz-meta- names and
+// values) the fake takes, as S3 and MinIO.
+const MaxUserMeta = 2 << 10
+
+func checkMeta(meta map[string]string) error {
+	n := 0
+	for k, v := range meta {
+		n += len("x-amz-meta-") + len(k) + len(v)
+	}
+	if n > MaxUserMeta {
+		return fmt.Errorf("%d bytes of user metadata: %w", n, store.ErrMetaTooLarge)
+	}
+	return nil
 }

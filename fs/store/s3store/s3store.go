@@ -178,6 +178,8 @@ func sentinel(er minio.ErrorResponse) error {
 		return store.ErrQuota
 	case "EntityTooLarge":
 		return store.ErrTooLarge
+	case "MetadataTooLarge":
+		return store.ErrMetaTooLarge
 	case "KeyTooLongError", "XMinioInvalidObjectName":
 		return store.ErrNameTooLong
 	case "ObjectLockConfigurationNotFoundError":

@@ -98,6 +98,7 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 		{"BucketSettings", bucketSettings},
 		{"Presign", presign},
 		{"Versions", versions},
+		{"UserMetadataLimit", userMetadataLimit},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.f(t, newEnv(t)) })
 	}
@@ -325,5 +326,33 @@ func putAndStat(t *testing.T, e Env) {
 	}
 	if _, err := e.Store.Stat(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "short"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a failed Put left an object: %v", err)
+	}
+}
+
+// userMetadataLimit pins the server's rule kfs relies on: user metadata
+// whose x-amz-meta- names and values add up to 2 KiB is stored, a byte more
+// is refused (ErrMetaTooLarge) by Put, NewUpload and a Copy that replaces
+// the metadata, and nothing is stored.
+func userMetadataLimit(t *testing.T, e Env) {
+	meta := func(total int) map[string]string {
+		return map[string]string{"big": strings.Repeat("v", total-len("x-amz-meta-big"))}
+	}
+	if _, err := e.Store.Put(ctx, e.Bucket, "fits", strings.NewReader("x"), 1, store.PutOptions{Meta: meta(2048)}); err != nil {
+		t.Fatalf("2048 bytes of user metadata: %v", err)
+	}
+	_, err := e.Store.Put(ctx, e.Bucket, "over", strings.NewReader("x"), 1, store.PutOptions{Meta: meta(2049)})
+	if !errors.Is(err, store.ErrMetaTooLarge) {
+		t.Fatalf("2049 bytes of user metadata: %v, want ErrMetaTooLarge", err)
+	}
+	if _, err := e.Store.Stat(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "over"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused put stored something: %v", err)
+	}
+	if _, err := e.Store.NewUpload(ctx, e.Bucket, "over", store.PutOptions{Meta: meta(2049)}); !errors.Is(err, store.ErrMetaTooLarge) {
+		t.Fatalf("NewUpload with 2049 bytes of user metadata: %v", err)
+	}
+	ref := store.ObjectRef{Bucket: e.Bucket, Key: "fits"}
+	_, err = e.Store.Copy(ctx, ref, ref, store.CopyOptions{Replace: &store.PutOptions{Meta: meta(2049)}})
+	if !errors.Is(err, store.ErrMetaTooLarge) {
+		t.Fatalf("Copy with 2049 bytes of user metadata: %v", err)
 	}
 }
