@@ -125,9 +125,11 @@ On files (objects):
   user.s3.content-type   Content-Type
                            setfattr -n user.s3.content-type -v text/csv FILE
   user.s3.etag, user.s3.version-id, user.s3.storage-class
-                         read-only facts (readable by name, not listed)
+                         read-only facts
                            getfattr -n user.s3.version-id FILE
-  user.<anything else>   your own attributes, stored with the object (s3fs's form)
+  user.<anything else>   your own attributes, stored with the object (s3fs's form);
+                         S3 allows 2 KiB of metadata per object in all (values are stored
+                         base64): past it setfattr answers E2BIG/ENOSPC and changes nothing
                            setfattr -n user.checksum -v abc123 FILE
 
 On bucket directories (a bucket mount's root, or each bucket of an all-buckets mount):
@@ -148,6 +150,12 @@ On bucket directories (a bucket mount's root, or each bucket of an all-buckets m
   user.s3.policy         the bucket policy JSON (remove deletes it)
                            setfattr -n user.s3.policy -v "$(cat policy.json)" /kfs_private
 
-All of them:  getfattr -d -m - PATH
+The user.s3.* names are read and set by name; they are not listed, so
+getfattr -d, cp -a, rsync -X and tar --xattrs see (and copy) only your own
+user.* attributes (and ACLs with --acl), never S3 state: a copy out of the
+mount carries no tags or Content-Type onto local files, and a copy back in
+sets nothing it cannot. Symlinks and special files list nothing.
+  getfattr -d PATH                        your own attributes
+  getfattr -n user.s3.tags PATH           one S3 attribute by name
 Bad values answer EINVAL and change nothing; the reason is in the mount's log.
 `

@@ -3,7 +3,6 @@ package fs
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strconv"
 	"syscall"
 
@@ -111,40 +110,21 @@ func (d *dirNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.E
 	return fitValue(xattrs.List(names), dest)
 }
 
+// listNames names the stored user.* attributes of a directory's marker.
+// A bucket's settings (user.s3.*) are readable by name, not listed, as on
+// files: a copy of a bucket's root must not try to carry them.
 func (d *dirNode) listNames(ctx context.Context) ([]string, error) {
-	var names []string
-	if !d.isBucket() {
-		if err := d.loadMarker(ctx); err != nil {
-			return nil, err
-		}
-		where := d.path("")
-		d.mu.Lock()
-		meta := d.marker.Meta
-		d.mu.Unlock()
-		for k := range d.fsys.storedAttrs(where, meta) {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		return names, nil
+	if d.isBucket() {
+		return nil, nil
 	}
-	for _, k := range []xattrs.Kind{xattrs.Versioning, xattrs.Encryption, xattrs.Lifecycle, xattrs.ObjectLock,
-		xattrs.Notification, xattrs.Policy, xattrs.Tags} {
-		v, err := d.bucketValue(ctx, xattrs.Name{Kind: k})
-		if err != nil {
-			return nil, err
-		}
-		if v == "" {
-			continue
-		}
-		names = append(names, xattrs.Name{Kind: k}.String())
-		if k == xattrs.Tags {
-			t, _ := xattrs.ParseTags(v)
-			for key := range t {
-				names = append(names, xattrs.Name{Kind: xattrs.Tag, Arg: key}.String())
-			}
-		}
+	if err := d.loadMarker(ctx); err != nil {
+		return nil, err
 	}
-	return names, nil
+	where := d.path("")
+	d.mu.Lock()
+	meta := d.marker.Meta
+	d.mu.Unlock()
+	return d.fsys.listable(d.fsys.storedAttrs(where, meta)), nil
 }
 
 func (d *dirNode) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {

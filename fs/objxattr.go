@@ -2,7 +2,6 @@ package fs
 
 import (
 	"context"
-	"sort"
 	"syscall"
 	"time"
 
@@ -215,73 +214,20 @@ func (n *fileNode) pendingValue(name xattrs.Name) (string, error) {
 	return "", xattrs.ErrNoData
 }
 
-// Listxattr names what the file has. Read-only facts (etag, version id,
-// storage class) are readable by name but not listed, so copying tools
-// (cp -a, mv across buckets, rsync -X) do not try to set them elsewhere.
+// Listxattr names the attributes a copy should carry: the stored user.*
+// attributes (and the ACLs with --acl) of a regular file. The user.s3.*
+// names (tags, metadata, Content-Type, retention, facts) are readable and
+// settable by name but never listed, so cp -a, rsync -X and tar --xattrs
+// neither copy S3 state onto local files nor fail setting it back; a
+// symlink or special file lists nothing, as user.* is not readable there.
+// With the metadata known (listings carry it) this costs no request.
 func (n *fileNode) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
-	names, err := n.listNames(ctx)
+	if n.typ != syscall.S_IFREG {
+		return 0, 0
+	}
+	set, err := n.storedSet(ctx)
 	if err != nil {
 		return 0, n.xattrErrno("listxattr", "", err)
 	}
-	return fitValue(xattrs.List(names), dest)
-}
-
-func (n *fileNode) listNames(ctx context.Context) ([]string, error) {
-	var names, more []string
-	add := func(k xattrs.Kind, arg string) { more = append(more, xattrs.Name{Kind: k, Arg: arg}.String()) }
-	stored, err := n.storedSet(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for k := range stored {
-		names = append(names, k)
-	}
-	if n.uploadPending() {
-		n.mu.Lock()
-		o := n.uploadOptionsLocked()
-		n.mu.Unlock()
-		names = append(names, xattrs.Name{Kind: xattrs.ContentType}.String())
-		for k := range o.Tags {
-			add(xattrs.Tag, k)
-		}
-		for k := range o.Meta {
-			if !posixKeys[k] {
-				add(xattrs.Meta, k)
-			}
-		}
-		if o.LockMode != "" {
-			add(xattrs.Retention, "")
-		}
-		sort.Strings(more)
-		return append(names, more...), nil
-	}
-	info, err := n.fsys.store.Stat(ctx, store.ObjectRef{Bucket: n.bucket, Key: n.objKey()})
-	if err != nil {
-		return nil, err
-	}
-	names = append(names, xattrs.Name{Kind: xattrs.ContentType}.String())
-	if info.TagCount > 0 {
-		tags, err := n.fsys.store.GetTags(ctx, n.bucket, info.Key)
-		if err != nil {
-			return nil, err
-		}
-		names = append(names, xattrs.Name{Kind: xattrs.Tags}.String())
-		for k := range tags {
-			add(xattrs.Tag, k)
-		}
-	}
-	for k := range info.Meta {
-		if !posixKeys[k] {
-			add(xattrs.Meta, k)
-		}
-	}
-	if info.LockMode != "" {
-		add(xattrs.Retention, "")
-	}
-	if info.LegalHold {
-		add(xattrs.LegalHold, "")
-	}
-	sort.Strings(names)
-	sort.Strings(more)
-	return append(names, more...), nil
+	return fitValue(xattrs.List(n.fsys.listable(set)), dest)
 }

@@ -3,6 +3,7 @@ package fs
 import (
 	"fmt"
 	"maps"
+	"sort"
 	"strings"
 	"syscall"
 
@@ -54,6 +55,19 @@ func (f *FS) storedAttrs(where string, meta map[string]string) map[string][]byte
 		return map[string][]byte{}
 	}
 	return m
+}
+
+// listable are the names of a stored set this mount serves by getxattr
+// (ACLs only with --acl), sorted.
+func (f *FS) listable(set map[string][]byte) []string {
+	var names []string
+	for k := range set {
+		if _, class := f.classify(k); class == xattrStored {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	return names
 }
 
 // setXattrMeta writes a set of stored attributes into metadata.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -213,4 +214,69 @@ func nobody(t *testing.T, script string) (int, string) {
 		t.Fatal(err)
 	}
 	return 0, strings.TrimSpace(string(out))
+}
+
+// rsync -aX and cp -a carry user xattrs both ways and exit 0 on a tree of
+// files (with tags and a Content-Type set through the mount), a symlink and
+// a fifo; S3 state never lands on local files; a second rsync -aiX into
+// the mount, and back out, transfers nothing.
+func TestRsyncAndCpWithXattrsBothWays(t *testing.T) {
+	b := newBucket(t)
+	m := mountKFS(t, b)
+	src := t.TempDir()
+	if err := xattr.Set(src, "user.probe", []byte("1")); err != nil {
+		t.Fatalf("the local disk takes no user xattrs: %v", err)
+	}
+	os.MkdirAll(src+"/d", 0o755)
+	for _, f := range []string{"a.csv", "d/b.bin"} {
+		os.WriteFile(src+"/"+f, []byte("data of "+f), 0o640)
+		if err := xattr.Set(src+"/"+f, "user.origin", []byte("lab "+f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Symlink("a.csv", src+"/link")
+	sh(t, "mkfifo", src+"/fifo")
+	xattr.Set(src+"/d", "user.dir", []byte("yes"))
+
+	sh(t, "rsync", "-aX", src+"/", m.path("r")+"/")
+	sh(t, "setfattr", "-n", "user.s3.tag.stage", "-v", "raw", m.path("r/a.csv"))
+	sh(t, "setfattr", "-n", "user.s3.content-type", "-v", "text/csv", m.path("r/a.csv"))
+	for _, f := range []string{"a.csv", "d/b.bin"} {
+		if v, err := xattr.Get(m.path("r", f), "user.origin"); err != nil || string(v) != "lab "+f {
+			t.Fatalf("rsync -aX into the mount: %s user.origin = %q %v", f, v, err)
+		}
+	}
+	if v, err := xattr.Get(m.path("r/d"), "user.dir"); err != nil || string(v) != "yes" {
+		t.Fatalf("directory xattr: %q %v", v, err)
+	}
+	if out := sh(t, "rsync", "-aiX", src+"/", m.path("r")+"/"); strings.TrimSpace(out) != "" {
+		t.Fatalf("a second rsync -aiX into the mount transferred:\n%s", out)
+	}
+	back := t.TempDir()
+	sh(t, "rsync", "-aX", m.path("r")+"/", back+"/")
+	if out := sh(t, "rsync", "-aiX", m.path("r")+"/", back+"/"); strings.TrimSpace(out) != "" {
+		t.Fatalf("a second rsync -aiX out of the mount transferred:\n%s", out)
+	}
+	cpBack := t.TempDir()
+	sh(t, "cp", "-a", m.path("r")+"/.", cpBack)
+	sh(t, "cp", "-a", src+"/.", m.path("c"))
+	for _, dir := range []string{back, cpBack, m.path("c")} {
+		for _, f := range []string{"a.csv", "d/b.bin"} {
+			if v, err := xattr.Get(filepath.Join(dir, f), "user.origin"); err != nil || string(v) != "lab "+f {
+				t.Errorf("%s/%s: user.origin = %q %v", dir, f, v, err)
+			}
+		}
+		if dir == m.path("c") {
+			continue
+		}
+		names, _ := xattr.List(filepath.Join(dir, "a.csv"))
+		for _, n := range names {
+			if strings.HasPrefix(n, "user.s3.") {
+				t.Errorf("%s: S3 state copied onto a local file: %v", dir, names)
+			}
+		}
+	}
+	if got := sh(t, "getfattr", "--only-values", "-n", "user.s3.tag.stage", m.path("r/a.csv")); got != "raw" {
+		t.Errorf("the tag set through the mount: %q", got)
+	}
 }
