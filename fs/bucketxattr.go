@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"syscall"
@@ -57,6 +58,9 @@ func (d *dirNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint3
 		return 0, syscall.ENODATA
 	}
 	v, err := d.bucketValue(ctx, name)
+	if errors.Is(err, errEmptyValue) {
+		return 0, 0
+	}
 	if err == nil && v == "" {
 		err = xattrs.ErrNoData
 	}
@@ -65,6 +69,10 @@ func (d *dirNode) Getxattr(ctx context.Context, attr string, dest []byte) (uint3
 	}
 	return fitValue([]byte(v), dest)
 }
+
+// errEmptyValue: the attribute exists and its value is empty (a tag set
+// to ""), unlike a setting that is absent.
+var errEmptyValue = errors.New("empty value")
 
 func (d *dirNode) bucketValue(ctx context.Context, n xattrs.Name) (string, error) {
 	s, b := d.fsys.store, d.bucket
@@ -97,7 +105,11 @@ func (d *dirNode) bucketValue(ctx context.Context, n xattrs.Name) (string, error
 		if n.Kind == xattrs.Tags {
 			return xattrs.FormatTags(t), nil
 		}
-		return t[n.Arg], nil
+		v, ok := t[n.Arg]
+		if ok && v == "" {
+			return "", errEmptyValue // a tag whose value is empty exists
+		}
+		return v, nil
 	}
 	return "", xattrs.ErrNoData
 }

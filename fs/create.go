@@ -173,8 +173,8 @@ func (d *dirNode) putEmpty(ctx context.Context, name string, typ uint32, a posix
 }
 
 func (d *dirNode) Link(ctx context.Context, target fusefs.InodeEmbedder, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	d.fsys.logOnce("hard links are not supported on object storage (EPERM)")
-	return nil, syscall.EPERM
+	d.fsys.logOnce("hard links are not possible on object storage: an object has one name (ENOTSUP)")
+	return nil, syscall.ENOTSUP
 }
 
 // Symlink stores the link as s3fs does: the object's body is the target and

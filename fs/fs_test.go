@@ -102,6 +102,7 @@ func TestBucketAttributesOnFake(t *testing.T) {
 		{"user.s3.encryption", "SSE-S3"},
 		{"user.s3.lifecycle", `{"Rules":[{"ID":"tmp","Status":"Enabled","Filter":{"Prefix":"tmp/"},"Expiration":{"Days":7}}]}`},
 		{"user.s3.tag.team", "ds"},
+		{"user.s3.tag.empty", ""}, // a tag may have an empty value: it reads back as one
 		{"user.s3.policy", `{"Version":"2012-10-17","Statement":[]}`},
 		{"user.s3.notification", `{"QueueConfigurations":[{"QueueArn":"arn:minio:sqs::KFS:webhook","Events":["s3:ObjectCreated:*"]}]}`},
 	} {
@@ -132,6 +133,9 @@ func TestBucketAttributesOnFake(t *testing.T) {
 	}
 	if _, err := getx(t, m.dir, "user.s3.notification"); !errors.Is(err, syscall.ENODATA) {
 		t.Fatalf("notification after removal: %v", err)
+	}
+	if _, err := getx(t, m.dir, "user.s3.tag.absent"); !errors.Is(err, syscall.ENODATA) {
+		t.Fatalf("a tag that is not there: %v", err)
 	}
 }
 
