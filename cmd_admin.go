@@ -104,7 +104,11 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 		c.parse(fs, []string{"--help"}, stderr)
 		return 0
 	}
-	fmt.Fprintf(stderr, "kfs help: no help on %q; try kfs help xattrs or kfs --help\n", args[0])
+	msg := fmt.Sprintf("kfs help: no help on %q", args[0])
+	if s := suggest(args[0], append(commandNames(), "xattrs")); s != "" {
+		msg += fmt.Sprintf(" (did you mean %s?)", s)
+	}
+	fmt.Fprintln(stderr, msg+"; try kfs help xattrs or kfs --help")
 	return 2
 }
 

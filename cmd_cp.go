@@ -21,11 +21,14 @@ func cpCmd() *command {
 		fs := c.flags(stdout)
 		serverSide := fs.Bool("server-side", false, "copy inside the store (both paths in kfs mounts of one endpoint)")
 		ifMatch := fs.String("if-match", "", "copy only if the source has this ETag")
+		ifNoneMatch := fs.String("if-none-match", "", "copy only if the source does not have this ETag")
 		ifModSince := fs.String("if-modified-since", "", "copy only if the source changed after this time (RFC 3339)")
+		ifUnmod := fs.String("if-unmodified-since", "", "copy only if the source did not change after this time (RFC 3339)")
+		versionID := fs.String("version-id", "", "copy this version of the source (with --server-side)")
 		replace := fs.Bool("replace-metadata", false, "replace the metadata with --metadata instead of adding to it")
-		ct := fs.String("content-type", "", "Content-Type of the copy (default: the source's, or the destination extension's)")
+		ct := fs.String("content-type", "", "Content-Type of the copy (needs --server-side; default: the source's, or the destination extension's)")
 		meta := headerFlags{}
-		fs.Var(meta, "metadata", "metadata k=v for the copy (repeatable)")
+		fs.Var(meta, "metadata", "metadata k=v for the copy (repeatable; needs --server-side)")
 		pos, code, ok := c.parse(fs, args, stderr)
 		if !ok {
 			return code
@@ -34,8 +37,8 @@ func cpCmd() *command {
 			return c.usageError(stderr)
 		}
 		if !*serverSide {
-			if *ifMatch != "" || *ifModSince != "" || len(meta) > 0 || *replace || *ct != "" {
-				fmt.Fprintln(stderr, "kfs cp: conditions, metadata and content type need --server-side")
+			if *ifMatch != "" || *ifNoneMatch != "" || *ifModSince != "" || *ifUnmod != "" || *versionID != "" || len(meta) > 0 || *replace || *ct != "" {
+				fmt.Fprintln(stderr, "kfs cp: conditions, --version-id, metadata and content type need --server-side")
 				return 2
 			}
 			_, errSrc := ctl.FindMount(pos[0])
@@ -53,14 +56,21 @@ func cpCmd() *command {
 			}
 			return 0
 		}
-		req := ctl.CopyRequest{IfMatch: *ifMatch, Metadata: meta, ReplaceMetadata: *replace, ContentType: *ct}
-		if *ifModSince != "" {
-			t, err := time.Parse(time.RFC3339, *ifModSince)
+		req := ctl.CopyRequest{IfMatch: *ifMatch, IfNoneMatch: *ifNoneMatch, SrcVersionID: *versionID, Metadata: meta,
+			ReplaceMetadata: *replace, ContentType: *ct}
+		for _, f := range []struct {
+			flag, val string
+			to        **time.Time
+		}{{"if-modified-since", *ifModSince, &req.IfModifiedSince}, {"if-unmodified-since", *ifUnmod, &req.IfUnmodified}} {
+			if f.val == "" {
+				continue
+			}
+			t, err := time.Parse(time.RFC3339, f.val)
 			if err != nil {
-				fmt.Fprintf(stderr, "kfs cp: --if-modified-since %q: want RFC 3339, e.g. 2026-01-01T00:00:00Z\n", *ifModSince)
+				fmt.Fprintf(stderr, "kfs cp: --%s %q: want RFC 3339, e.g. 2026-01-01T00:00:00Z\n", f.flag, f.val)
 				return 2
 			}
-			req.IfModifiedSince = &t
+			*f.to = &t
 		}
 		cl, src, err := clientFor(pos[0])
 		if err != nil {

@@ -42,11 +42,14 @@ func sameMount(a, b string) bool {
 }
 
 func composeCmd() *command {
-	c := &command{name: "compose", args: "[--content-type T] DST SRC...", summary: "concatenate files into DST server side (all sources but the last >= 5 MiB)",
-		examples: []string{"kfs compose /kfs_private/all.csv /kfs_private/part1.csv /kfs_private/part2.csv"}}
+	c := &command{name: "compose", args: "[--content-type T] [--metadata k=v]... DST SRC...", summary: "concatenate files into DST server side (all sources but the last >= 5 MiB)",
+		examples: []string{"kfs compose /kfs_private/all.csv /kfs_private/part1.csv /kfs_private/part2.csv",
+			"kfs compose --content-type text/csv --metadata source=export /kfs_private/all.dat /kfs_private/p1 /kfs_private/p2"}}
 	c.run = func(args []string, stdout, stderr io.Writer) int {
 		fs := c.flags(stdout)
-		ct := fs.String("content-type", "", "Content-Type of the result (default: from DST's extension)")
+		ct := fs.String("content-type", "", "Content-Type of the result (default: from DST's extension, else application/octet-stream)")
+		meta := headerFlags{}
+		fs.Var(meta, "metadata", "user metadata k=v of the result (repeatable)")
 		pos, code, ok := c.parse(fs, args, stderr)
 		if !ok {
 			return code
@@ -58,7 +61,7 @@ func composeCmd() *command {
 		if err != nil {
 			return fail(c, stderr, err)
 		}
-		req := ctl.ComposeRequest{Dst: dst, ContentType: *ct}
+		req := ctl.ComposeRequest{Dst: dst, ContentType: *ct, Metadata: meta}
 		for i, s := range pos[1:] {
 			abs, err := filepath.Abs(s)
 			if err != nil {
@@ -106,6 +109,10 @@ func selectCmd() *command {
 		}
 		path, ok := onePath(c, pos, stderr)
 		if !ok {
+			return 2
+		}
+		if strings.TrimSpace(r.SQL) == "" {
+			fmt.Fprintf(stderr, "kfs select: --sql QUERY is required, e.g. --sql \"select * from S3Object\"; see kfs select --help\n")
 			return 2
 		}
 		inferSelect(&r, path)
@@ -309,15 +316,24 @@ func statusCmd() *command {
 				return fail(c, stderr, err)
 			}
 			all := []any{}
+			failed := 0
 			for _, mp := range mps {
 				st, err := ctl.Dial(ctl.SocketPath(mp)).Status()
 				if err != nil {
+					failed++
 					all = append(all, map[string]string{"mountpoint": mp, "error": err.Error()})
+					fmt.Fprintf(stderr, "kfs status: %s: %v\n", mp, err)
 					continue
 				}
 				all = append(all, st)
 			}
-			return printJSON(stdout, all)
+			if code := printJSON(stdout, all); code != 0 {
+				return code
+			}
+			if failed > 0 {
+				return 1 // some mount could not say how it is
+			}
+			return 0
 		case 1:
 			cl, _, err := clientFor(pos[0])
 			if err != nil {

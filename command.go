@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"kfs/mountopts"
 )
 
 // command is one `kfs COMMAND`: its help and how it runs.
@@ -15,14 +17,17 @@ type command struct {
 	summary     string
 	examples    []string
 	run         func(args []string, stdout, stderr io.Writer) int
+	out         io.Writer // where --help goes (set by flags)
 }
 
 // flags makes the flag set of a command; --help prints usage, flags (in
-// the --long form) and examples to stdout.
+// the --long form) and examples to stdout. A flag error prints one line
+// to stderr (parse), never the usage.
 func (c *command) flags(stdout io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("kfs "+c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() { c.usage(stdout, fs) }
+	fs.Usage = func() {} // the flag package calls it on errors too
+	c.out = stdout
 	return fs
 }
 
@@ -71,6 +76,7 @@ func (c *command) parse(fs *flag.FlagSet, args []string, stderr io.Writer) (pos 
 	for {
 		err := fs.Parse(args)
 		if errors.Is(err, flag.ErrHelp) {
+			c.usage(c.out, fs)
 			return nil, 0, false
 		}
 		if err != nil {
@@ -78,8 +84,8 @@ func (c *command) parse(fs *flag.FlagSet, args []string, stderr io.Writer) (pos 
 			if bad, found := strings.CutPrefix(msg, "flag provided but not defined: "); found {
 				var names []string
 				fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
-				msg = "unknown flag " + bad
-				if s := suggest(strings.TrimLeft(bad, "-"), names); s != "" {
+				msg = "unknown flag " + dashes(bad)
+				if s := suggestFlag(bad, names); s != "" {
 					msg += " (did you mean --" + s + "?)"
 				}
 			}
@@ -100,39 +106,20 @@ func (c *command) usageError(stderr io.Writer) int {
 	return 2
 }
 
-// suggest returns the candidate closest to word (edit distance at most 2,
-// or a prefix), or "".
-func suggest(word string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		d := distance(word, c)
-		if len(word) >= 3 && strings.HasPrefix(c, word) {
-			d = 1
-		}
-		if d < bestD {
-			best, bestD = c, d
-		}
-	}
-	return best
+// suggest returns the candidate closest to word, or "".
+func suggest(word string, candidates []string) string { return mountopts.Suggest(word, candidates) }
+
+// suggestFlag returns the flag name closest to a mistyped flag ("-v",
+// "--verison"): one letter matches a flag it starts, more go by suggest.
+func suggestFlag(bad string, names []string) string {
+	return mountopts.SuggestFlag(bad, names)
 }
 
-// distance is the Levenshtein distance.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+// dashes shows a flag the way help writes it: --long, -s.
+func dashes(flag string) string {
+	name := strings.TrimLeft(flag, "-")
+	if len(name) > 1 {
+		return "--" + name
 	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
+	return "-" + name
 }

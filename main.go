@@ -62,7 +62,15 @@ func run(prog string, args []string, stdout, stderr io.Writer) int {
 	for _, a := range args {
 		hasO = hasO || a == "-o" || strings.HasPrefix(a, "-o")
 	}
-	if s := suggest(args[0], append(commandNames(), "help")); strings.HasPrefix(args[0], "-") || len(args) < 2 || (s != "" && !hasO) {
+	if strings.HasPrefix(args[0], "-") {
+		msg := fmt.Sprintf("kfs: unknown flag %s", args[0])
+		if s := suggestFlag(args[0], []string{"help", "version"}); s != "" {
+			msg += fmt.Sprintf(" (did you mean --%s?)", s)
+		}
+		fmt.Fprintln(stderr, msg+"; commands come first: see kfs --help")
+		return 2
+	}
+	if s := suggest(args[0], append(commandNames(), "help")); len(args) < 2 || (s != "" && !hasO) {
 		msg := fmt.Sprintf("kfs: unknown command %q", args[0])
 		if s != "" {
 			msg += fmt.Sprintf(" (did you mean %s?)", s)
@@ -108,6 +116,10 @@ func versionCmd() *command {
 }
 
 func runVersion(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "kfs version: takes no arguments (got %q)\n", args[0])
+		return 2
+	}
 	v := "kfs (devel)"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {

@@ -289,13 +289,17 @@ func (s *Server) copyObject(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	src.VersionID = req.SrcVersionID
 	dst, err := s.target(req.Dst, req.DstBucket, req.DstKey)
 	if err != nil {
 		return nil, err
 	}
-	o := store.CopyOptions{IfMatch: req.IfMatch}
+	o := store.CopyOptions{IfMatch: req.IfMatch, IfNoneMatch: req.IfNoneMatch}
 	if req.IfModifiedSince != nil {
 		o.IfModifiedSince = *req.IfModifiedSince
+	}
+	if req.IfUnmodified != nil {
+		o.IfUnmodifiedSince = *req.IfUnmodified
 	}
 	ct := req.ContentType
 	if ct == "" {
@@ -316,13 +320,26 @@ func (s *Server) copyObject(ctx context.Context, body []byte) (any, error) {
 	}
 	info, err := s.be.Copy(ctx, src, dst, o)
 	if errors.Is(err, store.ErrStale) {
-		return nil, httpError{http.StatusPreconditionFailed, "copy refused: the source does not meet the condition (" + err.Error() + ")"}
+		return nil, httpError{http.StatusPreconditionFailed, "copy refused: " + s.unmet(ctx, src, o)}
 	}
 	if err != nil {
 		return nil, s.explain(ctx, src, err)
 	}
 	s.cfg.Changed(dst.Bucket, dst.Key)
 	return s.statAfter(ctx, dst, info)
+}
+
+// unmet names the condition a refused copy's source failed (the server
+// says only "precondition failed").
+func (s *Server) unmet(ctx context.Context, src store.ObjectRef, o store.CopyOptions) string {
+	st, err := s.be.Stat(ctx, src)
+	if err != nil {
+		return "the source does not meet the conditions"
+	}
+	if why := o.Unmet(st); why != "" {
+		return why
+	}
+	return "the source changed while it was copied"
 }
 
 // extType is the Content-Type a key's extension implies ("" for none known).
@@ -385,17 +402,26 @@ func (s *Server) compose(ctx context.Context, body []byte) (any, error) {
 				i+1, p, st.Size)
 		}
 	}
-	var opts *store.PutOptions
-	if ct := req.ContentType; ct != "" || extType(dst.Key) != "" {
-		if ct == "" {
-			ct = extType(dst.Key)
-		}
-		first, err := s.be.Stat(ctx, srcs[0])
-		if err != nil {
-			return nil, s.explain(ctx, srcs[0], err)
-		}
-		opts = &store.PutOptions{ContentType: ct, Meta: first.Meta}
+	ct := req.ContentType
+	if ct == "" {
+		ct = extType(dst.Key)
 	}
+	if ct == "" {
+		ct = "application/octet-stream"
+	}
+	first, err := s.be.Stat(ctx, srcs[0])
+	if err != nil {
+		return nil, s.explain(ctx, srcs[0], err)
+	}
+	// The result is a new file: the first source's metadata without its
+	// times (the object's LastModified is the result's), and --metadata.
+	meta := merged(first.Meta, req.Metadata)
+	for _, k := range []string{"mtime", "atime", "ctime"} {
+		if _, set := req.Metadata[k]; !set {
+			delete(meta, k)
+		}
+	}
+	opts := &store.PutOptions{ContentType: ct, Meta: meta}
 	info, err := s.be.Compose(ctx, dst, srcs, opts)
 	if err != nil {
 		return nil, err

@@ -106,8 +106,26 @@ func TestChangesAndErrors(t *testing.T) {
 	if st, _ := c.Stat(StatRequest{Path: "/mnt/k/b.csv"}); st.Metadata["owner"] != "me" {
 		t.Fatalf("copy metadata: %+v", st.Metadata)
 	}
-	if _, err := c.Copy(CopyRequest{Src: "/mnt/k/a.csv", Dst: "/mnt/k/c.csv", IfMatch: "0000"}); err == nil || !strings.Contains(err.Error(), "condition") {
-		t.Fatalf("refused copy: %v", err)
+	// Each refused condition says which it was (the server says only
+	// "precondition failed").
+	future, past := time.Now().Add(time.Hour), time.Now().Add(-time.Hour)
+	a, _ := c.Stat(StatRequest{Path: "/mnt/k/a.csv"})
+	for _, cc := range []struct {
+		req  CopyRequest
+		want string
+	}{
+		{CopyRequest{IfMatch: "0000"}, "--if-match: the source's ETag is " + a.ETag},
+		{CopyRequest{IfNoneMatch: a.ETag}, "--if-none-match"},
+		{CopyRequest{IfModifiedSince: &future}, "--if-modified-since: the source was last modified"},
+		{CopyRequest{IfUnmodified: &past}, "--if-unmodified-since: the source was modified"},
+	} {
+		cc.req.Src, cc.req.Dst = "/mnt/k/a.csv", "/mnt/k/c.csv"
+		if _, err := c.Copy(cc.req); err == nil || !strings.Contains(err.Error(), cc.want) {
+			t.Fatalf("refused copy %+v: %v, want %q", cc.req, err, cc.want)
+		}
+	}
+	if _, err := c.Stat(StatRequest{Path: "/mnt/k/c.csv"}); err == nil {
+		t.Fatal("a refused copy made the destination")
 	}
 	if _, err := c.Compose(ComposeRequest{Dst: "/mnt/k/all", Srcs: []string{"/mnt/k/p2", "/mnt/k/p1"}}); err == nil || !strings.Contains(err.Error(), "5 MiB") {
 		t.Fatalf("compose of a small first source: %v", err)

@@ -120,7 +120,10 @@ type CopyRequest struct {
 	Src             string            `json:"src"`
 	Dst             string            `json:"dst"`
 	IfMatch         string            `json:"if_match,omitempty"`
+	IfNoneMatch     string            `json:"if_none_match,omitempty"`
 	IfModifiedSince *time.Time        `json:"if_modified_since,omitempty"`
+	IfUnmodified    *time.Time        `json:"if_unmodified_since,omitempty"`
+	SrcVersionID    string            `json:"src_version_id,omitempty"` // copy this version of the source
 	Metadata        map[string]string `json:"metadata,omitempty"`
 	ReplaceMetadata bool              `json:"replace_metadata,omitempty"`
 	ContentType     string            `json:"content_type,omitempty"`
@@ -142,8 +145,9 @@ type ObjectName struct {
 type ComposeRequest struct {
 	Dst         string       `json:"dst"`
 	Srcs        []string     `json:"srcs"`
-	SrcRefs     []ObjectName `json:"src_refs,omitempty"` // sources in other mounts of the endpoint, by index
-	ContentType string       `json:"content_type,omitempty"`
+	SrcRefs     []ObjectName      `json:"src_refs,omitempty"` // sources in other mounts of the endpoint, by index
+	ContentType string            `json:"content_type,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"` // user metadata of the result
 }
 
 // SelectRequest runs S3 Select on an object; records stream back, and the

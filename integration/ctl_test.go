@@ -213,7 +213,7 @@ func TestVersionsCopyComposeRemove(t *testing.T) {
 	src := m.path(plain, "src.bin")
 	sst, _ := client(t).StatObject(context.Background(), plain, "src.bin", minio.StatObjectOptions{})
 	code, stderr := runKFS(t, kfsEnv(), "cp", "--server-side", "--if-match", "not-the-etag", src, m.path(plain, "refused.bin"))
-	if code == 0 || !strings.Contains(stderr, "condition") {
+	if code == 0 || !strings.Contains(stderr, "--if-match: the source's ETag is "+sst.ETag) {
 		t.Fatalf("conditional copy with a wrong ETag: %d %s", code, stderr)
 	}
 	kfsOut(t, "cp", "--server-side", "--if-match", sst.ETag, "--metadata", "owner=team", src, m.path(plain, "copy.bin"))
@@ -230,6 +230,34 @@ func TestVersionsCopyComposeRemove(t *testing.T) {
 	if got := sdkSha(t, plain, "joined"); got != sha(append(append([]byte(nil), p1...), p2...)) {
 		t.Fatal("composed bytes differ")
 	}
+	// The result's Content-Type: from the name, from --content-type, with
+	// --metadata (minio-go's multipart compose drops Content-Type).
+	for _, c := range []struct {
+		name string
+		args []string
+		ct   string
+	}{
+		{"joined.csv", nil, "text/csv"},
+		{"joined.dat", []string{"--content-type", "application/x-parquet", "--metadata", "source=export"}, "application/x-parquet"},
+	} {
+		kfsOut(t, append(append([]string{"compose"}, c.args...), m.path(plain, c.name), m.path(plain, "p1"), m.path(plain, "p2"))...)
+		st, err := client(t).StatObject(context.Background(), plain, c.name, minio.StatObjectOptions{})
+		if err != nil || st.ContentType != c.ct || st.Size != int64(len(p1)+len(p2)) {
+			t.Fatalf("compose %s: %q %d %v, want %s", c.name, st.ContentType, st.Size, err, c.ct)
+		}
+		if c.args != nil && st.UserMetadata["Source"] != "export" {
+			t.Fatalf("compose --metadata: %v", st.UserMetadata)
+		}
+	}
+	code, stderr = runKFS(t, kfsEnv(), "cp", "--server-side", "--if-modified-since", "2999-01-01T00:00:00Z", src, m.path(plain, "refused.bin"))
+	if code == 0 || !strings.Contains(stderr, "--if-modified-since: the source was last modified") || strings.Contains(stderr, "ETag") {
+		t.Fatalf("a refused --if-modified-since copy says why: %d %s", code, stderr)
+	}
+	code, stderr = runKFS(t, kfsEnv(), "cp", "--server-side", "--if-none-match", sst.ETag, src, m.path(plain, "refused.bin"))
+	if code == 0 || !strings.Contains(stderr, "--if-none-match") {
+		t.Fatalf("a refused --if-none-match copy: %d %s", code, stderr)
+	}
+	kfsOut(t, "cp", "--server-side", "--if-unmodified-since", "2999-01-01T00:00:00Z", src, m.path(plain, "unmodified.bin"))
 	code, stderr = runKFS(t, kfsEnv(), "compose", m.path(plain, "bad"), m.path(plain, "p2"), m.path(plain, "p1"))
 	if code == 0 || !strings.Contains(stderr, "5 MiB") {
 		t.Fatalf("compose with a small first source: %d %s", code, stderr)

@@ -79,7 +79,9 @@ func TestParseErrors(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"unknown flag", []string{"--bogus", "b-1", "/m"}, baseEnv, "not defined"},
+		{"unknown flag", []string{"--bogus", "b-1", "/m"}, baseEnv, `unknown flag "-bogus"`},
+		{"mistyped flag", []string{"--entry-tl", "1s", "b-1", "/m"}, baseEnv, "did you mean --entry-ttl?"},
+		{"mistyped -o", []string{"-o", "entry_tl=1s", "b-1", "/m"}, baseEnv, "did you mean entry_ttl?"},
 		{"unknown -o", []string{"-o", "frobnicate=1", "b-1", "/m"}, baseEnv, "unknown mount option"},
 		{"bad size", []string{"--cache-size", "lots", "b-1", "/m"}, baseEnv, "size"},
 		{"bad mode", []string{"--file-mode", "999", "b-1", "/m"}, baseEnv, "mode"},

@@ -180,6 +180,9 @@ func parseArgs(o *Options, set map[string]bool, args []string, out io.Writer) ([
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if bad, found := strings.CutPrefix(err.Error(), "flag provided but not defined: "); found {
+				return nil, unknownFlag(fs, bad)
+			}
 			// One line, whatever the user typed.
 			return nil, errors.New(strings.ReplaceAll(err.Error(), "\n", `\n`))
 		}
@@ -190,6 +193,17 @@ func parseArgs(o *Options, set map[string]bool, args []string, out io.Writer) ([
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// unknownFlag says which flag is unknown, with the closest known one.
+func unknownFlag(fs *flag.FlagSet, bad string) error {
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	msg := fmt.Sprintf("unknown flag %q", bad)
+	if s := SuggestFlag(bad, names); s != "" {
+		msg += " (did you mean --" + s + "?)"
+	}
+	return errors.New(msg + "; see kfs mount --help")
 }
 
 type specValue struct {
@@ -251,6 +265,13 @@ func setMountOption(o *Options, set map[string]bool, kv string) error {
 			return fmt.Errorf("option %s: %v", k, err)
 		}
 		return nil
+	}
+	var names []string
+	for _, sp := range specs {
+		names = append(names, strings.ReplaceAll(sp.name, "-", "_"))
+	}
+	if sug := Suggest(strings.ReplaceAll(k, "-", "_"), names); sug != "" {
+		return fmt.Errorf("unknown mount option %q (did you mean %s?; see kfs mount --help)", k, sug)
 	}
 	return fmt.Errorf("unknown mount option %q (see kfs mount --help)", k)
 }

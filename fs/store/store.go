@@ -118,9 +118,32 @@ type PutOptions struct {
 
 // CopyOptions condition and shape a server-side copy.
 type CopyOptions struct {
-	IfMatch         string      // copy only if the source has this ETag
-	IfModifiedSince time.Time   // copy only if the source changed after this
-	Replace         *PutOptions // nil: keep the source's metadata; else replace it
+	IfMatch           string      // copy only if the source has this ETag
+	IfNoneMatch       string      // copy only if the source does not have this ETag
+	IfModifiedSince   time.Time   // copy only if the source changed after this
+	IfUnmodifiedSince time.Time   // copy only if the source did not change after this
+	Replace           *PutOptions // nil: keep the source's metadata; else replace it
+}
+
+// Unmet says which condition a source fails, as S3 judges them (ETags
+// without quotes, times to the second), or "" when it meets them all. The
+// server says only "precondition failed"; this names the condition.
+func (o CopyOptions) Unmet(src ObjectInfo) string {
+	etag := strings.Trim(src.ETag, `"`)
+	mod := src.LastModified.Truncate(time.Second)
+	switch {
+	case o.IfMatch != "" && etag != strings.Trim(o.IfMatch, `"`):
+		return fmt.Sprintf("--if-match: the source's ETag is %s, not %s", etag, o.IfMatch)
+	case o.IfNoneMatch != "" && etag == strings.Trim(o.IfNoneMatch, `"`):
+		return fmt.Sprintf("--if-none-match: the source's ETag is %s", etag)
+	case !o.IfModifiedSince.IsZero() && !mod.After(o.IfModifiedSince):
+		return fmt.Sprintf("--if-modified-since: the source was last modified %s, not after %s",
+			mod.UTC().Format(time.RFC3339), o.IfModifiedSince.UTC().Format(time.RFC3339))
+	case !o.IfUnmodifiedSince.IsZero() && mod.After(o.IfUnmodifiedSince):
+		return fmt.Sprintf("--if-unmodified-since: the source was modified %s, after %s",
+			mod.UTC().Format(time.RFC3339), o.IfUnmodifiedSince.UTC().Format(time.RFC3339))
+	}
+	return ""
 }
 
 // Part is one uploaded part of a multipart upload.

@@ -194,7 +194,7 @@ func (m *Store) Copy(ctx context.Context, src, dst store.ObjectRef, o store.Copy
 	if err != nil {
 		return store.ObjectInfo{}, err
 	}
-	if o.IfMatch != "" && so.info.ETag != o.IfMatch || !o.IfModifiedSince.IsZero() && !so.info.LastModified.After(o.IfModifiedSince) {
+	if o.Unmet(so.info) != "" {
 		return store.ObjectInfo{}, fmt.Errorf("copy %s: %w", src.Key, store.ErrStale)
 	}
 	db, err := m.bucketLocked(dst.Bucket)
@@ -290,3 +290,4 @@ func checkMeta(meta map[string]string) error {
 	}
 	return nil
 }
+

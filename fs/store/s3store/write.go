@@ -1,6 +1,7 @@
 package s3store
 
 import (
+	"maps"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -198,7 +199,7 @@ func (s *Store) Copy(ctx context.Context, src, dst store.ObjectRef, o store.Copy
 	defer cancel()
 	what := fmt.Sprintf("copy %s/%s to %s/%s", src.Bucket, src.Key, dst.Bucket, dst.Key)
 	so := minio.CopySrcOptions{Bucket: src.Bucket, Object: src.Key, VersionID: src.VersionID, MatchETag: o.IfMatch,
-		MatchModifiedSince: o.IfModifiedSince}
+		NoMatchETag: o.IfNoneMatch, MatchModifiedSince: o.IfModifiedSince, MatchUnmodifiedSince: o.IfUnmodifiedSince}
 	do := minio.CopyDestOptions{Bucket: dst.Bucket, Object: dst.Key}
 	if o.Replace != nil {
 		do.ReplaceMetadata, do.UserMetadata = true, o.Replace.Meta
@@ -252,7 +253,15 @@ func (s *Store) Compose(ctx context.Context, dst store.ObjectRef, srcs []store.O
 	}
 	do := minio.CopyDestOptions{Bucket: dst.Bucket, Object: dst.Key}
 	if opts != nil {
-		do.ReplaceMetadata, do.UserMetadata, do.ContentType = true, opts.Meta, opts.ContentType
+		do.ReplaceMetadata, do.UserMetadata, do.ContentType = true, maps.Clone(opts.Meta), opts.ContentType
+		if opts.ContentType != "" {
+			// minio-go's multipart compose drops ContentType; a standard
+			// header among the metadata is sent as itself.
+			if do.UserMetadata == nil {
+				do.UserMetadata = map[string]string{}
+			}
+			do.UserMetadata["Content-Type"] = opts.ContentType
+		}
 	}
 	if _, err := s.c.ComposeObject(ctx, do, so...); err != nil {
 		return store.ObjectInfo{}, mapErr(err, "compose "+dst.Bucket+"/"+dst.Key)

@@ -47,8 +47,21 @@ func copyConditions(t *testing.T, e Env) {
 	if _, err := e.Store.Copy(ctx, ref("c"), ref("d"), store.CopyOptions{IfModifiedSince: time.Now().Add(time.Hour)}); !errors.Is(err, store.ErrStale) {
 		t.Fatalf("Copy if modified since the future: %v, want ErrStale", err)
 	}
+	if _, err := e.Store.Copy(ctx, ref("c"), ref("d"), store.CopyOptions{IfNoneMatch: st.ETag}); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("Copy if none match of its own ETag: %v, want ErrStale", err)
+	}
+	if _, err := e.Store.Copy(ctx, ref("c"), ref("d"), store.CopyOptions{IfUnmodifiedSince: st.LastModified.Add(-time.Hour)}); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("Copy if unmodified since an hour before it was written: %v, want ErrStale", err)
+	}
+	if _, err := e.Store.Stat(ctx, ref("d")); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused copy stored something: %v", err)
+	}
 	if _, err := e.Store.Copy(ctx, ref("c"), ref("d"), store.CopyOptions{IfMatch: st.ETag, IfModifiedSince: st.LastModified.Add(-time.Hour)}); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := e.Store.Copy(ctx, ref("c"), ref("e"), store.CopyOptions{IfNoneMatch: "0123456789abcdef0123456789abcdef",
+		IfUnmodifiedSince: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatalf("Copy if none match another ETag and unmodified since the future: %v", err)
 	}
 }
 
