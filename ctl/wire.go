@@ -143,8 +143,8 @@ type ObjectName struct {
 
 // ComposeRequest concatenates sources into dst, server side.
 type ComposeRequest struct {
-	Dst         string       `json:"dst"`
-	Srcs        []string     `json:"srcs"`
+	Dst         string            `json:"dst"`
+	Srcs        []string          `json:"srcs"`
 	SrcRefs     []ObjectName      `json:"src_refs,omitempty"` // sources in other mounts of the endpoint, by index
 	ContentType string            `json:"content_type,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"` // user metadata of the result

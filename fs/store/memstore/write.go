@@ -290,4 +290,3 @@ func checkMeta(meta map[string]string) error {
 	}
 	return nil
 }
-

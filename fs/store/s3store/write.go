@@ -1,13 +1,13 @@
 package s3store
 
 import (
-	"maps"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"time"
 
 	"github.com/minio/minio-go/v7"
