@@ -212,6 +212,7 @@ type NotificationConfiguration struct {
 type QueueConfiguration struct {
 	ID     string              `xml:"Id,omitempty" json:"Id,omitempty"`
 	Arn    string              `xml:"Queue" json:"QueueArn"`
+	Alias  string              `xml:"-" json:"Queue,omitempty"` // the XML element's name, as SDKs spell it: taken as QueueArn
 	Events []string            `xml:"Event" json:"Events"`
 	Filter *NotificationFilter `xml:"Filter,omitempty" json:"Filter,omitempty"`
 }
@@ -220,6 +221,7 @@ type QueueConfiguration struct {
 type TopicConfiguration struct {
 	ID     string              `xml:"Id,omitempty" json:"Id,omitempty"`
 	Arn    string              `xml:"Topic" json:"TopicArn"`
+	Alias  string              `xml:"-" json:"Topic,omitempty"`
 	Events []string            `xml:"Event" json:"Events"`
 	Filter *NotificationFilter `xml:"Filter,omitempty" json:"Filter,omitempty"`
 }
@@ -228,6 +230,7 @@ type TopicConfiguration struct {
 type LambdaFunction struct {
 	ID     string              `xml:"Id,omitempty" json:"Id,omitempty"`
 	Arn    string              `xml:"CloudFunction" json:"LambdaFunctionArn"`
+	Alias  string              `xml:"-" json:"CloudFunction,omitempty"`
 	Events []string            `xml:"Event" json:"Events"`
 	Filter *NotificationFilter `xml:"Filter,omitempty" json:"Filter,omitempty"`
 }
@@ -304,18 +307,18 @@ func NotificationFromJSON(s string) ([]byte, error) {
 	if err := decodeStrict(s, &c); err != nil {
 		return nil, invalid("notification: %v (want S3's form, e.g. {\"QueueConfigurations\":[{\"QueueArn\":\"arn:minio:sqs::KFS:webhook\",\"Events\":[\"s3:ObjectCreated:*\"]}]})", err)
 	}
-	for _, q := range c.Queues {
-		if err := checkTarget(q.Arn, q.Events, q.Filter); err != nil {
+	for i := range c.Queues {
+		if err := checkTarget(&c.Queues[i].Arn, &c.Queues[i].Alias, c.Queues[i].Events, c.Queues[i].Filter); err != nil {
 			return nil, err
 		}
 	}
-	for _, q := range c.Topics {
-		if err := checkTarget(q.Arn, q.Events, q.Filter); err != nil {
+	for i := range c.Topics {
+		if err := checkTarget(&c.Topics[i].Arn, &c.Topics[i].Alias, c.Topics[i].Events, c.Topics[i].Filter); err != nil {
 			return nil, err
 		}
 	}
-	for _, q := range c.Lambdas {
-		if err := checkTarget(q.Arn, q.Events, q.Filter); err != nil {
+	for i := range c.Lambdas {
+		if err := checkTarget(&c.Lambdas[i].Arn, &c.Lambdas[i].Alias, c.Lambdas[i].Events, c.Lambdas[i].Filter); err != nil {
 			return nil, err
 		}
 	}
@@ -326,7 +329,16 @@ func NotificationFromJSON(s string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func checkTarget(arn string, events []string, f *NotificationFilter) error {
+// checkTarget checks one target, taking the ARN from its alias (the XML
+// element's name, which SDKs use in JSON) when the S3 JSON name is absent.
+func checkTarget(arnp, alias *string, events []string, f *NotificationFilter) error {
+	if *arnp == "" {
+		*arnp = *alias
+	} else if *alias != "" && *alias != *arnp {
+		return invalid("notification target: two different ARNs %q and %q", *arnp, *alias)
+	}
+	*alias = ""
+	arn := *arnp
 	if !strings.HasPrefix(arn, "arn:") || strings.Count(arn, ":") < 5 {
 		return invalid("notification target %q: not an ARN (arn:minio:sqs::ID:webhook)", arn)
 	}

@@ -216,3 +216,38 @@ func ApplyTagChange(tags map[string]string, n Name, value string, flags uint32, 
 	}
 	return out, CheckTags(out)
 }
+
+// Check validates a value for a settable name as setfattr would give it,
+// without a store: what the README's and the help's examples must pass.
+func Check(n Name, value string) error {
+	var err error
+	switch n.Kind {
+	case Tag:
+		err = CheckTag(n.Arg, value)
+	case Tags:
+		_, err = ParseTags(value)
+	case Retention:
+		_, err = ParseRetention(value)
+	case LegalHold:
+		_, err = ParseLegalHold(value)
+	case Versioning:
+		_, err = ParseVersioning(value)
+	case Encryption:
+		_, err = ParseEncryption(value)
+	case Lifecycle:
+		_, err = LifecycleFromJSON(value)
+	case ObjectLock:
+		_, err = ParseObjectLock(value)
+	case Notification:
+		_, err = NotificationFromJSON(value)
+	case Policy:
+		err = CheckPolicy(value)
+	case Meta, ContentType:
+		if strings.ContainsAny(value, "\r\n\x00") {
+			err = invalid("value has a line break or NUL")
+		}
+	default:
+		err = ErrReadOnly
+	}
+	return err
+}
