@@ -71,6 +71,17 @@ func TestObjectAttributesOnFake(t *testing.T) {
 	if err := unix.Setxattr(p, "user.s3.etag", []byte(info.ETag), 0); err != nil {
 		t.Fatalf("setting the etag to itself (cp -a does): %v", err)
 	}
+	for _, bad := range []string{"user.s3.meta.bad name", "user.s3.meta.café"} {
+		if err := unix.Setxattr(p, bad, []byte("x"), 0); !errors.Is(err, syscall.EINVAL) {
+			t.Fatalf("%s: %v, want EINVAL", bad, err)
+		}
+		if !strings.Contains(m.logs.String(), "HTTP headers") {
+			t.Fatalf("%s: no log line says why:\n%s", bad, m.logs.String())
+		}
+		if _, err := getx(t, p, bad); !errors.Is(err, syscall.ENODATA) {
+			t.Fatalf("get %s: %v, want ENODATA", bad, err)
+		}
+	}
 	if err := unix.Setxattr(p, "user.s3.tags", []byte("bad;key=x"), 0); !errors.Is(err, syscall.EINVAL) {
 		t.Fatalf("a bad tag set: %v", err)
 	}

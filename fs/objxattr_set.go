@@ -160,6 +160,11 @@ func editMeta(o *store.PutOptions, name xattrs.Name, value string, flags uint32,
 	if err := xattrs.CheckFlags(flags, exists); err != nil {
 		return err
 	}
+	if name.Kind == xattrs.Meta && !remove {
+		if err := xattrs.CheckMetaName(name.Arg); err != nil {
+			return err
+		}
+	}
 	if strings.ContainsAny(value, "\r\n\x00") {
 		return fmt.Errorf("metadata value: %w", xattrs.ErrInvalid)
 	}

@@ -243,6 +243,11 @@ func Check(n Name, value string) error {
 	case Policy:
 		err = CheckPolicy(value)
 	case Meta, ContentType:
+		if n.Kind == Meta {
+			if err := CheckMetaName(n.Arg); err != nil {
+				return err
+			}
+		}
 		if strings.ContainsAny(value, "\r\n\x00") {
 			err = invalid("value has a line break or NUL")
 		}

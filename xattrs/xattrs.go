@@ -96,8 +96,8 @@ func Parse(name string) (n Name, ok bool) {
 	if key, found := strings.CutPrefix(rest, "tag."); found && key != "" {
 		return Name{Kind: Tag, Arg: key}, true
 	}
-	if m, found := strings.CutPrefix(rest, "meta."); found && validMetaName(m) {
-		return Name{Kind: Meta, Arg: strings.ToLower(m)}, true
+	if m, found := strings.CutPrefix(rest, "meta."); found && m != "" {
+		return Name{Kind: Meta, Arg: strings.ToLower(m)}, true // CheckMetaName before setting it
 	}
 	return Name{}, false
 }
@@ -141,18 +141,20 @@ func (n Name) OnBucket() bool {
 	return false
 }
 
-// validMetaName accepts what can be an HTTP header name suffix.
-func validMetaName(s string) bool {
+// CheckMetaName accepts a user.s3.meta.<name> that can be an HTTP header
+// name suffix (letters, digits, - and _, at most 128): S3 keeps metadata
+// in headers, so a space or a non-ASCII letter cannot be stored (EINVAL).
+func CheckMetaName(s string) error {
 	if s == "" || len(s) > 128 {
-		return false
+		return invalid("metadata name %q: 1 to 128 characters", s)
 	}
 	for _, c := range s {
 		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 		if !ok {
-			return false
+			return invalid("metadata name %q: S3 keeps metadata in HTTP headers, whose names take only ASCII letters, digits, - and _ (not %q)", s, c)
 		}
 	}
-	return true
+	return nil
 }
 
 // Set-flags of setxattr(2).

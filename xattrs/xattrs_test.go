@@ -8,6 +8,18 @@ import (
 	"time"
 )
 
+func TestCheckMetaName(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		ok   bool
+	}{{"owner", true}, {"Owner-Team_2", true}, {"bad name", false}, {"café", false}, {"", false}, {strings.Repeat("a", 129), false}} {
+		err := CheckMetaName(c.name)
+		if (err == nil) != c.ok || err != nil && !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("CheckMetaName(%q) = %v", c.name, err)
+		}
+	}
+}
+
 func TestParseNames(t *testing.T) {
 	cases := []struct {
 		in     string
@@ -31,7 +43,7 @@ func TestParseNames(t *testing.T) {
 		{"user.s3.object-lock", Name{Kind: ObjectLock}, true, false, true, false},
 		{"user.s3.tag.", Name{}, false, false, false, false},
 		{"user.s3.meta.", Name{}, false, false, false, false},
-		{"user.s3.meta.bad name", Name{}, false, false, false, false},
+		{"user.s3.meta.bad name", Name{Meta, "bad name"}, true, true, false, false}, // served, refused by CheckMetaName on set
 		{"user.s3.other", Name{}, false, false, false, false},
 		{"security.selinux", Name{}, false, false, false, false},
 		{"user.other", Name{}, false, false, false, false},
