@@ -34,6 +34,9 @@ var (
 	_ = (fusefs.NodeRmdirer)((*bucketsNode)(nil))
 	_ = (fusefs.NodeGetxattrer)((*bucketsNode)(nil))
 	_ = (fusefs.NodeListxattrer)((*bucketsNode)(nil))
+	_ = (fusefs.NodeCreater)((*bucketsNode)(nil))
+	_ = (fusefs.NodeMknoder)((*bucketsNode)(nil))
+	_ = (fusefs.NodeSymlinker)((*bucketsNode)(nil))
 )
 
 // AllBucketsRoot returns the root node of a mount of every bucket.
@@ -119,11 +122,35 @@ func (r *bucketsNode) Readdir(ctx context.Context) (fusefs.DirStream, syscall.Er
 	if err != nil {
 		return nil, r.fsys.errno("list buckets", "", err)
 	}
-	ents := make([]fuse.DirEntry, len(bs))
-	for i, b := range bs {
-		ents[i] = fuse.DirEntry{Name: b.Name, Mode: syscall.S_IFDIR}
+	ents := []fuse.DirEntry{{Name: ".", Mode: syscall.S_IFDIR}, {Name: "..", Mode: syscall.S_IFDIR}}
+	for _, b := range bs {
+		ents = append(ents, fuse.DirEntry{Name: b.Name, Mode: syscall.S_IFDIR})
 	}
 	return fusefs.NewListDirStream(ents), 0
+}
+
+// notABucket answers a create of anything but a directory at the root of
+// an all-buckets mount, where only buckets live: EPERM, and the log says
+// why (mkdir makes a bucket).
+func (r *bucketsNode) notABucket(op, name string) syscall.Errno {
+	if r.fsys.cfg.ReadOnly {
+		return syscall.EROFS
+	}
+	r.fsys.cfg.Log.Warn(op+" refused: only buckets live at the root of an all-buckets mount (mkdir makes a bucket; files go inside one)",
+		"name", name, "errno", "EPERM")
+	return syscall.EPERM
+}
+
+func (r *bucketsNode) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (*fusefs.Inode, fusefs.FileHandle, uint32, syscall.Errno) {
+	return nil, nil, 0, r.notABucket("create", name)
+}
+
+func (r *bucketsNode) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	return nil, r.notABucket("mknod", name)
+}
+
+func (r *bucketsNode) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
+	return nil, r.notABucket("symlink", name)
 }
 
 // Mkdir makes a bucket (S3's naming rules apply; `kfs mb` makes one with

@@ -207,6 +207,17 @@ func TestAllBucketsRootOnFake(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "Bad_Name"), 0o755); !errors.Is(err, syscall.EINVAL) {
 		t.Fatalf("a bad bucket name: %v", err)
 	}
+	// Only buckets live at the root: a file there is EPERM (the log says
+	// why), not "read-only file system"; the listing has . and ..
+	if err := os.WriteFile(filepath.Join(dir, "stray.txt"), []byte("x"), 0o644); !errors.Is(err, syscall.EPERM) {
+		t.Fatalf("a file at the root of an all-buckets mount: %v, want EPERM", err)
+	}
+	if err := os.Symlink("first", filepath.Join(dir, "link")); !errors.Is(err, syscall.EPERM) {
+		t.Fatalf("a symlink at the root: %v, want EPERM", err)
+	}
+	if out, err := exec.Command("ls", "-a", dir).Output(); err != nil || !strings.HasPrefix(string(out), ".\n..\nfirst\n") {
+		t.Fatalf("ls -a of the root: %q %v", out, err)
+	}
 	os.WriteFile(filepath.Join(dir, "first", "a.txt"), []byte("copy me"), 0o644)
 	if out, err := exec.Command("cp", filepath.Join(dir, "first", "a.txt"), filepath.Join(dir, "second", "a.txt")).CombinedOutput(); err != nil {
 		t.Fatalf("cp across buckets: %v %s", err, out)
