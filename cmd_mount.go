@@ -258,11 +258,21 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 	if err != nil {
 		log.Warn("no control socket: kfs subcommands will not reach this mount", "err", err)
 	}
-	mt.srv, err = mt.fsys.Mount(m.Mountpoint, root, kfs.MountConfig{Name: "kfs:" + name + ":" + m.Prefix,
-		AllowOther: o.AllowOther, NoPermissions: o.NoPermissionChecks, Debug: o.Debug}, p.metrics.FuseObserver(m.Mountpoint))
+	said, err := stderrOf(func() error {
+		var err error
+		mt.srv, err = mt.fsys.Mount(m.Mountpoint, root, kfs.MountConfig{Name: "kfs:" + name + ":" + m.Prefix,
+			AllowOther: o.AllowOther, NoPermissions: o.NoPermissionChecks, Debug: o.Debug}, p.metrics.FuseObserver(m.Mountpoint))
+		return err
+	})
 	if err != nil {
 		mt.close(logger)
+		if said != "" { // fusermount's reason ("code 256" alone says nothing)
+			err = fmt.Errorf("%s: %s", strings.TrimSpace(err.Error()), said)
+		}
 		return nil, exitError{4, fmt.Errorf("mount %s: %v", m.Mountpoint, err)}
+	}
+	if said != "" {
+		log.Warn("fusermount said", "text", said)
 	}
 	tuneReadahead(m.Mountpoint, log)
 	log.Info("mounted", "what", strings.TrimSuffix(name+"/"+m.Prefix, "/"), "permission_checks", !o.NoPermissionChecks, "acl", o.ACL)

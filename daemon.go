@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // daemonEnv marks the background child of a --daemon mount. The child
@@ -68,4 +70,30 @@ func notifyReady() {
 		statusPipe.WriteString("READY\n")
 		statusPipe.Close()
 	}
+}
+
+// stderrOf runs fn with file descriptor 2 sent to a temporary file and
+// returns what was written there (trimmed, on one line): fusermount, which
+// go-fuse starts with this process's stderr, says why a mount failed
+// only there, and a --daemon child's stderr goes nowhere.
+func stderrOf(fn func() error) (string, error) {
+	f, err := os.CreateTemp("", "kfs-mount-stderr-*")
+	if err != nil {
+		return "", fn()
+	}
+	os.Remove(f.Name())
+	defer f.Close()
+	saved, err := unix.Dup(2)
+	if err != nil {
+		return "", fn()
+	}
+	defer unix.Close(saved)
+	if err := unix.Dup2(int(f.Fd()), 2); err != nil {
+		return "", fn()
+	}
+	ferr := fn()
+	unix.Dup2(saved, 2)
+	f.Seek(0, io.SeekStart)
+	b, _ := io.ReadAll(io.LimitReader(f, 4096))
+	return strings.Join(strings.Fields(string(b)), " "), ferr
 }

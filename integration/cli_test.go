@@ -60,7 +60,7 @@ func TestMountErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{"unknown option", kfsEnv(), []string{"mount", "--frob", b, empty}, 2, "not defined: -frob"},
+		{"unknown option", kfsEnv(), []string{"mount", "--frob", b, empty}, 2, `unknown flag "-frob"`},
 		{"unknown -o option", kfsEnv(), []string{"mount", "-o", "frob=1", b, empty}, 2, `unknown mount option "frob"`},
 		{"bad value", kfsEnv(), []string{"mount", "--cache-size", "huge", b, empty}, 2, `size "huge"`},
 		{"missing credentials", noCreds, []string{"mount", b, empty}, 2, "no credentials"},
@@ -204,5 +204,44 @@ func TestSignalUnmountsCleanly(t *testing.T) {
 	}
 	if !strings.Contains(m.logText(), "unmounted") {
 		t.Fatalf("log: %s", m.logText())
+	}
+}
+
+// A --daemon mount that fusermount refuses says fusermount's reason, in
+// the background as in the foreground (it said only "code 256"): here a
+// user who may not open /dev/fuse (or, where every user may, write the
+// mount point).
+func TestDaemonSaysWhyFusermountFailed(t *testing.T) {
+	b := newBucket(t)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o777)
+	os.Chmod(filepath.Dir(dir), 0o755)
+	bin := filepath.Join(dir, "kfs")
+	data, err := os.ReadFile(kfsBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(bin, data, 0o755)
+	mnt := filepath.Join(dir, "mnt")
+	os.Mkdir(mnt, 0o755)
+	for _, daemon := range []bool{false, true} {
+		args := []string{"--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=" + dir, bin, "mount",
+			"--log-file", filepath.Join(dir, "kfs.log"), "--cache-dir", filepath.Join(dir, "cache"), b, mnt}
+		if daemon {
+			args = append(args[:7], append([]string{"--daemon"}, args[7:]...)...)
+		}
+		cmd := exec.Command("setpriv", args...)
+		cmd.Env = kfsEnv()
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 4 || !strings.Contains(string(out), "fusermount3: ") {
+			t.Fatalf("daemon %v: %v\n%s", daemon, err, out)
+		}
+		if lines := strings.Count(strings.TrimSpace(string(out)), "\n"); lines > 0 {
+			t.Fatalf("daemon %v: want one line:\n%s", daemon, out)
+		}
+		if isMounted(mnt) {
+			t.Fatal("mounted")
+		}
 	}
 }
