@@ -65,6 +65,7 @@ type mounted struct {
 	sock       *ctl.Server
 	journal    *upload.Journal
 	cacheDir   string
+	ownBase    bool // the cache dir's parent is kfs's default one: removed when empty
 	mountpoint string
 }
 
@@ -216,7 +217,7 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 	if err != nil {
 		return nil, exitError{2, err}
 	}
-	mt.cacheDir, mt.journal = dir, journal
+	mt.cacheDir, mt.journal, mt.ownBase = dir, journal, o.CacheDir == ""
 	log := logger.With("mount", m.Mountpoint)
 	var (
 		renameJ kfs.RenameJournal // nil interfaces, not typed nils, for a read-only mount
@@ -291,28 +292,28 @@ func (m *mounted) close(l *slog.Logger) {
 		m.sock.Close()
 	}
 	if m.journal != nil {
-		m.journal.Close()
-		if st, err := os.Stat(filepath.Join(m.cacheDir, "uploads.journal")); err == nil && st.Size() == 0 {
-			os.Remove(filepath.Join(m.cacheDir, "uploads.journal"))
+		if idle, err := m.journal.Finish(); err != nil || !idle {
+			l.Warn("the upload journal keeps work for the next mount", "journal", m.journal.Path(), "err", err)
 		}
 	}
 	if m.cacheDir != "" {
-		os.Remove(m.cacheDir) // only when empty
+		os.Remove(m.cacheDir) // only when empty: another mount of the bucket may still use it
+		if m.ownBase {
+			os.Remove(filepath.Dir(m.cacheDir))
+		}
 	}
 }
 
-// prepareCacheDir makes the mount's cache directory (a fixed name per
-// bucket, prefix and mount point, so the next mount finds the upload journal
-// of a crashed one) and aborts the uploads such a crash left behind.
+// prepareCacheDir makes the mount's cache directory, one per endpoint,
+// bucket and prefix (concurrent mounts of it share the directory, each
+// with its own journal slot: uploads.journal, uploads-1.journal, ...), so
+// the next mount finds every journal a crashed one left. Journals no live
+// process holds (a crash's, in any slot, or in a <hash>-<pid> folder of
+// earlier versions) are replayed: their uploads aborted, their renames
+// and deletions adopted by this mount's journal, and their files removed.
 func prepareCacheDir(o mountopts.Options, m mountopts.Mount, st *s3store.Store, l *slog.Logger) (string, *upload.Journal, []upload.Rename, error) {
+	base := cacheBase(o)
 	sum := sha256.Sum256([]byte(o.Endpoint + "\x00" + m.Bucket + "\x00" + m.Prefix))
-	base := o.CacheDir
-	if base == "" {
-		base = filepath.Join(os.TempDir(), fmt.Sprintf("kfs-%d", os.Getuid()))
-		if _, err := os.Stat("/var/tmp"); err == nil {
-			base = filepath.Join("/var/tmp", fmt.Sprintf("kfs-%d", os.Getuid()))
-		}
-	}
 	dir := filepath.Join(base, hex.EncodeToString(sum[:8]))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", nil, nil, fmt.Errorf("cache dir: %v", err)
@@ -320,20 +321,13 @@ func prepareCacheDir(o mountopts.Options, m mountopts.Mount, st *s3store.Store, 
 	if o.ReadOnly {
 		return dir, nil, nil, nil
 	}
-	j, err := upload.OpenJournal(filepath.Join(dir, "uploads.journal"))
-	if errors.Is(err, upload.ErrJournalBusy) {
-		// Another live mount of the same bucket: its uploads are its own.
-		dir = fmt.Sprintf("%s-%d", dir, os.Getpid())
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return "", nil, nil, fmt.Errorf("cache dir: %v", err)
-		}
-		j, err = upload.OpenJournal(filepath.Join(dir, "uploads.journal"))
-	}
+	j, err := journalSlot(dir)
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("cache dir: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	adoptOrphans(ctx, j, dir, st, l)
 	n, renames, err := j.Recover(ctx, st)
 	if err != nil {
 		l.Warn("cleaning up uploads of an earlier run failed", "err", err)
@@ -341,6 +335,66 @@ func prepareCacheDir(o mountopts.Options, m mountopts.Mount, st *s3store.Store, 
 		l.Info("aborted incomplete multipart uploads left by an earlier run", "uploads", n)
 	}
 	return dir, j, renames, nil
+}
+
+// cacheBase is --cache-dir, else /var/tmp/kfs-UID (the temporary
+// directory where /var/tmp is missing).
+func cacheBase(o mountopts.Options) string {
+	if o.CacheDir != "" {
+		return o.CacheDir
+	}
+	tmp := os.TempDir()
+	if _, err := os.Stat("/var/tmp"); err == nil {
+		tmp = "/var/tmp"
+	}
+	return filepath.Join(tmp, fmt.Sprintf("kfs-%d", os.Getuid()))
+}
+
+// journalSlot locks the first journal of dir no live mount holds.
+func journalSlot(dir string) (*upload.Journal, error) {
+	for i := 0; i < 1000; i++ {
+		name := "uploads.journal"
+		if i > 0 {
+			name = fmt.Sprintf("uploads-%d.journal", i)
+		}
+		j, err := upload.OpenJournal(filepath.Join(dir, name))
+		if errors.Is(err, upload.ErrJournalBusy) {
+			continue
+		}
+		return j, err
+	}
+	return nil, errors.New("1,000 live mounts of one bucket")
+}
+
+// adoptOrphans replays into j the journals of dir (and of <dir>-<pid>
+// folders) that no live process holds.
+func adoptOrphans(ctx context.Context, j *upload.Journal, dir string, st *s3store.Store, l *slog.Logger) {
+	paths, _ := filepath.Glob(filepath.Join(dir, "uploads*.journal"))
+	legacy, _ := filepath.Glob(dir + "-*/uploads.journal")
+	for _, p := range append(paths, legacy...) {
+		if p == j.Path() {
+			continue
+		}
+		o, err := upload.OpenJournal(p)
+		if err != nil {
+			continue // held by a live mount (or unreadable: left alone)
+		}
+		if n, _, err := o.Recover(ctx, st); err != nil {
+			l.Warn("a journal an earlier run left could not be replayed yet; the next mount tries again", "journal", p, "err", err)
+			o.Close()
+			continue
+		} else if n > 0 {
+			l.Info("aborted incomplete multipart uploads left by an earlier run", "uploads", n, "journal", p)
+		}
+		if err := j.Adopt(o); err != nil {
+			l.Warn("could not take over a journal an earlier run left; the next mount tries again", "journal", p, "err", err)
+			o.Close()
+			continue
+		}
+		if filepath.Dir(p) != dir {
+			os.Remove(filepath.Dir(p)) // an old <hash>-<pid> folder, when empty
+		}
+	}
 }
 
 // finishDeletes sends the deletions a killed run had batched but not sent

@@ -291,3 +291,62 @@ func TestKillDuringStagedCommit(t *testing.T) {
 func uploadStarted(t *testing.T, b string) func() bool {
 	return func() bool { ups, _ := kfsStoreUploads(t, b); return len(ups) > 0 }
 }
+
+// Two live mounts of one bucket share its cache directory, each with its
+// own journal; the second is killed during an upload. The next mount
+// replays that journal whatever slot it had (it was never replayed when
+// it lived in a <hash>-<pid> folder), and clean unmounts leave nothing
+// behind in the cache directory.
+func TestJournalOfAConcurrentMountIsReplayed(t *testing.T) {
+	b := newBucket(t)
+	cacheDir := t.TempDir()
+	m1 := mountKFS(t, b, "--cache-dir", cacheDir)
+	m2 := mountKFS(t, b, "--part-size", "5MiB", "--cache-dir", cacheDir)
+	journals, _ := filepath.Glob(filepath.Join(cacheDir, "*", "uploads*.journal"))
+	if len(journals) != 2 {
+		t.Fatalf("two live mounts, journals %v", journals)
+	}
+	f, err := os.Create(m2.path("partial.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := randBytes(1 << 20)
+	for i := 0; i < 12; i++ {
+		if _, err := f.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !within(20*time.Second, uploadStarted(t, b)) {
+		t.Fatal("no multipart upload started")
+	}
+	m2.cmd.Process.Signal(syscall.SIGKILL)
+	f.Close()
+	for i := 0; i < 100 && isMounted(m2.dir); i++ {
+		_ = syscall.Unmount(m2.dir, syscall.MNT_DETACH)
+		time.Sleep(20 * time.Millisecond)
+	}
+	m3 := mountKFS(t, b, "--cache-dir", cacheDir)
+	if ups, _ := kfsStoreUploads(t, b); len(ups) != 0 {
+		t.Fatalf("the killed mount's upload is still open: %v", ups)
+	}
+	if !strings.Contains(m3.logText(), "aborted incomplete multipart uploads left by an earlier run") {
+		t.Errorf("the next mount does not say it replayed the journal:\n%s", m3.logText())
+	}
+	os.WriteFile(m1.path("kept.txt"), []byte("x"), 0o644)
+	for _, m := range []*mounted{m3, m1} {
+		if code, out := runKFS(t, kfsEnv(), "unmount", m.dir); code != 0 {
+			t.Fatalf("kfs unmount: %d %s", code, out)
+		}
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		left, _ := filepath.Glob(filepath.Join(cacheDir, "*"))
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("clean unmounts left %v in the cache directory", left)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

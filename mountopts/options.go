@@ -66,7 +66,7 @@ type Options struct {
 	MaxReadahead int64 // most bytes one sequential reader prefetches
 
 	// Write path.
-	CacheDir     string // staging files and the upload journal; "" = /var/tmp/kfs-UID/<mount>
+	CacheDir     string // staging files and the upload journals; "" = /var/tmp/kfs-UID
 	CacheDirSize int64  // most bytes of staging files
 	PartSize     int64  // first multipart part size
 	WriteBuffer  int64  // memory for part buffers, all files together

@@ -45,7 +45,19 @@ func durOpt(name, help string, f func(*Options) *time.Duration) spec {
 			*f(o) = d
 			return err
 		},
-		current: func(o *Options) string { return f(o).String() }}
+		current: func(o *Options) string { return FormatDuration(*f(o)) }}
+}
+
+// FormatDuration writes a duration as the docs do: 15m, 1h30m, 10s, 500ms.
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func sizeOpt(name, help string, f func(*Options) *int64) spec {
@@ -110,7 +122,7 @@ var specs = []spec{
 	sizeOpt("cache-size", "memory for the block cache, all files together", func(o *Options) *int64 { return &o.CacheSize }),
 	sizeOpt("block-size", "block size: unit of range GETs and of the cache", func(o *Options) *int64 { return &o.BlockSize }),
 	sizeOpt("max-readahead", "largest prefetch window of one sequential reader (at most half the cache)", func(o *Options) *int64 { return &o.MaxReadahead }),
-	strOpt("cache-dir", "directory for staging files of files being modified, and the upload journal (default /var/tmp/kfs-UID/MOUNT)", func(o *Options) *string { return &o.CacheDir }),
+	strOpt("cache-dir", "directory for staging files of files being modified, and the upload journals (default /var/tmp/kfs-UID)", func(o *Options) *string { return &o.CacheDir }),
 	sizeOpt("cache-dir-size", "most bytes of staging files at once (writes past it get ENOSPC)", func(o *Options) *int64 { return &o.CacheDirSize }),
 	sizeOpt("part-size", "first multipart part size (doubles every 1,000 parts)", func(o *Options) *int64 { return &o.PartSize }),
 	sizeOpt("write-buffer", "memory for upload part buffers, all files together", func(o *Options) *int64 { return &o.WriteBuffer }),

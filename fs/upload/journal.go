@@ -25,6 +25,7 @@ import (
 // left behind, and none is ever visible) and is handed the renames and
 // deletions to finish.
 type Journal struct {
+	path    string     // where it lives
 	mu      sync.Mutex // protects f, next, deletes
 	f       *os.File   // GUARDED_BY(mu)
 	next    int        // GUARDED_BY(mu): the next rename or deletion id
@@ -112,19 +113,88 @@ var ErrJournalBusy = errors.New("journal in use by another kfs process")
 
 // OpenJournal opens (creating) the journal at path and locks it for this
 // process (ErrJournalBusy when another holds it).
+//
+// The lock is taken on the file the path names when it is taken: another
+// mount that adopts and removes an idle journal between our open and our
+// lock leaves us a file no one would find after a crash, so the open is
+// made again.
 func OpenJournal(path string) (*Journal, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, ErrJournalBusy
+	for attempt := 0; ; attempt++ {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, err
 		}
-		return nil, err
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return nil, ErrJournalBusy
+			}
+			return nil, err
+		}
+		var held, named syscall.Stat_t
+		if syscall.Fstat(int(f.Fd()), &held) == nil && syscall.Stat(path, &named) == nil && held.Ino == named.Ino && held.Dev == named.Dev {
+			return &Journal{path: path, f: f, run: time.Now().UnixNano()}, nil
+		}
+		f.Close()
+		if attempt == 10 {
+			return nil, fmt.Errorf("journal %s keeps being replaced", path)
+		}
 	}
-	return &Journal{f: f, run: time.Now().UnixNano()}, nil
+}
+
+// Path is the journal's file.
+func (j *Journal) Path() string { return j.path }
+
+// Adopt takes over what another journal (locked, recovered: its uploads
+// aborted) still holds open, renames and deletions for this mount to
+// finish, and removes the other's file: a crashed mount's journal is
+// replayed by the next mount of its bucket whatever slot it had.
+func (j *Journal) Adopt(other *Journal) error {
+	other.mu.Lock()
+	defer other.mu.Unlock()
+	if _, err := other.f.Seek(0, 0); err != nil {
+		return err
+	}
+	ups, renames, deletes := readJournal(other.f)
+	var lines []string
+	for _, u := range ups {
+		lines = append(lines, fmt.Sprintf("+ %s %s %s", u.bucket, u.id, strings.ReplaceAll(u.key, "\n", "\\n")))
+	}
+	for _, r := range renames {
+		b, _ := json.Marshal(r)
+		lines = append(lines, fmt.Sprintf("R+ %s %s", r.ID, b))
+	}
+	for _, d := range deletes {
+		b, _ := json.Marshal(d)
+		lines = append(lines, fmt.Sprintf("D+ %s %s", d.ID, b))
+	}
+	j.mu.Lock()
+	for _, l := range lines {
+		fmt.Fprintln(j.f, l)
+	}
+	err := j.f.Sync()
+	j.mu.Unlock()
+	if err != nil {
+		return err // the other stays, for the next mount
+	}
+	os.Remove(other.path) // while locked: no one else is adopting it
+	return other.f.Close()
+}
+
+// Finish closes the journal at a clean unmount and removes its file when
+// nothing in it is open any more (idle reports that); a journal with
+// work left stays for the next mount.
+func (j *Journal) Finish() (idle bool, err error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if _, err := j.f.Seek(0, 0); err == nil {
+		ups, renames, deletes := readJournal(j.f)
+		idle = len(ups)+len(renames)+len(deletes) == 0
+	}
+	if idle {
+		os.Remove(j.path) // while locked
+	}
+	return idle, j.f.Close()
 }
 
 // Record notes an upload starting or ending.
