@@ -255,7 +255,7 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 	mt.sock, err = ctl.Listen(ctl.Config{Mountpoint: m.Mountpoint, Bucket: m.Bucket, Prefix: m.Prefix, Endpoint: o.Endpoint,
 		MountedAt: time.Now().UTC(), Log: log, Hub: hub, Metrics: p.metrics.Handler(),
 		Stats:   func() any { return mountStats(blocks, mt.fsys, p.probs, p.sources) },
-		Changed: mt.fsys.Changed, ChangedPrefix: mt.fsys.ChangedPrefix}, st)
+		Changed: mt.fsys.Changed, ChangedPrefix: mt.fsys.ChangedPrefix, Settle: mt.fsys.Settle}, st)
 	if err != nil {
 		log.Warn("no control socket: kfs subcommands will not reach this mount", "err", err)
 	}

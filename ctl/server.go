@@ -34,6 +34,11 @@ type Config struct {
 	// about a change the socket made, before the socket answers.
 	Changed       func(bucket, key string)
 	ChangedPrefix func(bucket, prefix string)
+	// Settle sends what the mount still holds back of key and everything
+	// under it (deletions waiting in its batch), so a request through the
+	// socket sees what the filesystem shows: rm f; kfs stat f says no such
+	// file. nil: nothing is held back.
+	Settle func(ctx context.Context, bucket, key string) error
 }
 
 // MaxExpiry is the longest presigned URL S3 accepts.
@@ -83,6 +88,9 @@ func Listen(cfg Config, be Backend) (*Server, error) {
 	}
 	if cfg.ChangedPrefix == nil {
 		cfg.ChangedPrefix = func(string, string) {}
+	}
+	if cfg.Settle == nil {
+		cfg.Settle = func(context.Context, string, string) error { return nil }
 	}
 	path := SocketPath(cfg.Mountpoint)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -274,17 +282,22 @@ func (s *Server) Resolve(p string) (bucket, key string, err error) {
 			return "", "", badRequest("path %q is not inside the mount %s", p, s.cfg.Mountpoint)
 		}
 	}
-	if s.cfg.Bucket == "" {
-		if rel == "" {
-			return "", "", badRequest("path %q is the root of an all-buckets mount: name a bucket or an object in one", p)
-		}
+	switch {
+	case s.cfg.Bucket == "" && rel == "":
+		return "", "", badRequest("path %q is the root of an all-buckets mount: name a bucket or an object in one", p)
+	case s.cfg.Bucket == "":
 		bucket, key, _ = strings.Cut(rel, "/")
-		return bucket, key, nil
+	case rel == "":
+		bucket, key = s.cfg.Bucket, strings.TrimSuffix(s.cfg.Prefix, "/")
+	default:
+		bucket, key = s.cfg.Bucket, s.cfg.Prefix+rel
 	}
-	if rel == "" {
-		return s.cfg.Bucket, strings.TrimSuffix(s.cfg.Prefix, "/"), nil
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.cfg.Settle(ctx, bucket, key); err != nil {
+		return "", "", err
 	}
-	return s.cfg.Bucket, s.cfg.Prefix + rel, nil
+	return bucket, key, nil
 }
 
 // resolveObject is Resolve for requests that need an object.

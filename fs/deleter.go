@@ -155,3 +155,10 @@ func (d *deleter) flushPrefix(ctx context.Context, bucket, prefix string) error 
 	}
 	return d.flush(ctx)
 }
+
+// Settle sends the batched deletions of key and of everything under it,
+// if any wait: what another path to the store (the control socket) is
+// about to look at must be what the mount shows.
+func (f *FS) Settle(ctx context.Context, bucket, key string) error {
+	return f.del.flushPrefix(ctx, bucket, key)
+}
