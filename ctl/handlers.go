@@ -251,14 +251,28 @@ func (s *Server) remove(ctx context.Context, body []byte) (any, error) {
 	return RemoveResponse{Removed: 1}, nil
 }
 
-// removePrefix deletes every object under prefix in batches.
+// removePrefix deletes every object under prefix in batches, listing
+// again until a listing finds nothing: MinIO's listings stop at a key that
+// is an object and a prefix at once (a and a/b: only a is listed), so the
+// keys under such an object show only once it is gone.
 func (s *Server) removePrefix(ctx context.Context, bucket, prefix string) (RemoveResponse, error) {
 	var r RemoveResponse
+	for pass := 0; pass < 64; pass++ {
+		before := r.Removed
+		if err := s.removeListed(ctx, bucket, prefix, &r); err != nil || r.Removed == before || len(r.Errors) > 0 {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// removeListed is one pass of removePrefix.
+func (s *Server) removeListed(ctx context.Context, bucket, prefix string, r *RemoveResponse) error {
 	req := store.ListRequest{Bucket: bucket, Prefix: prefix, Recursive: true}
 	for {
 		p, err := s.be.List(ctx, req)
 		if err != nil {
-			return r, err
+			return err
 		}
 		keys := make([]string, len(p.Objects))
 		for i, o := range p.Objects {
@@ -267,7 +281,7 @@ func (s *Server) removePrefix(ctx context.Context, bucket, prefix string) (Remov
 		if len(keys) > 0 {
 			failed, err := s.be.RemoveMany(ctx, bucket, keys)
 			if err != nil {
-				return r, err
+				return err
 			}
 			for _, f := range failed {
 				r.Errors = append(r.Errors, f.Key+": "+f.Err.Error())
@@ -275,7 +289,7 @@ func (s *Server) removePrefix(ctx context.Context, bucket, prefix string) (Remov
 			r.Removed += len(keys) - len(failed)
 		}
 		if req.Token = p.NextToken; req.Token == "" {
-			return r, nil
+			return nil
 		}
 	}
 }

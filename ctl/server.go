@@ -89,9 +89,6 @@ func Listen(cfg Config, be Backend) (*Server, error) {
 	if cfg.ChangedPrefix == nil {
 		cfg.ChangedPrefix = func(string, string) {}
 	}
-	if cfg.Settle == nil {
-		cfg.Settle = func(context.Context, string, string) error { return nil }
-	}
 	path := SocketPath(cfg.Mountpoint)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("control socket: %v", err)
@@ -292,10 +289,12 @@ func (s *Server) Resolve(p string) (bucket, key string, err error) {
 	default:
 		bucket, key = s.cfg.Bucket, s.cfg.Prefix+rel
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := s.cfg.Settle(ctx, bucket, key); err != nil {
-		return "", "", err
+	if s.cfg.Settle != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := s.cfg.Settle(ctx, bucket, key); err != nil {
+			return "", "", err
+		}
 	}
 	return bucket, key, nil
 }

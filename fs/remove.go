@@ -102,6 +102,14 @@ func (d *dirNode) rmdir(ctx context.Context, name string) error {
 		return err
 	}
 	if err := d.fsys.checkEmpty(ctx, d.bucket, prefix); err != nil {
+		if ch := d.GetChild(name); ch != nil && errors.Is(err, syscall.ENOTEMPTY) {
+			if sub, ok := ch.Operations().(*dirNode); ok {
+				// The store holds what this mount's listing lacks (made
+				// elsewhere, or a key MinIO did not list under an object of
+				// the same name): the next readdir lists it afresh.
+				sub.forgetAll()
+			}
+		}
 		return err
 	}
 	if err := d.fsys.store.Remove(ctx, store.ObjectRef{Bucket: d.bucket, Key: prefix}); err != nil {
