@@ -247,7 +247,7 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 	}
 	hub.OnEvent(func(e ctl.Event) {
 		if m.Bucket == "" || e.Bucket == m.Bucket {
-			mt.fsys.Event(e.Bucket, e.Key, e.ETag, strings.HasPrefix(e.Event, "s3:ObjectRemoved:"))
+			mt.fsys.Event(e.Bucket, e.Key, e.ETag, strings.HasPrefix(e.Event, "s3:ObjectRemoved:"), e.Time)
 		}
 	})
 	// The control socket exists before the mount shows, so whoever sees the

@@ -19,7 +19,8 @@ type dirHandle struct {
 	fromMem  bool                    // serving a complete listing from memory
 	cached   []dirEntry              // the listing served when fromMem
 	lister   *lister                 // when streaming from the store
-	building *listing                // what the stream has said so far
+	building *listing                // what the stream has said so far; the directory's (shared, under its mu) once installed
+	ended    bool                    // the stream ended and building was installed
 	listedAt time.Time               // when what is handed out was listed
 	pos      int                     // entries handed out, "." and ".." included
 	last     dirEntry                // the last entry handed out, for readdirplus lookups
@@ -67,7 +68,7 @@ func (h *dirHandle) reset(now time.Time) {
 		}
 		h.lister = newLister(h.dir.fsys, h.dir.bucket, h.dir.pfx())
 		h.lister.readahead = true
-		h.building = newListing(now)
+		h.building, h.ended = newListing(now), false
 	}
 }
 
@@ -112,7 +113,8 @@ func (h *dirHandle) nextEntry(ctx context.Context) (dirEntry, bool, error) {
 		h.building.add(e)
 		return e, true, nil
 	}
-	if !h.building.complete {
+	if !h.ended {
+		h.ended = true
 		h.building.complete = true
 		h.building.readdir = true
 		d := h.dir

@@ -49,11 +49,20 @@ func (f *FS) Changed(bucket, key string) {
 	}
 }
 
-// Event is Changed for a bucket event: one this mount caused (an object it
-// just stored with that ETag, a name it already removed) changes nothing.
-func (f *FS) Event(bucket, key, etag string, removed bool) {
+// Event is Changed for a bucket event made at `at` (the server's time;
+// zero when unknown). An event this mount caused (an object it just
+// stored with that ETag, a name it already removed), or one older than
+// what the mount knows of the key (the listen API delivers late, in
+// bursts), changes nothing: the kernel keeps its inodes. An event under
+// a directory the kernel has not looked into reaches the deepest one it
+// has: a new name there (a prefix that did not exist: the kernel may hold
+// a negative entry for it) is forgotten, so it shows at once.
+func (f *FS) Event(bucket, key, etag string, removed bool, at time.Time) {
 	parent, name := f.findParent(bucket, key)
 	if parent == nil {
+		if !removed {
+			f.newAncestor(bucket, key)
+		}
 		return
 	}
 	d, ok := parent.Operations().(*dirNode)
@@ -69,10 +78,79 @@ func (f *FS) Event(bucket, key, etag string, removed bool) {
 		}
 		return
 	}
-	if ok && d.knows(name, strings.Trim(etag, `"`), removed) {
+	if ok && (d.knows(name, strings.Trim(etag, `"`), removed) || d.knowsNewer(name, at)) {
 		return
 	}
 	f.Changed(bucket, key)
+	if removed && ok {
+		d.vanishIfImplicit()
+	}
+}
+
+// knowsNewer says whether what this directory knows of name (the node's
+// object or the listed one) was stored after `at`: an event from before
+// that is history.
+func (d *dirNode) knowsNewer(name string, at time.Time) bool {
+	if at.IsZero() {
+		return false
+	}
+	if ch := d.GetChild(name); ch != nil {
+		if n, ok := ch.Operations().(*fileNode); ok {
+			n.mu.Lock()
+			newer := n.stored && !n.unlinked && n.info.LastModified.After(at)
+			n.mu.Unlock()
+			if newer {
+				return true
+			}
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.listing != nil {
+		if i, ok := d.listing.byName[name]; ok && !d.listing.entries[i].isDir {
+			return d.listing.entries[i].info.LastModified.After(at)
+		}
+	}
+	return false
+}
+
+// vanishIfImplicit: after a removal in a directory that exists only as a
+// prefix (no marker object), the directory may be gone; its parent's
+// listing forgets it, so the next readdir there asks the store.
+func (d *dirNode) vanishIfImplicit() {
+	d.mu.Lock()
+	implicit := d.marker.Key == ""
+	d.mu.Unlock()
+	if !implicit {
+		return
+	}
+	name, parent := d.Parent()
+	if parent == nil {
+		return
+	}
+	if p, ok := parent.Operations().(*dirNode); ok {
+		p.forget(name)
+	}
+}
+
+// newAncestor handles a created key under a directory the kernel has not
+// looked into: the deepest known directory on its path forgets the next
+// name (and the kernel its negative entry for it).
+func (f *FS) newAncestor(bucket, key string) {
+	dir, name := f.deepestKnown(bucket, key)
+	if dir == nil {
+		return
+	}
+	switch d := dir.Operations().(type) {
+	case *dirNode:
+		if d.hasDir(name) {
+			return // known already: nothing new to show
+		}
+		d.forget(name)
+	case *bucketsNode:
+		d.forget()
+	}
+	f.notifyEntry(dir, name)
 }
 
 // hasDir says whether name is a directory this mount knows.
@@ -178,6 +256,37 @@ func (f *FS) bucketDir(bucket string) *fusefs.Inode {
 		}
 	}
 	return nil
+}
+
+// deepestKnown returns the deepest directory on key's path the kernel
+// knows, and the next name in it, when key's own directory is unknown.
+func (f *FS) deepestKnown(bucket, key string) (*fusefs.Inode, string) {
+	root := f.rootInode()
+	if root == nil {
+		return nil, ""
+	}
+	dir := root
+	if r, ok := root.Operations().(*dirNode); ok {
+		if r.bucket != bucket || !strings.HasPrefix(key, r.pfx()) {
+			return nil, ""
+		}
+		key = strings.TrimPrefix(key, r.pfx())
+	} else {
+		ch := root.GetChild(bucket)
+		if ch == nil {
+			return root, bucket
+		}
+		dir = ch
+	}
+	segs := strings.Split(strings.TrimSuffix(key, "/"), "/")
+	for _, s := range segs[:len(segs)-1] {
+		next := dir.GetChild(s)
+		if next == nil {
+			return dir, s
+		}
+		dir = next
+	}
+	return nil, "" // key's own directory is known: findParent's case
 }
 
 // findParent returns the inode of the directory holding key, and the name

@@ -110,6 +110,33 @@ func TestEventsKeepTwoMountsFresh(t *testing.T) {
 	if out := kfsOut(t, "status", mb.dir); !strings.Contains(out, `"state": "live"`) || !strings.Contains(out, `"name": "webhook"`) {
 		t.Fatalf("status of B's event sources:\n%s", out)
 	}
+	// New prefixes: after a failed lookup of the prefix (a negative entry
+	// on B, negative-ttl 1m), under a listed parent, and a prefix whose
+	// last object goes: each shows on B within the events' latency.
+	os.Stat(mb.path("fresh"))
+	c.PutObject(ctx, "shared", "fresh/x", strings.NewReader("x"), 1, minio.PutObjectOptions{})
+	if !within(time.Second, readsAs(mb.path("fresh/x"), "x")) {
+		t.Fatal("a new prefix after a failed lookup of it did not show on B within 1 s")
+	}
+	c.PutObject(ctx, "shared", "dir2/sub/deeper/y", strings.NewReader("y"), 1, minio.PutObjectOptions{})
+	listed := func(dir, name string) func() bool {
+		return func() bool {
+			ents, _ := os.ReadDir(dir)
+			for _, e := range ents {
+				if e.Name() == name {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	if !within(time.Second, listed(mb.path("dir2"), "sub")) {
+		t.Fatal("a new prefix under a listed directory did not show on B within 1 s")
+	}
+	c.RemoveObject(ctx, "shared", "fresh/x", minio.RemoveObjectOptions{})
+	if !within(time.Second, func() bool { return !listed(mb.dir, "fresh")() }) {
+		t.Fatal("a prefix whose last object went is still listed on B after 1 s")
+	}
 
 	// An open reader on B of a file overwritten on A gets its old bytes
 	// or ESTALE, never a mix.
