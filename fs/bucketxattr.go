@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"syscall"
+	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -168,6 +169,11 @@ func (d *dirNode) changeXattr(ctx context.Context, op, attr string, data []byte,
 		err = d.setStored(ctx, attr, data, flags, remove)
 	} else {
 		err = d.setBucket(ctx, name, string(data), flags, remove)
+		if err == nil {
+			d.mu.Lock()
+			d.local.ctime = d.fsys.now() // a bucket's settings changed (kept in memory, as its other times)
+			d.mu.Unlock()
+		}
 	}
 	if err != nil {
 		return d.xattrErrno(op, attr, err)
@@ -200,6 +206,17 @@ func (d *dirNode) setStored(ctx context.Context, attr string, data []byte, flags
 		d.mu.Unlock()
 		meta[metaMode] = strconv.FormatUint(uint64(syscall.S_IFDIR|cur.Mode&0o7000|perm), 10) // the mode follows the ACL
 	}
+	// The times stay what they show (the new marker's LastModified is
+	// now), except ctime: an attribute changed.
+	var cur fuse.Attr
+	d.mu.Lock()
+	d.attrLocked(&cur)
+	d.mu.Unlock()
+	a := parsePosix(meta)
+	a.atime = time.Unix(int64(cur.Atime), int64(cur.Atimensec))
+	a.mtime = time.Unix(int64(cur.Mtime), int64(cur.Mtimensec))
+	a.ctime = d.fsys.now()
+	meta = a.toMeta(meta)
 	if err := checkMetaFits(meta); err != nil {
 		return err
 	}
@@ -208,6 +225,9 @@ func (d *dirNode) setStored(ctx context.Context, attr string, data []byte, flags
 		return err
 	}
 	d.setMarker(info, d.fsys.now())
+	d.mu.Lock()
+	d.local = times{}
+	d.mu.Unlock()
 	return nil
 }
 

@@ -67,12 +67,17 @@ func (d *dirNode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno
 	return 0
 }
 
-// touch records that an entry changed here (create, remove, rename).
+// touch records that an entry changed here (create, remove, rename); a
+// directory with a marker object stores its new times soon (dirTimes).
 func (d *dirNode) touch() {
 	now := time.Now()
 	d.mu.Lock()
 	d.local.mtime, d.local.ctime = now, now
+	explicit := d.marker.Key != "" && d.prefix != ""
 	d.mu.Unlock()
+	if explicit {
+		d.fsys.dirt.add(d)
+	}
 }
 
 // loadMarker learns the marker object when it is unknown or older than the
@@ -257,6 +262,7 @@ func (d *dirNode) Fsync(ctx context.Context, fh fusefs.FileHandle, flags uint32)
 	if err := d.fsys.del.flush(ctx); err != nil {
 		return d.fsys.errno("fsync", d.path(""), err)
 	}
+	d.fsys.dirt.flush(ctx, d)
 	return 0
 }
 

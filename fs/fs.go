@@ -79,6 +79,7 @@ type FS struct {
 	mounted time.Time
 	del     *deleter
 	ahead   *walker        // lists subdirectories ahead of tree walks
+	dirt    *dirTimes      // directory times waiting to be stored
 	streams *cache.Streams // sequential readers sharing the prefetch budget
 
 	rootMu sync.Mutex    // protects root
@@ -105,6 +106,7 @@ func New(st Store, blocks *cache.Blocks, up *upload.Pipeline, cfg Config) *FS {
 		notes: newNotifier(), stop: make(chan struct{}), viaFH: make(chan struct{})}
 	f.del = newDeleter(f)
 	f.ahead = newWalker(f)
+	f.dirt = newDirTimes(f)
 	if blocks != nil {
 		f.streams = &cache.Streams{Budget: blocks.PrefetchLimit()}
 	}
@@ -119,6 +121,7 @@ func (f *FS) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.Timeout)
 	defer cancel()
 	err := f.del.flush(ctx)
+	f.dirt.flush(ctx, nil)
 	close(f.stop)
 	f.wg.Wait()
 	return err

@@ -343,10 +343,15 @@ func (f *FS) copyTree(ctx context.Context, bucket string, objs []store.ObjectInf
 	return first
 }
 
-// copyOne copies one object of a tree (a directory marker is made anew).
+// copyOne copies one object of a tree (a directory marker is made anew,
+// keeping the directory's atime and mtime: a new marker's LastModified is
+// the rename's time; its ctime is the rename's, as for files).
 func (f *FS) copyOne(ctx context.Context, bucket string, o store.ObjectInfo, dst string) error {
 	if strings.HasSuffix(o.Key, "/") {
-		_, err := f.putMarker(ctx, bucket, dst, o.Meta)
+		a := parsePosix(o.Meta)
+		t := objectTimes(o, a)
+		a.atime, a.mtime, a.ctime = t.atime, t.mtime, f.now()
+		_, err := f.putMarker(ctx, bucket, dst, a.toMeta(o.Meta))
 		return err
 	}
 	_, err := f.copyKeepingTimes(ctx, bucket, o, dst)

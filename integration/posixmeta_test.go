@@ -280,3 +280,32 @@ func TestRsyncAndCpWithXattrsBothWays(t *testing.T) {
 		t.Errorf("the tag set through the mount: %q", got)
 	}
 }
+
+// A directory's mtime moved by entries created or removed through the
+// mount is stored on its marker (within a second, at a directory fsync,
+// at unmount): a remount shows it, not the older one.
+func TestDirectoryMtimeFromEntriesSurvivesRemount(t *testing.T) {
+	b := newBucket(t)
+	m := mountKFS(t, b)
+	past := time.Date(2005, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, d := range []string{"synced", "waited"} {
+		os.Mkdir(m.path(d), 0o755)
+		os.Chtimes(m.path(d), past, past)
+		os.WriteFile(m.path(d, "f"), []byte("x"), 0o644)
+	}
+	f, _ := os.Open(m.path("synced"))
+	f.Sync()
+	f.Close()
+	time.Sleep(2 * time.Second) // the other is stored within a second
+	shown, _ := os.Stat(m.path("waited"))
+	m2 := mountKFS(t, b)
+	for _, d := range []string{"synced", "waited"} {
+		st, err := os.Stat(m2.path(d))
+		if err != nil || st.ModTime().Before(time.Now().Add(-time.Minute)) {
+			t.Fatalf("%s after a remount: %v %v (the entry created through the mount moved it)", d, st.ModTime(), err)
+		}
+	}
+	if st, _ := os.Stat(m2.path("waited")); st.ModTime().Unix() != shown.ModTime().Unix() {
+		t.Fatalf("remount shows %v, the mount showed %v", st.ModTime(), shown.ModTime())
+	}
+}

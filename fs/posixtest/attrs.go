@@ -22,6 +22,7 @@ func attrTests() []Test {
 		{"AtimeSetApart", atimeApart},
 		{"DirectoryAttributes", dirAttributes},
 		{"ParentTimesOnChange", parentTimes},
+		{"DirectoryTimesOnRenameAndXattr", dirTimesRenameXattr},
 		{"UserXattrs", userXattrs},
 		{"XattrsPastTheStoreLimit", bigXattrs},
 		{"PermissionsForAnotherUser", permissions},
@@ -349,4 +350,42 @@ func bigXattrs(t *testing.T, dir string) {
 	}
 	exec.Command("cp", "-a", local, filepath.Join(dir, "copied")).Run()
 	mustEqual(t, "cp -a of a file with a huge attribute", read(t, filepath.Join(dir, "copied")), data)
+}
+
+// dirTimesRenameXattr: mv of a directory keeps its atime and mtime and
+// moves its ctime; setfattr on a directory moves its ctime only.
+func dirTimesRenameXattr(t *testing.T, dir string) {
+	d := filepath.Join(dir, "d")
+	if err := os.Mkdir(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(d, "f"), []byte("x"))
+	past := time.Date(2005, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(d, past, past); err != nil {
+		t.Fatal(err)
+	}
+	before := stat(t, d)
+	e := filepath.Join(dir, "e")
+	if err := os.Rename(d, e); err != nil {
+		t.Fatal(err)
+	}
+	after := stat(t, e)
+	if after.Mtim.Sec != past.Unix() || after.Atim.Sec != past.Unix() {
+		t.Fatalf("mv of a directory moved its times: atime %d mtime %d, want %d", after.Atim.Sec, after.Mtim.Sec, past.Unix())
+	}
+	if after.Ctim.Sec < time.Now().Unix()-60 || after.Ctim.Sec < before.Ctim.Sec {
+		t.Fatalf("mv of a directory did not move its ctime: %v -> %v", before.Ctim, after.Ctim)
+	}
+	if err := os.Chtimes(e, past, past); err != nil {
+		t.Fatal(err)
+	}
+	ct := stat(t, e).Ctim
+	time.Sleep(1100 * time.Millisecond)
+	if err := unix.Setxattr(e, "user.note", []byte("n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	st := stat(t, e)
+	if st.Mtim.Sec != past.Unix() || !(st.Ctim.Sec > ct.Sec || st.Ctim.Sec == ct.Sec && st.Ctim.Nsec > ct.Nsec) {
+		t.Fatalf("setfattr on a directory: mtime %d (want %d kept), ctime %v -> %v (want later)", st.Mtim.Sec, past.Unix(), ct, st.Ctim)
+	}
 }
