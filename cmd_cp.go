@@ -3,19 +3,25 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"kfs/ctl"
+	"kfs/xattrs"
 )
 
 func cpCmd() *command {
-	c := &command{name: "cp", args: "[--server-side [conditions]] SRC DST",
-		summary: "copy a file between a local path and a mount with a progress bar, or inside the store (--server-side)",
+	c := &command{name: "cp", args: "[--server-side [conditions]] [--metadata k=v]... [--content-type T] [--tags k=v&...] SRC|- DST",
+		summary: "copy a file between a local path (or stdin: -) and a mount with a progress bar, or inside the store (--server-side)",
 		examples: []string{"kfs cp ~/big.bin /kfs_private/",
+			"kfs cp --metadata owner=me --content-type text/csv --tags 'project=kfs' data.csv /kfs_private/data.csv   # one PUT, one version",
+			"produce | kfs cp - /kfs_private/out.bin",
 			"kfs cp --server-side --if-modified-since 2026-01-01T00:00:00Z --metadata owner=me /kfs_public/a.csv /kfs_private/a.csv"}}
 	c.run = func(args []string, stdout, stderr io.Writer) int {
 		fs := c.flags(stdout)
@@ -26,9 +32,10 @@ func cpCmd() *command {
 		ifUnmod := fs.String("if-unmodified-since", "", "copy only if the source did not change after this time (RFC 3339)")
 		versionID := fs.String("version-id", "", "copy this version of the source (with --server-side)")
 		replace := fs.Bool("replace-metadata", false, "replace the metadata with --metadata instead of adding to it")
-		ct := fs.String("content-type", "", "Content-Type of the copy (needs --server-side; default: the source's, or the destination extension's)")
+		ct := fs.String("content-type", "", "Content-Type of the copy (default: the source's, or the destination extension's)")
+		tags := fs.String("tags", "", "object tags of the copy, URL-query form k1=v1&k2=v2 (into a mount: with the upload)")
 		meta := headerFlags{}
-		fs.Var(meta, "metadata", "metadata k=v for the copy (repeatable; needs --server-side)")
+		fs.Var(meta, "metadata", "user metadata k=v of the copy (repeatable); into a mount they travel with the upload (one PUT)")
 		pos, code, ok := c.parse(fs, args, stderr)
 		if !ok {
 			return code
@@ -37,24 +44,37 @@ func cpCmd() *command {
 			return c.usageError(stderr)
 		}
 		if !*serverSide {
-			if *ifMatch != "" || *ifNoneMatch != "" || *ifModSince != "" || *ifUnmod != "" || *versionID != "" || len(meta) > 0 || *replace || *ct != "" {
-				fmt.Fprintln(stderr, "kfs cp: conditions, --version-id, metadata and content type need --server-side")
+			if *ifMatch != "" || *ifNoneMatch != "" || *ifModSince != "" || *ifUnmod != "" || *versionID != "" || *replace {
+				fmt.Fprintln(stderr, "kfs cp: conditions, --version-id and --replace-metadata need --server-side")
 				return 2
 			}
 			_, errSrc := ctl.FindMount(pos[0])
 			_, errDst := ctl.FindMount(pos[1])
-			if errSrc != nil && errDst != nil {
+			if errSrc != nil && errDst != nil && pos[0] != "-" {
 				fmt.Fprintln(stderr, "kfs cp: one of SRC and DST must be in a kfs mount (see kfs cp --help)")
+				return 2
+			}
+			attrs, err := uploadAttrs(meta, *ct, *tags)
+			if err != nil {
+				fmt.Fprintf(stderr, "kfs cp: %v\n", err)
+				return 2
+			}
+			if len(attrs) > 0 && errDst != nil {
+				fmt.Fprintln(stderr, "kfs cp: --metadata, --content-type and --tags need DST in a kfs mount (or --server-side)")
 				return 2
 			}
 			errw, _ := stderr.(*os.File)
 			if errw == nil {
 				errw = os.Stderr
 			}
-			if err := copyFile(pos[0], pos[1], errw); err != nil {
+			if err := copyFile(pos[0], pos[1], errw, attrs); err != nil {
 				return fail(c, stderr, err)
 			}
 			return 0
+		}
+		if *tags != "" {
+			fmt.Fprintln(stderr, "kfs cp: --tags is for copies into a mount; a server-side copy keeps the source's tags")
+			return 2
 		}
 		req := ctl.CopyRequest{IfMatch: *ifMatch, IfNoneMatch: *ifNoneMatch, SrcVersionID: *versionID, Metadata: meta,
 			ReplaceMetadata: *replace, ContentType: *ct}
@@ -100,34 +120,63 @@ func cpCmd() *command {
 	return c
 }
 
-// copyFile copies a regular file between a local path and a mount (either
-// way), showing a progress line (bytes, rate, ETA) when stderr is a
-// terminal. The copy counts as done only when the destination's close
-// succeeds: on a mount, that is when the object is in the bucket.
-func copyFile(src, dst string, stderr *os.File) error {
-	in, err := os.Open(src)
+// uploadAttrs are the extended attributes that carry --metadata,
+// --content-type and --tags into a mount's upload.
+func uploadAttrs(meta headerFlags, ct, tags string) (map[string]string, error) {
+	attrs := map[string]string{}
+	for k, v := range meta {
+		if err := xattrs.CheckMetaName(k); err != nil {
+			return nil, err
+		}
+		attrs["user.s3.meta."+strings.ToLower(k)] = v
+	}
+	if ct != "" {
+		attrs["user.s3.content-type"] = ct
+	}
+	if tags != "" {
+		if _, err := xattrs.ParseTags(tags); err != nil {
+			return nil, fmt.Errorf("--tags %q: %v", tags, err)
+		}
+		attrs["user.s3.tags"] = tags
+	}
+	return attrs, nil
+}
+
+// copyFile copies a regular file (or stdin, "-") to a path, between a
+// local path and a mount (either way), showing a progress line (bytes,
+// rate, ETA) when stderr is a terminal. attrs are set on the open
+// destination before the first byte, so on a mount they travel with the
+// upload: metadata, Content-Type and tags in the one PUT (or the
+// multipart upload's start), one version. The copy counts as done only
+// when the destination's close succeeds: on a mount, that is when the
+// object is in the bucket.
+func copyFile(src, dst string, stderr *os.File, attrs map[string]string) error {
+	in, name, size, perm, err := openSource(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	st, err := in.Stat()
-	if err != nil {
-		return err
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", src)
-	}
 	if dstInfo, err := os.Stat(dst); err == nil && dstInfo.IsDir() {
-		dst = filepath.Join(dst, st.Name())
+		if name == "" {
+			return fmt.Errorf("%s is a directory: name the file to write stdin to", dst)
+		}
+		dst = filepath.Join(dst, name)
 	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, st.Mode().Perm())
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 	if err != nil {
 		return err
 	}
+	for _, k := range slices.Sorted(maps.Keys(attrs)) {
+		if err := unix.Fsetxattr(int(out.Fd()), k, []byte(attrs[k]), 0); err != nil {
+			out.Close()
+			return fmt.Errorf("%s: setting %s: %w", dst, k, err)
+		}
+	}
+	st := struct{ size int64 }{size}
 	var w io.Writer = out
 	var p *progress
 	if isTerminal(stderr) {
-		p = &progress{total: st.Size(), start: time.Now(), out: stderr}
+		p = &progress{total: st.size, start: time.Now(), out: stderr}
 		w = io.MultiWriter(out, p)
 	}
 	_, err = io.CopyBuffer(w, in, make([]byte, 1<<20))
@@ -164,6 +213,10 @@ func (p *progress) Write(b []byte) (int, error) {
 func (p *progress) draw() {
 	el := time.Since(p.start).Seconds()
 	rate := float64(p.done) / max(el, 1e-3)
+	if p.total < 0 { // stdin: no size known
+		fmt.Fprintf(p.out, "\r%10s %8s/s", human(p.done), human(int64(rate)))
+		return
+	}
 	eta := "?"
 	if rate > 0 {
 		eta = time.Duration(float64(p.total-p.done) / rate * float64(time.Second)).Round(time.Second).String()
@@ -174,7 +227,11 @@ func (p *progress) draw() {
 func (p *progress) finish(ok bool) {
 	p.draw()
 	if ok {
-		fmt.Fprintf(p.out, "\r%10s / %-10s done in %s\n", human(p.done), human(p.total), time.Since(p.start).Round(time.Millisecond))
+		total := p.total
+		if total < 0 {
+			total = p.done
+		}
+		fmt.Fprintf(p.out, "\r%10s / %-10s done in %s\n", human(p.done), human(total), time.Since(p.start).Round(time.Millisecond))
 	} else {
 		fmt.Fprintln(p.out)
 	}
@@ -192,4 +249,25 @@ func human(n int64) string {
 		f /= 1024
 	}
 	return fmt.Sprintf("%.1f TiB", f)
+}
+
+// openSource opens a regular file, or stdin for "-" (size -1: unknown).
+func openSource(src string) (f *os.File, name string, size int64, perm os.FileMode, err error) {
+	if src == "-" {
+		return os.Stdin, "", -1, 0o644, nil
+	}
+	f, err = os.Open(src)
+	if err != nil {
+		return nil, "", 0, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, "", 0, 0, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, "", 0, 0, fmt.Errorf("%s is not a regular file", src)
+	}
+	return f, st.Name(), st.Size(), st.Mode().Perm(), nil
 }

@@ -189,15 +189,23 @@ func restoreCmd() *command {
 }
 
 func catCmd() *command {
-	c := &command{name: "cat", args: "[--version-id V] PATH", summary: "print a file, or one version of it",
-		examples: []string{"kfs cat --version-id 3f2a... /kfs_private/report.csv > old.csv"}}
+	c := &command{name: "cat", args: "[--version-id V] [--offset N] [--length N] PATH", summary: "print a file, one version of it, or a byte range (a ranged GET)",
+		examples: []string{"kfs cat --version-id 3f2a... /kfs_private/report.csv > old.csv",
+			"kfs cat --version-id 3f2a... --offset 1048576 --length 4096 /kfs_private/big.bin | xxd"}}
 	c.run = func(args []string, stdout, stderr io.Writer) int {
 		fs := c.flags(stdout)
 		version := fs.String("version-id", "", "the version to print")
+		offset := fs.Int64("offset", 0, "first byte to print")
+		length := fs.Int64("length", 0, "bytes to print from --offset (0: to the end)")
 		pos, code, ok := c.parse(fs, args, stderr)
 		if !ok {
 			return code
 		}
+		if *offset < 0 || *length < 0 {
+			fmt.Fprintln(stderr, "kfs cat: --offset and --length must not be negative")
+			return 2
+		}
+
 		path, ok := onePath(c, pos, stderr)
 		if !ok {
 			return 2
@@ -206,7 +214,7 @@ func catCmd() *command {
 		if err != nil {
 			return fail(c, stderr, err)
 		}
-		if _, err := cl.Stream("/v1/cat", ctl.CatRequest{Path: abs, VersionID: *version}, stdout); err != nil {
+		if _, err := cl.Stream("/v1/cat", ctl.CatRequest{Path: abs, VersionID: *version, Offset: *offset, Length: *length}, stdout); err != nil {
 			return fail(c, stderr, err)
 		}
 		return 0
@@ -215,8 +223,8 @@ func catCmd() *command {
 }
 
 func rmCmd() *command {
-	c := &command{name: "rm", args: "[--version-id V | -r] PATH", summary: "delete one version of a file, or every file under a directory in batches",
-		examples: []string{"kfs rm --version-id 3f2a... /kfs_private/report.csv", "kfs rm -r /kfs_private/old"}}
+	c := &command{name: "rm", args: "[--version-id V | -r] PATH...", summary: "delete files (one version of a file, or every file under a directory in batches)",
+		examples: []string{"kfs rm --version-id 3f2a... /kfs_private/report.csv", "kfs rm -r /kfs_private/old", "kfs rm /kfs_private/a.csv /kfs_private/b.csv"}}
 	c.run = func(args []string, stdout, stderr io.Writer) int {
 		fs := c.flags(stdout)
 		version := fs.String("version-id", "", "delete this version only")
@@ -225,25 +233,83 @@ func rmCmd() *command {
 		if !ok {
 			return code
 		}
+		if len(pos) == 0 || *version != "" && len(pos) > 1 {
+			return c.usageError(stderr)
+		}
+		removed, failed := 0, false
+		for _, path := range pos {
+			cl, abs, err := clientFor(path)
+			if err == nil {
+				var r ctl.RemoveResponse
+				r, err = cl.Remove(ctl.RemoveRequest{Path: abs, VersionID: *version, Recursive: *recursive})
+				removed += r.Removed
+				for _, e := range r.Errors {
+					fmt.Fprintf(stderr, "kfs rm: not removed: %s\n", e)
+					failed = true
+				}
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "kfs rm: %s: %v\n", path, err)
+				failed = true
+			}
+		}
+		fmt.Fprintf(stdout, "removed %d\n", removed)
+		if failed {
+			return 1
+		}
+		return 0
+	}
+	return c
+}
+
+func lsCmd() *command {
+	c := &command{name: "ls", args: "[-r] [-l] [--start-after NAME] [--max N] DIR",
+		summary: "list a directory in S3 key order, from a given name on (list_objects with start_after)",
+		examples: []string{"kfs ls --start-after 2019.csv --max 10 /kfs_public/movies_data",
+			"kfs ls -r -l /kfs_private/data"}}
+	c.run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.flags(stdout)
+		rec := fs.Bool("r", false, "every file under the directory, not its subdirectories")
+		long := fs.Bool("l", false, "size, last modified and ETag before each path")
+		after := fs.String("start-after", "", "start after this name (or path) in key order")
+		max := fs.Int("max", 0, "at most this many entries (0: all)")
+		pos, code, ok := c.parse(fs, args, stderr)
+		if !ok {
+			return code
+		}
 		path, ok := onePath(c, pos, stderr)
 		if !ok {
+			return 2
+		}
+		if *max < 0 {
+			fmt.Fprintln(stderr, "kfs ls: --max must not be negative")
 			return 2
 		}
 		cl, abs, err := clientFor(path)
 		if err != nil {
 			return fail(c, stderr, err)
 		}
-		r, err := cl.Remove(ctl.RemoveRequest{Path: abs, VersionID: *version, Recursive: *recursive})
+		ents, err := cl.List(ctl.ListRequest{Path: abs, Recursive: *rec, StartAfter: *after, Max: *max})
 		if err != nil {
 			return fail(c, stderr, err)
 		}
-		for _, e := range r.Errors {
-			fmt.Fprintf(stderr, "kfs rm: not removed: %s\n", e)
+		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+		for _, e := range ents {
+			p := e.Path
+			if e.Dir {
+				p += "/"
+			}
+			if *long {
+				mod := ""
+				if !e.LastModified.IsZero() {
+					mod = e.LastModified.UTC().Format(time.RFC3339)
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", e.Size, mod, e.ETag, p)
+			} else {
+				fmt.Fprintln(tw, p)
+			}
 		}
-		fmt.Fprintf(stdout, "removed %d\n", r.Removed)
-		if len(r.Errors) > 0 {
-			return 1
-		}
+		tw.Flush()
 		return 0
 	}
 	return c

@@ -58,7 +58,11 @@ func TestUsageErrorsAreOneLineOnStderr(t *testing.T) {
 		{[]string{"select", "/tmp/x.csv"}, "--sql QUERY is required"},
 		{[]string{"mount", "--entry-tl", "1s", "b", "/mnt"}, "did you mean --entry-ttl?"},
 		{[]string{"mount", "-o", "entry_tl=1s", "b", "/mnt"}, "did you mean entry_ttl?"},
-		{[]string{"cp", "--metadata", "a=b", "x", "y"}, "need --server-side"},
+		{[]string{"cp", "--if-match", "abc", "x", "y"}, "need --server-side"},
+		{[]string{"cp", "--metadata", "a=b", "x", "y"}, "must be in a kfs mount"},
+		{[]string{"rm", "--version-id", "v", "a", "b"}, "usage"},
+		{[]string{"ls", "--max", "-1", "/x"}, "--max must not be negative"},
+		{[]string{"cat", "--offset", "-1", "/x"}, "must not be negative"},
 	} {
 		var out, errb bytes.Buffer
 		code := run("kfs", c.args, &out, &errb)

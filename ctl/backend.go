@@ -17,7 +17,7 @@ type Backend interface {
 	ListBuckets(ctx context.Context) ([]store.BucketInfo, error)
 	ListVersions(ctx context.Context, bucket, prefix string, exact bool) ([]store.Version, error)
 	List(ctx context.Context, r store.ListRequest) (store.ListPage, error)
-	Get(ctx context.Context, o store.ObjectRef) (io.ReadCloser, store.ObjectInfo, error)
+	Get(ctx context.Context, o store.ObjectRef, r store.Range) (io.ReadCloser, store.ObjectInfo, error)
 	Remove(ctx context.Context, o store.ObjectRef) error
 	RemoveMany(ctx context.Context, bucket string, keys []string) ([]store.KeyError, error)
 	Copy(ctx context.Context, src, dst store.ObjectRef, o store.CopyOptions) (store.ObjectInfo, error)

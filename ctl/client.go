@@ -176,6 +176,12 @@ func (c *Client) Versions(r VersionsRequest) ([]Version, error) {
 	return out, c.do(http.MethodPost, "/v1/versions", r, &out)
 }
 
+// List lists a directory in key order.
+func (c *Client) List(r ListRequest) ([]ListEntry, error) {
+	var out []ListEntry
+	return out, c.do(http.MethodPost, "/v1/ls", r, &out)
+}
+
 // Remove deletes an object, a version, or (recursive) a tree.
 func (c *Client) Remove(r RemoveRequest) (RemoveResponse, error) {
 	var out RemoveResponse

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +25,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("/v1/buckets", s.get(s.buckets))
 	mux.HandleFunc("/v1/status", s.get(s.status))
 	mux.HandleFunc("/v1/versions", s.post(s.versions))
+	mux.HandleFunc("/v1/ls", s.post(s.list))
 	mux.HandleFunc("/v1/rm", s.post(s.remove))
 	mux.HandleFunc("/v1/copy", s.post(s.copyObject))
 	mux.HandleFunc("/v1/compose", s.post(s.compose))
@@ -454,7 +457,14 @@ func (s *Server) cat(ctx context.Context, body []byte, w http.ResponseWriter) er
 		return err
 	}
 	o.VersionID = req.VersionID
-	rc, _, err := s.be.Get(ctx, o)
+	if req.Offset < 0 || req.Length < 0 {
+		return badRequest("offset and length must not be negative")
+	}
+	rc, _, err := s.be.Get(ctx, o, store.Range{Offset: req.Offset, Length: req.Length})
+	if errors.Is(err, io.EOF) {
+		w.Header().Set("Content-Type", "application/octet-stream")
+		return nil // from past the end: nothing, as dd or tail would print
+	}
 	if err != nil {
 		return s.explain(ctx, o, err)
 	}
@@ -506,4 +516,59 @@ func (f flushWriter) Write(p []byte) (int, error) {
 		fl.Flush()
 	}
 	return n, err
+}
+
+// list pages a directory's listing from StartAfter until Max entries.
+func (s *Server) list(ctx context.Context, body []byte) (any, error) {
+	var req ListRequest
+	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	if req.Max < 0 {
+		return nil, badRequest("max must not be negative")
+	}
+	bucket, key, err := s.Resolve(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	prefix := ""
+	if key != "" {
+		prefix = strings.TrimSuffix(key, "/") + "/"
+	}
+	r := store.ListRequest{Bucket: bucket, Prefix: prefix, Recursive: req.Recursive}
+	if after := strings.TrimPrefix(req.StartAfter, "/"); after != "" {
+		if filepath.IsAbs(req.StartAfter) {
+			b, k, err := s.Resolve(req.StartAfter)
+			if err != nil || b != bucket || !strings.HasPrefix(k, prefix) {
+				return nil, badRequest("--start-after %q is not under %s", req.StartAfter, req.Path)
+			}
+			after = strings.TrimPrefix(k, prefix)
+		}
+		r.StartAfter = prefix + after
+	}
+	out := []ListEntry{}
+	for {
+		p, err := s.be.List(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range p.Objects {
+			if o.Key == prefix {
+				continue // the directory's own marker
+			}
+			out = append(out, ListEntry{Path: s.localPath(bucket, o.Key), Key: o.Key, Dir: strings.HasSuffix(o.Key, "/"),
+				Size: o.Size, ETag: strings.Trim(o.ETag, `"`), LastModified: o.LastModified})
+		}
+		for _, cp := range p.Prefixes {
+			out = append(out, ListEntry{Path: s.localPath(bucket, strings.TrimSuffix(cp, "/")), Key: cp, Dir: true})
+		}
+		if r.Token = p.NextToken; r.Token == "" || req.Max > 0 && len(out) >= req.Max {
+			break
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	if req.Max > 0 && len(out) > req.Max {
+		out = out[:req.Max]
+	}
+	return out, nil
 }

@@ -94,10 +94,32 @@ type Version struct {
 	DeleteMarker bool      `json:"delete_marker"`
 }
 
+// ListRequest lists a directory in key order, as list_objects does:
+// everything under it with Recursive, starting after StartAfter (a name,
+// or a path under the directory), at most Max entries (0: all).
+type ListRequest struct {
+	Path       string `json:"path"`
+	Recursive  bool   `json:"recursive,omitempty"`
+	StartAfter string `json:"start_after,omitempty"`
+	Max        int    `json:"max,omitempty"`
+}
+
+// ListEntry is one object or (not recursive) subdirectory of a listing.
+type ListEntry struct {
+	Path         string    `json:"path"`
+	Key          string    `json:"key"`
+	Dir          bool      `json:"dir,omitempty"`
+	Size         int64     `json:"size"`
+	ETag         string    `json:"etag,omitempty"`
+	LastModified time.Time `json:"last_modified,omitzero"`
+}
+
 // CatRequest streams an object (or one version of it).
 type CatRequest struct {
 	Path      string `json:"path"`
 	VersionID string `json:"version_id,omitempty"`
+	Offset    int64  `json:"offset,omitempty"` // first byte
+	Length    int64  `json:"length,omitempty"` // bytes from Offset (0: to the end)
 }
 
 // RemoveRequest deletes one object (version), or with Recursive every

@@ -90,6 +90,12 @@ type ObjectRef struct {
 	VersionID   string // "" = the latest
 }
 
+// Range is part of an object: Length bytes from Offset (0: to the end).
+// The zero Range is the whole object.
+type Range struct {
+	Offset, Length int64
+}
+
 // ObjectInfo is what kfs knows about one object.
 type ObjectInfo struct {
 	Key          string
@@ -175,6 +181,7 @@ type MakeBucketOptions struct {
 type ListRequest struct {
 	Bucket, Prefix string
 	Token          string // continuation token, "" = start
+	StartAfter     string // the first page starts after this key ("" = at the start)
 	Max            int    // at most this many entries, 0 = server default (1000)
 	Recursive      bool   // no delimiter: every key under Prefix
 	Meta           bool   // ask for each object's user metadata (MinIO's metadata=true)

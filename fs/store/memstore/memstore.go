@@ -373,7 +373,7 @@ func (m *Store) List(ctx context.Context, r store.ListRequest) (store.ListPage, 
 	var p store.ListPage
 	n, last := 0, ""
 	for _, e := range ents {
-		if e.key <= r.Token {
+		if e.key <= r.Token || e.key <= r.StartAfter {
 			continue // the token is the last key of the previous page
 		}
 		if n == max {
@@ -441,7 +441,7 @@ func (m *Store) ReadAt(ctx context.Context, bkt, key, etag string, p []byte, off
 }
 
 // Get streams an object.
-func (m *Store) Get(ctx context.Context, r store.ObjectRef) (io.ReadCloser, store.ObjectInfo, error) {
+func (m *Store) Get(ctx context.Context, r store.ObjectRef, rg store.Range) (io.ReadCloser, store.ObjectInfo, error) {
 	if err := m.begin(ctx, "Get", r.Bucket, r.Key); err != nil {
 		return nil, store.ObjectInfo{}, err
 	}
@@ -451,5 +451,15 @@ func (m *Store) Get(ctx context.Context, r store.ObjectRef) (io.ReadCloser, stor
 	if err != nil {
 		return nil, store.ObjectInfo{}, err
 	}
-	return io.NopCloser(strings.NewReader(string(o.data))), m.describe(o), nil
+	data := o.data
+	if rg.Offset > 0 || rg.Length > 0 {
+		if rg.Offset >= int64(len(data)) {
+			return nil, store.ObjectInfo{}, fmt.Errorf("get %s at %d: %w", r.Key, rg.Offset, io.EOF)
+		}
+		data = data[rg.Offset:]
+		if rg.Length > 0 && rg.Length < int64(len(data)) {
+			data = data[:rg.Length]
+		}
+	}
+	return io.NopCloser(strings.NewReader(string(data))), m.describe(o), nil
 }

@@ -39,7 +39,7 @@ func (s *Store) List(ctx context.Context, r store.ListRequest) (store.ListPage, 
 	var res minio.ListBucketV2Result
 	var err error
 	for attempt := 0; ; attempt++ {
-		res, err = s.core.ListObjectsV2(r.Bucket, r.Prefix, "", r.Token, delim, r.Max)
+		res, err = s.core.ListObjectsV2(r.Bucket, r.Prefix, r.StartAfter, r.Token, delim, r.Max)
 		if err != nil {
 			err = mapErr(err, "list "+r.Bucket+"/"+r.Prefix)
 		}
@@ -79,6 +79,9 @@ func (s *Store) listWithMetaOnce(ctx context.Context, r store.ListRequest, delim
 	}
 	if r.Token != "" {
 		q.Set("continuation-token", r.Token)
+	}
+	if r.StartAfter != "" {
+		q.Set("start-after", r.StartAfter)
 	}
 	if r.Max > 0 {
 		q.Set("max-keys", strconv.Itoa(r.Max))

@@ -376,8 +376,18 @@ func (s *Store) readRange(ctx context.Context, bucket, key, etag string, p []byt
 }
 
 // Get streams an object (or a version) from the start.
-func (s *Store) Get(ctx context.Context, o store.ObjectRef) (io.ReadCloser, store.ObjectInfo, error) {
-	body, oi, _, err := s.core.GetObject(ctx, o.Bucket, o.Key, minio.GetObjectOptions{VersionID: o.VersionID})
+func (s *Store) Get(ctx context.Context, o store.ObjectRef, r store.Range) (io.ReadCloser, store.ObjectInfo, error) {
+	opts := minio.GetObjectOptions{VersionID: o.VersionID}
+	if r.Offset > 0 || r.Length > 0 {
+		end := int64(0)
+		if r.Length > 0 {
+			end = r.Offset + r.Length - 1
+		}
+		if err := opts.SetRange(r.Offset, end); err != nil {
+			return nil, store.ObjectInfo{}, fmt.Errorf("range %d+%d: %w", r.Offset, r.Length, store.ErrInvalid)
+		}
+	}
+	body, oi, _, err := s.core.GetObject(ctx, o.Bucket, o.Key, opts)
 	if err != nil {
 		return nil, store.ObjectInfo{}, mapErr(err, o.Bucket+"/"+o.Key)
 	}

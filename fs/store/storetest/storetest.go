@@ -26,7 +26,7 @@ type Store interface {
 	List(ctx context.Context, r store.ListRequest) (store.ListPage, error)
 	ListVersions(ctx context.Context, bucket, prefix string, exact bool) ([]store.Version, error)
 	ReadAt(ctx context.Context, bucket, key, etag string, p []byte, off int64) (int, error)
-	Get(ctx context.Context, o store.ObjectRef) (io.ReadCloser, store.ObjectInfo, error)
+	Get(ctx context.Context, o store.ObjectRef, r store.Range) (io.ReadCloser, store.ObjectInfo, error)
 	Put(ctx context.Context, bucket, key string, r io.Reader, size int64, opts store.PutOptions) (store.ObjectInfo, error)
 	NewUpload(ctx context.Context, bucket, key string, opts store.PutOptions) (string, error)
 	PutPart(ctx context.Context, bucket, key, uploadID string, num int, r io.ReadSeeker, size int64) (store.Part, error)
@@ -204,6 +204,12 @@ func listPagesInOrder(t *testing.T, e Env) {
 	if fmt.Sprint(sorted(got)) != fmt.Sprint(sorted(want)) || pages < 3 {
 		t.Fatalf("listing %q in %d pages, want %q in at least 3", got, pages, want)
 	}
+	for _, meta := range []bool{false, true} {
+		p, err := e.Store.List(ctx, store.ListRequest{Bucket: e.Bucket, Prefix: "d/", StartAfter: "d/f4", Meta: meta})
+		if got := keysOf(p); err != nil || fmt.Sprint(got) != "[d/f5 d/f6 d/sub/ d/sub2/]" {
+			t.Fatalf("start after d/f4 (meta %v): %q %v", meta, got, err)
+		}
+	}
 	p, err := e.Store.List(ctx, store.ListRequest{Bucket: e.Bucket, Prefix: "nothing/", Meta: true})
 	if err != nil || len(p.Objects)+len(p.Prefixes) != 0 || p.NextToken != "" {
 		t.Fatalf("empty listing: %+v %v", p, err)
@@ -296,7 +302,7 @@ func readAtRangesAndETag(t *testing.T, e Env) {
 
 func getStreams(t *testing.T, e Env) {
 	e.Put("g", []byte("whole object"))
-	rc, info, err := e.Store.Get(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "g"})
+	rc, info, err := e.Store.Get(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "g"}, store.Range{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,8 +311,25 @@ func getStreams(t *testing.T, e Env) {
 	if string(b) != "whole object" || info.Size != 12 {
 		t.Fatalf("Get = %q %+v", b, info)
 	}
-	if _, _, err := e.Store.Get(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "none"}); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := e.Store.Get(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "none"}, store.Range{}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Get of a missing key: %v", err)
+	}
+	for _, c := range []struct {
+		r    store.Range
+		want string
+	}{{store.Range{Offset: 6}, "object"}, {store.Range{Offset: 1, Length: 4}, "hole"}, {store.Range{Length: 5}, "whole"}, {store.Range{Offset: 6, Length: 100}, "object"}} {
+		rc, _, err := e.Store.Get(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "g"}, c.r)
+		if err != nil {
+			t.Fatalf("Get %+v: %v", c.r, err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		if string(b) != c.want {
+			t.Fatalf("Get %+v = %q, want %q", c.r, b, c.want)
+		}
+	}
+	if _, _, err := e.Store.Get(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "g"}, store.Range{Offset: 12}); !errors.Is(err, io.EOF) {
+		t.Fatalf("Get past the end: %v, want io.EOF", err)
 	}
 }
 
