@@ -18,7 +18,7 @@ func TestReadmeOptionDefaultsMatchHelp(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := map[string]string{} // option -> README's default column
-	row := regexp.MustCompile("(?m)^\\| ([^|]+) \\| ([^|]+) \\|")
+	row := regexp.MustCompile(`(?m)^\| ([^|]+) \| ([^|]+) \|`)
 	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
 		for _, name := range regexp.MustCompile("`([a-z-]+)`").FindAllStringSubmatch(m[1], -1) {
 			rows[name[1]] = m[2]
