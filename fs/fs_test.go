@@ -75,8 +75,8 @@ func TestObjectAttributesOnFake(t *testing.T) {
 		if err := unix.Setxattr(p, bad, []byte("x"), 0); !errors.Is(err, syscall.EINVAL) {
 			t.Fatalf("%s: %v, want EINVAL", bad, err)
 		}
-		if !strings.Contains(m.logs.String(), "HTTP headers") {
-			t.Fatalf("%s: no log line says why:\n%s", bad, m.logs.String())
+		if !strings.Contains(m.logText(), "HTTP headers") {
+			t.Fatalf("%s: no log line says why:\n%s", bad, m.logText())
 		}
 		if _, err := getx(t, p, bad); !errors.Is(err, syscall.ENODATA) {
 			t.Fatalf("get %s: %v, want ENODATA", bad, err)
@@ -486,7 +486,7 @@ func TestUnreachableRenameIsRepairedInTheBackground(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for len(keysUnder(m.store, "d2/")) != 0 || len(log.pending()) != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("not repaired: %v, journal %v; log:\n%s", keysUnder(m.store, "d2/"), log.pending(), m.logs.String())
+			t.Fatalf("not repaired: %v, journal %v; log:\n%s", keysUnder(m.store, "d2/"), log.pending(), m.logText())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -523,8 +523,8 @@ func TestFinishRenameAfterACrash(t *testing.T) {
 			t.Fatalf("%s = %q, want %q", k, got, want)
 		}
 	}
-	if len(log.pending()) != 0 || !strings.Contains(m.logs.String(), "both kept") {
-		t.Fatalf("journal %v; log:\n%s", log.pending(), m.logs.String())
+	if len(log.pending()) != 0 || !strings.Contains(m.logText(), "both kept") {
+		t.Fatalf("journal %v; log:\n%s", log.pending(), m.logText())
 	}
 }
 

@@ -15,3 +15,10 @@ func (w syncWriter) Write(p []byte) (int, error) {
 	defer logMu.Unlock()
 	return w.b.Write(p)
 }
+
+// logText is what the mount logged so far.
+func (m *fakeMount) logText() string {
+	logMu.Lock()
+	defer logMu.Unlock()
+	return m.logs.String()
+}
