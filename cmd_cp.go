@@ -105,7 +105,7 @@ func cpCmd() *command {
 		}
 		req.Src, req.Dst = src, dst
 		if !sameMount(src, dst) {
-			n, _, err := resolveElsewhere(dst, cl)
+			n, _, err := resolveElsewhere(dst, cl, true)
 			if err != nil {
 				return fail(c, stderr, err)
 			}

@@ -255,7 +255,8 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 	mt.sock, err = ctl.Listen(ctl.Config{Mountpoint: m.Mountpoint, Bucket: m.Bucket, Prefix: m.Prefix, Endpoint: o.Endpoint,
 		MountedAt: time.Now().UTC(), Log: log, Hub: hub, Metrics: p.metrics.Handler(),
 		Stats:   func() any { return mountStats(blocks, mt.fsys, p.probs, p.sources) },
-		Changed: mt.fsys.Changed, ChangedPrefix: mt.fsys.ChangedPrefix, Settle: mt.fsys.Settle}, st)
+		Changed: mt.fsys.Changed, ChangedPrefix: mt.fsys.ChangedPrefix, Settle: mt.fsys.Settle,
+		Owner: uint32(os.Geteuid()), AllowOther: o.AllowOther, ReadOnly: o.ReadOnly, Access: ctl.KernelAccess}, st)
 	if err != nil {
 		log.Warn("no control socket: kfs subcommands will not reach this mount", "err", err)
 	}
@@ -317,6 +318,15 @@ func prepareCacheDir(o mountopts.Options, m mountopts.Mount, st *s3store.Store, 
 	dir := filepath.Join(base, hex.EncodeToString(sum[:8]))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", nil, nil, fmt.Errorf("cache dir: %v", err)
+	}
+	private := []string{dir}
+	if o.CacheDir == "" {
+		private = append(private, base) // kfs's own: made by this user, in a directory every user writes
+	}
+	for _, d := range private {
+		if err := checkPrivateDir(d); err != nil {
+			return "", nil, nil, fmt.Errorf("cache dir: %v (staging files and journals must be this user's alone: remove it, or give --cache-dir)", err)
+		}
 	}
 	if o.ReadOnly {
 		return dir, nil, nil, nil
@@ -462,4 +472,26 @@ func mountStats(blocks *cache.Blocks, fsys *kfs.FS, p *problems, sources []*ctl.
 	}
 	return map[string]any{"cache": cs, "cache_hit_ratio": ratio, "fs": fsys.Status(), "problems_logged": count,
 		"last_problems": last, "event_sources": states}
+}
+
+// checkPrivateDir refuses a directory another user could have planted or
+// could change: a symlink, not owned by this process's user, or writable
+// by group or others.
+func checkPrivateDir(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case !ok:
+		return fmt.Errorf("%s: no owner", dir)
+	case fi.Mode()&os.ModeSymlink != 0 || !fi.IsDir():
+		return fmt.Errorf("%s is not a directory (a symbolic link?)", dir)
+	case st.Uid != uint32(os.Geteuid()):
+		return fmt.Errorf("%s is owned by uid %d, not by this user (uid %d)", dir, st.Uid, os.Geteuid())
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Errorf("%s is writable by other users (mode %04o)", dir, fi.Mode().Perm())
+	}
+	return nil
 }

@@ -11,7 +11,7 @@ import (
 
 // resolveElsewhere names path's object through its own mount's socket, for
 // server-side work run by another mount's socket of the same endpoint.
-func resolveElsewhere(path string, via *ctl.Client) (ctl.ObjectName, bool, error) {
+func resolveElsewhere(path string, via *ctl.Client, write bool) (ctl.ObjectName, bool, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return ctl.ObjectName{}, false, err
@@ -21,7 +21,7 @@ func resolveElsewhere(path string, via *ctl.Client) (ctl.ObjectName, bool, error
 		return ctl.ObjectName{}, false, err
 	}
 	var here, there ctl.ResolveResponse
-	if err := other.Call("/v1/resolve", ctl.ResolveRequest{Path: abs}, &there); err != nil {
+	if err := other.Call("/v1/resolve", ctl.ResolveRequest{Path: abs, Write: write}, &there); err != nil {
 		return ctl.ObjectName{}, false, err
 	}
 	st, err := via.Status()
@@ -69,7 +69,7 @@ func composeCmd() *command {
 			}
 			req.Srcs = append(req.Srcs, abs)
 			if !sameMount(dst, abs) {
-				n, _, err := resolveElsewhere(abs, cl)
+				n, _, err := resolveElsewhere(abs, cl, false)
 				if err != nil {
 					return fail(c, stderr, err)
 				}
@@ -318,7 +318,11 @@ func statusCmd() *command {
 			all := []any{}
 			failed := 0
 			for _, mp := range mps {
-				st, err := ctl.Dial(ctl.SocketPath(mp)).Status()
+				var st ctl.Status
+				cl, err := ctl.ForMount(mp)
+				if err == nil {
+					st, err = cl.Status()
+				}
 				if err != nil {
 					failed++
 					all = append(all, map[string]string{"mountpoint": mp, "error": err.Error()})
@@ -386,8 +390,11 @@ func allMetrics(c *command, stdout, stderr io.Writer) int {
 	}
 	seen := map[int]bool{}
 	for _, mp := range mps {
-		cl := ctl.Dial(ctl.SocketPath(mp))
-		st, err := cl.Status()
+		cl, err := ctl.ForMount(mp)
+		var st ctl.Status
+		if err == nil {
+			st, err = cl.Status()
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "kfs metrics: %s: %v\n", mp, err)
 			continue

@@ -73,5 +73,8 @@ func serveMetrics(ctx context.Context, addr string, m *metrics.Metrics, l *slog.
 		srv.Close()
 	}()
 	l.Info("metrics served", "url", "http://"+ln.Addr().String()+"/metrics")
+	if host, _, _ := net.SplitHostPort(addr); host == "" || net.ParseIP(host) == nil || !net.ParseIP(host).IsLoopback() {
+		l.Warn("metrics are served beyond loopback: anyone who reaches " + addr + " can read them (they name mount points, no files or keys)")
+	}
 	return nil
 }

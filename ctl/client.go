@@ -4,19 +4,35 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
 // MountEntry is one line of /proc/self/mountinfo.
 type MountEntry struct {
 	Point, FSType, Source string
+	Options               string // the superblock's options (a FUSE mount's say user_id=UID)
+}
+
+// Owner is the uid that made a FUSE mount (its user_id= option).
+func (m MountEntry) Owner() (uint32, bool) {
+	for _, o := range strings.Split(m.Options, ",") {
+		if v, ok := strings.CutPrefix(o, "user_id="); ok {
+			n, err := strconv.ParseUint(v, 10, 32)
+			return uint32(n), err == nil
+		}
+	}
+	return 0, false
 }
 
 // MountTable parses /proc/self/mountinfo (the one parser of it in kfs).
@@ -33,7 +49,11 @@ func MountTable() ([]MountEntry, error) {
 		if !ok || len(f) < 5 || len(g) < 2 {
 			continue
 		}
-		out = append(out, MountEntry{Point: unescape(f[4]), FSType: g[0], Source: unescape(g[1])})
+		e := MountEntry{Point: unescape(f[4]), FSType: g[0], Source: unescape(g[1])}
+		if len(g) > 2 {
+			e.Options = g[2]
+		}
+		out = append(out, e)
 	}
 	return out, nil
 }
@@ -67,22 +87,28 @@ func Mounts() ([]string, error) {
 
 // FindMount returns the kfs mount point holding path (the longest match).
 func FindMount(path string) (string, error) {
+	m, err := findEntry(path)
+	return m.Point, err
+}
+
+func findEntry(path string) (MountEntry, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return "", err
+		return MountEntry{}, err
 	}
-	mps, err := Mounts()
+	ms, err := MountTable()
 	if err != nil {
-		return "", err
+		return MountEntry{}, err
 	}
-	best := ""
-	for _, mp := range mps {
-		if (abs == mp || strings.HasPrefix(abs, strings.TrimSuffix(mp, "/")+"/")) && len(mp) > len(best) {
-			best = mp
+	var best MountEntry
+	for _, m := range ms {
+		mp := m.Point
+		if m.FSType == "fuse.kfs" && (abs == mp || strings.HasPrefix(abs, strings.TrimSuffix(mp, "/")+"/")) && len(mp) > len(best.Point) {
+			best = m
 		}
 	}
-	if best == "" {
-		return "", fmt.Errorf("%s is not inside a kfs mount", path)
+	if best.Point == "" {
+		return MountEntry{}, fmt.Errorf("%s is not inside a kfs mount", path)
 	}
 	return best, nil
 }
@@ -96,22 +122,103 @@ type Client struct {
 	hc *http.Client
 }
 
-// Dial returns a client for the socket at path.
-func Dial(path string) *Client {
+// Dial returns a client for the socket at path, trusting whoever serves it
+// (tests, tools that know the path); the subcommands use ForPath.
+func Dial(path string) *Client { return dial(path, nil) }
+
+// dialChecked is Dial that checks, on every connection, that the server's
+// process runs as owner or root (SO_PEERCRED).
+func dialChecked(path string, owner uint32) *Client {
+	return dial(path, func(cr Cred) error {
+		if cr.UID != owner && cr.UID != 0 {
+			return fmt.Errorf("refusing the control socket %s: it is served by uid %d, not by the mount's owner (uid %d) or root", path, cr.UID, owner)
+		}
+		return nil
+	})
+}
+
+func dial(path string, check func(Cred) error) *Client {
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
-		return d.DialContext(ctx, "unix", path)
+		c, err := d.DialContext(ctx, "unix", path)
+		if errors.Is(err, syscall.EACCES) && check != nil {
+			return nil, errors.New("this mount is not shared (mounted without allow_other): only its owner and root may use its control socket")
+		}
+		if err != nil || check == nil {
+			return c, err
+		}
+		cr, err := peerCred(c)
+		if err == nil {
+			err = check(cr)
+		}
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
 	}}
 	return &Client{hc: &http.Client{Transport: tr, Timeout: 60 * time.Second}}
 }
 
-// ForPath finds the mount holding path and dials its socket.
+// ForPath finds the mount holding path and dials its socket (ForMount).
 func ForPath(path string) (*Client, string, error) {
-	mp, err := FindMount(path)
+	m, err := findEntry(path)
 	if err != nil {
 		return nil, "", err
 	}
-	return Dial(SocketPath(mp)), mp, nil
+	c, err := forEntry(m)
+	return c, m.Point, err
+}
+
+// ForMount dials the socket of the kfs mount at mountpoint.
+func ForMount(mountpoint string) (*Client, error) {
+	ms, err := MountTable()
+	if err != nil {
+		return nil, err
+	}
+	for i := len(ms) - 1; i >= 0; i-- { // the top one, when stacked
+		if ms[i].Point == mountpoint && ms[i].FSType == "fuse.kfs" {
+			return forEntry(ms[i])
+		}
+	}
+	return nil, fmt.Errorf("%s is not a kfs mount", mountpoint)
+}
+
+// forEntry finds and checks the socket of a mount: in the directory of the
+// mount's owner (from mountinfo, never from the caller's environment:
+// $KFS_RUNTIME_DIR is looked at first when set), a directory and socket
+// owned by that owner or root and not writable by others, served by a
+// process of that owner or root (checked on every connection). Anything
+// else is refused with the reason: a socket another user planted is never
+// talked to.
+func forEntry(m MountEntry) (*Client, error) {
+	owner, ok := m.Owner()
+	if !ok {
+		return nil, fmt.Errorf("%s: mountinfo does not say who mounted it (no user_id=)", m.Point)
+	}
+	var dirs []string
+	if d := os.Getenv("KFS_RUNTIME_DIR"); d != "" {
+		dirs = append(dirs, d)
+	}
+	dirs = append(dirs, DefaultRuntimeDir(owner))
+	var firstErr error
+	for _, dir := range dirs {
+		sock := filepath.Join(dir, socketName(m.Point))
+		err := checkOwned(dir, owner, true)
+		if err == nil {
+			err = checkOwned(sock, owner, false)
+		}
+		if err == nil {
+			return dialChecked(sock, owner), nil
+		}
+		if firstErr == nil || errors.Is(firstErr, os.ErrNotExist) && !errors.Is(err, os.ErrNotExist) {
+			firstErr = err
+		}
+	}
+	if errors.Is(firstErr, os.ErrNotExist) {
+		return nil, fmt.Errorf("no control socket for %s (is its kfs running? sockets of uid %d's mounts live in %s)", m.Point, owner, DefaultRuntimeDir(owner))
+	}
+	return nil, fmt.Errorf("refusing the control socket of %s: %v", m.Point, firstErr)
 }
 
 func (c *Client) do(method, endpoint string, in, out any) error {
@@ -129,7 +236,7 @@ func (c *Client) do(method, endpoint string, in, out any) error {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("control socket: %v", err)
+		return fmt.Errorf("control socket: %v", transportErr(err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
@@ -211,7 +318,7 @@ func (c *Client) Stream(endpoint string, in any, w io.Writer) (http.Header, erro
 	hc.Timeout = 0 // streams may run long
 	resp, err := hc.Post("http://kfs"+endpoint, "application/json", bytes.NewReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("control socket: %v", err)
+		return nil, fmt.Errorf("control socket: %v", transportErr(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -237,12 +344,23 @@ func (c *Client) Call(endpoint string, in, out any) error {
 func (c *Client) Metrics(w io.Writer) error {
 	resp, err := c.hc.Get("http://kfs/v1/metrics")
 	if err != nil {
-		return fmt.Errorf("control socket: %v", err)
+		return fmt.Errorf("control socket: %v", transportErr(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("control socket: HTTP %d (is this mount served by an older kfs?)", resp.StatusCode)
 	}
 	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
+// transportErr drops the request line Go's HTTP client puts before a
+// connection's error ("Post \"http://kfs/v1/stat\": ..."): the socket's
+// own words are what the user reads.
+func transportErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
 	return err
 }

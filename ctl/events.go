@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -215,6 +216,10 @@ func kinds(names []string) ([]string, error) {
 // a POST must carry it (MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_<ID>: MinIO sends
 // "Authorization: Bearer <token>"). A forged or malformed POST changes
 // nothing but a counter and a log line.
+// maxWebhookConcurrent bounds the POSTs the webhook receiver handles at
+// once; more are answered 503 (MinIO queues and retries).
+const maxWebhookConcurrent = 16
+
 func ServeWebhook(ctx context.Context, addr, token string, hub *Hub, st *SourceStats, l *slog.Logger) (string, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -227,13 +232,25 @@ func ServeWebhook(ctx context.Context, addr, token string, hub *Hub, st *SourceS
 	if err != nil {
 		return "", fmt.Errorf("events webhook: %v", err)
 	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+	if token == "" {
+		l.Warn("the events webhook has no auth token: any local user can send it events (give KFS_EVENTS_TOKEN or EVENTS_TOKEN in the credentials file)")
+	}
+	busy := make(chan struct{}, maxWebhookConcurrent)
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
+		IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method != http.MethodPost {
 				w.WriteHeader(http.StatusOK) // MinIO probes the target with other methods
 				return
 			}
-			if token != "" && r.Header.Get("Authorization") != "Bearer "+token {
+			select {
+			case busy <- struct{}{}:
+				defer func() { <-busy }()
+			default:
+				http.Error(w, "busy", http.StatusServiceUnavailable) // MinIO retries
+				return
+			}
+			if token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+token)) != 1 {
 				st.reject("webhook POST without the auth token", l)
 				http.Error(w, "unauthorized", http.StatusUnauthorized)
 				return
@@ -331,6 +348,9 @@ func (s *Server) watch(ctx context.Context, body []byte, w http.ResponseWriter) 
 	}
 	bucket, prefix, err := s.Resolve(req.Path)
 	if err != nil {
+		return err
+	}
+	if err := s.allow(ctx, "watch", req.Path, needRead); err != nil {
 		return err
 	}
 	if prefix != "" {

@@ -37,7 +37,13 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("/v1/restore", s.post(s.restore))
 	mux.HandleFunc("/v1/resolve", s.post(s.resolve))
 	if s.cfg.Metrics != nil {
-		mux.Handle("GET /v1/metrics", s.cfg.Metrics)
+		mux.HandleFunc("GET /v1/metrics", func(w http.ResponseWriter, r *http.Request) {
+			if err := s.allow(r.Context(), "metrics", s.cfg.Mountpoint, 0); err != nil {
+				s.reply(w, nil, err)
+				return
+			}
+			s.cfg.Metrics.ServeHTTP(w, r)
+		})
 	}
 	return mux
 }
@@ -106,6 +112,14 @@ func (s *Server) presign(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if method == http.MethodPut || method == http.MethodDelete {
+		err = s.allowChange(ctx, "presign "+method, req.Path)
+	} else {
+		err = s.allowRead(ctx, "presign "+method, req.Path)
+	}
+	if err != nil {
+		return nil, err
+	}
 	if method != http.MethodPut { // a URL for a directory would only ever answer 404
 		if _, err := s.be.Stat(ctx, o); errors.Is(err, store.ErrNotFound) {
 			if err := s.explain(ctx, o, err); httpStatus(err) == http.StatusBadRequest {
@@ -127,6 +141,9 @@ func (s *Server) presign(ctx context.Context, body []byte) (any, error) {
 	u, err := s.be.Presign(ctx, method, o, expires, params)
 	if err != nil {
 		return nil, err
+	}
+	if method == http.MethodPut || method == http.MethodDelete {
+		s.changed(ctx, "presigned a "+method+" URL", "path", req.Path, "expires_in", expires.String()) // never the URL
 	}
 	return PresignResponse{URL: u, ExpiresAt: time.Now().Add(expires).UTC().Truncate(time.Second)}, nil
 }
@@ -156,6 +173,9 @@ func (s *Server) stat(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.allowRead(ctx, "stat", req.Path); err != nil {
+		return nil, err
+	}
 	o.VersionID = req.VersionID
 	info, err := s.be.Stat(ctx, o)
 	if err != nil {
@@ -165,6 +185,9 @@ func (s *Server) stat(ctx context.Context, body []byte) (any, error) {
 }
 
 func (s *Server) buckets(ctx context.Context) (any, error) {
+	if err := s.allow(ctx, "buckets", s.cfg.Mountpoint, 0); err != nil {
+		return nil, err
+	}
 	bs, err := s.be.ListBuckets(ctx)
 	if err != nil {
 		return nil, err
@@ -177,6 +200,9 @@ func (s *Server) buckets(ctx context.Context) (any, error) {
 }
 
 func (s *Server) status(ctx context.Context) (any, error) {
+	if err := s.allow(ctx, "status", s.cfg.Mountpoint, 0); err != nil {
+		return nil, err
+	}
 	st := Status{Mountpoint: s.cfg.Mountpoint, Bucket: s.cfg.Bucket, Prefix: s.cfg.Prefix,
 		Endpoint: s.cfg.Endpoint, MountedAt: s.cfg.MountedAt, PID: os.Getpid()}
 	if s.cfg.Stats != nil {
@@ -191,6 +217,14 @@ func (s *Server) versions(ctx context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	bucket, key, err := s.Resolve(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	if req.Recursive {
+		err = s.allow(ctx, "versions -r", req.Path, needList)
+	} else {
+		err = s.allowRead(ctx, "versions", req.Path)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +260,13 @@ func (s *Server) remove(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.allowChange(ctx, "rm", req.Path); err != nil {
+		return nil, err
+	}
 	if req.Recursive {
+		if err := s.allow(ctx, "rm -r", req.Path, needWrite|needList); err != nil {
+			return nil, err
+		}
 		if req.VersionID != "" {
 			return nil, badRequest("recursive removal takes no version id")
 		}
@@ -236,6 +276,7 @@ func (s *Server) remove(ctx context.Context, body []byte) (any, error) {
 		}
 		r, err := s.removePrefix(ctx, bucket, prefix)
 		s.cfg.ChangedPrefix(bucket, prefix)
+		s.changed(ctx, "rm -r", "path", req.Path, "removed", r.Removed, "failed", len(r.Errors))
 		return r, err
 	}
 	o := store.ObjectRef{Bucket: bucket, Key: key, VersionID: req.VersionID}
@@ -251,6 +292,7 @@ func (s *Server) remove(ctx context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	s.cfg.Changed(bucket, key)
+	s.changed(ctx, "rm", "path", req.Path, "version_id", req.VersionID)
 	return RemoveResponse{Removed: 1}, nil
 }
 
@@ -311,6 +353,22 @@ func (s *Server) copyObject(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if req.SrcBucket != "" {
+		err = s.allowRef(ctx, "cp", src.Bucket, src.Key, false)
+	} else {
+		err = s.allowRead(ctx, "cp", req.Src)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if req.DstBucket != "" {
+		err = s.allowRef(ctx, "cp", dst.Bucket, dst.Key, true)
+	} else {
+		err = s.allowChange(ctx, "cp", req.Dst)
+	}
+	if err != nil {
+		return nil, err
+	}
 	o := store.CopyOptions{IfMatch: req.IfMatch, IfNoneMatch: req.IfNoneMatch}
 	if req.IfModifiedSince != nil {
 		o.IfModifiedSince = *req.IfModifiedSince
@@ -343,6 +401,7 @@ func (s *Server) copyObject(ctx context.Context, body []byte) (any, error) {
 		return nil, s.explain(ctx, src, err)
 	}
 	s.cfg.Changed(dst.Bucket, dst.Key)
+	s.changed(ctx, "cp --server-side", "src", src.Bucket+"/"+src.Key, "dst", dst.Bucket+"/"+dst.Key)
 	return s.statAfter(ctx, dst, info)
 }
 
@@ -397,12 +456,21 @@ func (s *Server) compose(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.allowChange(ctx, "compose", req.Dst); err != nil {
+		return nil, err
+	}
 	srcs := make([]store.ObjectRef, len(req.Srcs))
 	for i, p := range req.Srcs {
 		if i < len(req.SrcRefs) && req.SrcRefs[i].Bucket != "" {
 			srcs[i], err = s.target("", req.SrcRefs[i].Bucket, req.SrcRefs[i].Key)
+			if err == nil {
+				err = s.allowRef(ctx, "compose", srcs[i].Bucket, srcs[i].Key, false)
+			}
 		} else {
 			srcs[i], err = s.resolveObject(p)
+			if err == nil {
+				err = s.allowRead(ctx, "compose", p)
+			}
 		}
 		if err != nil {
 			return nil, err
@@ -444,6 +512,7 @@ func (s *Server) compose(ctx context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	s.cfg.Changed(dst.Bucket, dst.Key)
+	s.changed(ctx, "compose", "dst", req.Dst, "sources", len(srcs))
 	return statOf(dst.Bucket, info), nil
 }
 
@@ -454,6 +523,9 @@ func (s *Server) cat(ctx context.Context, body []byte, w http.ResponseWriter) er
 	}
 	o, err := s.resolveObject(req.Path)
 	if err != nil {
+		return err
+	}
+	if err := s.allowRead(ctx, "cat", req.Path); err != nil {
 		return err
 	}
 	o.VersionID = req.VersionID
@@ -487,6 +559,9 @@ func (s *Server) selectObject(ctx context.Context, body []byte, w http.ResponseW
 	}
 	o, err := s.resolveObject(req.Path)
 	if err != nil {
+		return err
+	}
+	if err := s.allowRead(ctx, "select", req.Path); err != nil {
 		return err
 	}
 	st, err := s.be.Select(ctx, o, store.SelectOptions{SQL: req.SQL, Input: req.Input, CSVHeader: req.CSVHeader,
@@ -529,6 +604,9 @@ func (s *Server) list(ctx context.Context, body []byte) (any, error) {
 	}
 	bucket, key, err := s.Resolve(req.Path)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.allow(ctx, "ls", req.Path, needList); err != nil {
 		return nil, err
 	}
 	prefix := ""

@@ -41,7 +41,8 @@ type RestoreRequest struct {
 
 // ResolveRequest asks which object a path of this mount is.
 type ResolveRequest struct {
-	Path string `json:"path"`
+	Path  string `json:"path"`
+	Write bool   `json:"write,omitempty"` // the caller means to change it: checked as a change, not a read
 }
 
 // ResolveResponse names the object and the endpoint holding it.
@@ -76,6 +77,9 @@ func (s *Server) makeBucket(ctx context.Context, body []byte) (any, error) {
 	if err := decode(body, &req); err != nil {
 		return nil, err
 	}
+	if err := s.ownerOnly(ctx, "mb"); err != nil {
+		return nil, err
+	}
 	name, err := s.bucketPath(req.Path)
 	if err != nil {
 		return nil, err
@@ -91,12 +95,16 @@ func (s *Server) makeBucket(ctx context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	s.cfg.Changed(name, "")
+	s.changed(ctx, "mb", "bucket", name)
 	return Bucket{Name: name}, nil
 }
 
 func (s *Server) removeBucket(ctx context.Context, body []byte) (any, error) {
 	var req RemoveBucketRequest
 	if err := decode(body, &req); err != nil {
+		return nil, err
+	}
+	if err := s.ownerOnly(ctx, "rb"); err != nil {
 		return nil, err
 	}
 	name, err := s.bucketPath(req.Path)
@@ -114,6 +122,7 @@ func (s *Server) removeBucket(ctx context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	s.cfg.Changed(name, "")
+	s.changed(ctx, "rb", "bucket", name)
 	return Bucket{Name: name}, nil
 }
 
@@ -124,6 +133,9 @@ func (s *Server) restore(ctx context.Context, body []byte) (any, error) {
 	}
 	o, err := s.resolveObject(req.Path)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.allowChange(ctx, "restore", req.Path); err != nil {
 		return nil, err
 	}
 	vs, err := s.be.ListVersions(ctx, o.Bucket, o.Key, true)
@@ -138,6 +150,7 @@ func (s *Server) restore(ctx context.Context, body []byte) (any, error) {
 			return nil, err
 		}
 		s.cfg.Changed(o.Bucket, o.Key)
+		s.changed(ctx, "restore", "path", req.Path, "version_id", req.VersionID)
 		return statOf(o.Bucket, info), nil
 	}
 	// Remove the delete markers above the newest real version.
@@ -160,6 +173,7 @@ func (s *Server) restore(ctx context.Context, body []byte) (any, error) {
 		}
 	}
 	s.cfg.Changed(o.Bucket, o.Key)
+	s.changed(ctx, "restore", "path", req.Path, "delete_markers_removed", len(markers))
 	return s.statAfter(ctx, o, store.ObjectInfo{})
 }
 
@@ -169,6 +183,14 @@ func (s *Server) resolve(ctx context.Context, body []byte) (any, error) {
 		return nil, err
 	}
 	b, k, err := s.Resolve(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	if req.Write {
+		err = s.allowChange(ctx, "resolve for a change", req.Path)
+	} else {
+		err = s.allowRead(ctx, "resolve", req.Path)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,15 @@ type Config struct {
 	// socket sees what the filesystem shows: rm f; kfs stat f says no such
 	// file. nil: nothing is held back.
 	Settle func(ctx context.Context, bucket, key string) error
+
+	// Who may do what (see allow): the mount's owner (the uid that
+	// mounted it) and root may use every request; other users only when
+	// AllowOther, each request checked by Access as the kernel would check
+	// the same work through the mount. ReadOnly refuses every change.
+	Owner      uint32
+	AllowOther bool
+	ReadOnly   bool
+	Access     Access
 }
 
 // MaxExpiry is the longest presigned URL S3 accepts.
@@ -46,25 +55,23 @@ const MaxExpiry = 7 * 24 * time.Hour
 
 const maxBody = 64 << 10
 
-// RuntimeDir is where sockets live: $KFS_RUNTIME_DIR, else /run/kfs for
-// root, else $XDG_RUNTIME_DIR/kfs, else /tmp/kfs-UID.
+// RuntimeDir is where this process's sockets live: $KFS_RUNTIME_DIR, else
+// DefaultRuntimeDir of its uid.
 func RuntimeDir() string {
 	if d := os.Getenv("KFS_RUNTIME_DIR"); d != "" {
 		return d
 	}
-	if os.Geteuid() == 0 {
-		return "/run/kfs"
-	}
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, "kfs")
-	}
-	return filepath.Join(os.TempDir(), fmt.Sprintf("kfs-%d", os.Geteuid()))
+	return DefaultRuntimeDir(uint32(os.Geteuid()))
 }
 
-// SocketPath names the socket of the mount at mountpoint.
+// SocketPath names the socket this process serves for mountpoint.
 func SocketPath(mountpoint string) string {
+	return filepath.Join(RuntimeDir(), socketName(mountpoint))
+}
+
+func socketName(mountpoint string) string {
 	sum := sha256.Sum256([]byte(filepath.Clean(mountpoint)))
-	return filepath.Join(RuntimeDir(), hex.EncodeToString(sum[:8])+".sock")
+	return hex.EncodeToString(sum[:8]) + ".sock"
 }
 
 // Server is one mount's control socket.
@@ -90,7 +97,7 @@ func Listen(cfg Config, be Backend) (*Server, error) {
 		cfg.ChangedPrefix = func(string, string) {}
 	}
 	path := SocketPath(cfg.Mountpoint)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := prepareDir(filepath.Dir(path), uint32(os.Geteuid()), 0o711); err != nil {
 		return nil, fmt.Errorf("control socket: %v", err)
 	}
 	if _, err := os.Lstat(path); err == nil {
@@ -104,7 +111,13 @@ func Listen(cfg Config, be Backend) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("control socket: %v", err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	// Connecting needs write permission on the socket: a shared mount's
+	// socket is open to every user, each request then checked (allow).
+	mode := os.FileMode(0o600)
+	if cfg.AllowOther {
+		mode = 0o666
+	}
+	if err := os.Chmod(path, mode); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("control socket: %v", err)
 	}
@@ -113,6 +126,7 @@ func Listen(cfg Config, be Backend) (*Server, error) {
 		s.hub = NewHub()
 	}
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10, ConnContext: withPeer,
 		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn)}
 	go func() { _ = s.http.Serve(ln) }()
 	return s, nil

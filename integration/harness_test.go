@@ -194,6 +194,12 @@ func plainKFS(t testing.TB) string {
 // mountBin is mountKFS with the binary bin.
 func mountBin(t testing.TB, bin string, args ...string) *mounted {
 	t.Helper()
+	return mountBinEnv(t, bin, kfsEnv(), args...)
+}
+
+// mountBinEnv is mountBin with the process's environment env.
+func mountBinEnv(t testing.TB, bin string, env []string, args ...string) *mounted {
+	t.Helper()
 	base := t.TempDir()
 	dir := filepath.Join(base, "mnt")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -203,7 +209,7 @@ func mountBin(t testing.TB, bin string, args ...string) *mounted {
 	full := append([]string{"mount"}, args...)
 	full = append(full, dir)
 	m.cmd = exec.Command(bin, full...)
-	m.cmd.Env = kfsEnv()
+	m.cmd.Env = env
 	logf, err := os.Create(m.log)
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ type CredFile struct {
 	PrivateBucket     string // PRIVATE_BUCKET, mounted at PrivateMountpoint
 	PublicMountpoint  string // PUBLIC_MOUNTPOINT, default /kfs_public
 	PrivateMountpoint string // PRIVATE_MOUNTPOINT, default /kfs_private
+	EventsToken       string // EVENTS_TOKEN: the auth token MinIO sends to the events webhook
 	Unknown           []string
 }
 
@@ -36,6 +37,7 @@ var credKeys = map[string]func(*CredFile) *string{
 	"PRIVATE_BUCKET":     func(c *CredFile) *string { return &c.PrivateBucket },
 	"PUBLIC_MOUNTPOINT":  func(c *CredFile) *string { return &c.PublicMountpoint },
 	"PRIVATE_MOUNTPOINT": func(c *CredFile) *string { return &c.PrivateMountpoint },
+	"EVENTS_TOKEN":       func(c *CredFile) *string { return &c.EventsToken },
 }
 
 // ReadCredFile reads and parses path. It refuses a file that group or others

@@ -126,7 +126,7 @@ var specs = []spec{
 	sizeOpt("cache-dir-size", "most bytes of staging files at once (writes past it get ENOSPC)", func(o *Options) *int64 { return &o.CacheDirSize }),
 	sizeOpt("part-size", "first multipart part size (doubles every 1,000 parts)", func(o *Options) *int64 { return &o.PartSize }),
 	sizeOpt("write-buffer", "memory for upload part buffers, all files together", func(o *Options) *int64 { return &o.WriteBuffer }),
-	strOpt("events-token", "auth token MinIO sends to the events webhook (MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_<ID>); POSTs without it are refused", func(o *Options) *string { return &o.EventsToken }),
+	strOpt("events-token", "auth token MinIO sends to the events webhook (MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_<ID>); POSTs without it are refused. Give it as env KFS_EVENTS_TOKEN or EVENTS_TOKEN in the credentials file: on the command line every user can read it", func(o *Options) *string { return &o.EventsToken }),
 	strOpt("metrics-addr", "also serve Prometheus metrics at http://ADDR/metrics (HOST:PORT, e.g. 127.0.0.1:9567); they are always at GET /v1/metrics on the control socket", func(o *Options) *string { return &o.MetricsAddr }),
 	strOpt("events-webhook", "receive MinIO webhook events on this loopback address (127.0.0.1:PORT) for kfs watch; point MINIO_NOTIFY_WEBHOOK_ENDPOINT_<ID> at http://ADDR/", func(o *Options) *string { return &o.EventsWebhook }),
 	boolOpt("daemon", "run in the background; return once the mount is live (what mount(8) and fstab need)", func(o *Options) *bool { return &o.Daemon }),
@@ -155,6 +155,16 @@ func Parse(args []string, env func(string) string) (Options, error) {
 	pos, err := parseArgs(&o, set, args, io.Discard)
 	if err != nil {
 		return o, err
+	}
+	for _, secret := range []struct{ opt, instead string }{
+		{"secret-key", "KFS_SECRET_KEY or SECRET_KEY in the credentials file"},
+		{"session-token", "KFS_SESSION_TOKEN or SESSION_TOKEN in the credentials file"},
+		{"events-token", "KFS_EVENTS_TOKEN or EVENTS_TOKEN in the credentials file"},
+	} {
+		if set[secret.opt] {
+			o.Warnings = append(o.Warnings, fmt.Sprintf("--%s on the command line can be read by every user of this machine (ps, /proc/PID/cmdline); use %s",
+				secret.opt, secret.instead))
+		}
 	}
 	if err := applyEnv(&o, set, env); err != nil {
 		return o, err
@@ -300,6 +310,7 @@ func applyEnv(o *Options, set map[string]bool, env func(string) string) error {
 		{"region", []string{"KFS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"}},
 		{"ca-file", []string{"KFS_CA_FILE", "AWS_CA_BUNDLE"}},
 		{"config", []string{"KFS_CONFIG"}},
+		{"events-token", []string{"KFS_EVENTS_TOKEN"}},
 	}
 	for _, p := range pairs {
 		if set[p.opt] {
@@ -343,6 +354,7 @@ func applyCredFile(o *Options, set map[string]bool) error {
 	fill("ca-file", c.CAFile)
 	fill("public-mountpoint", c.PublicMountpoint)
 	fill("private-mountpoint", c.PrivateMountpoint)
+	fill("events-token", c.EventsToken)
 	return nil
 }
 

@@ -23,7 +23,7 @@ mkdir -p /kfs_public /kfs_private
 if mountpoint -q /kfs_public || mountpoint -q /kfs_private; then
   echo "already mounted: /kfs_public /kfs_private"
 else
-  # shellcheck disable=SC2046 # the flags are words: --events-webhook ADDR --events-token T
+  # shellcheck disable=SC2046 # the flags are words: --events-webhook ADDR (the token is EVENTS_TOKEN in the credentials file)
   kfs mount --config "$CRED" --daemon --log-file "$PWD/.tools/demo/kfs.log" $(go run ./integration/kfsdemo flags)
 fi
 echo "ready:"; ls -l /kfs_public /kfs_private

@@ -16,6 +16,7 @@ command -v rsync >/dev/null || need+=(rsync)
 command -v setpriv >/dev/null && command -v nsenter >/dev/null || need+=(util-linux)
 command -v ip >/dev/null || need+=(iproute2) # the distributed MinIO test: network namespaces
 command -v perl >/dev/null || need+=(perl-base)
+[ -x /usr/bin/python3 ] || need+=(python3-minimal) # a planted-socket test's fake server, run as another user
 if ((${#need[@]})); then
   echo "installing ${need[*]}..."
   export DEBIAN_FRONTEND=noninteractive

@@ -43,9 +43,8 @@ func main() {
 	case "down":
 		err = down(*dir)
 	case "flags": // the kfs mount flags of the demo: its event receiver
-		var st state
-		if st, err = loadState(*dir); err == nil {
-			fmt.Printf("--events-webhook %s --events-token %s\n", webhookAddr, st.EventsToken)
+		if _, err = loadState(*dir); err == nil {
+			fmt.Printf("--events-webhook %s\n", webhookAddr) // the token is in the credentials file
 		}
 	default:
 		err = fmt.Errorf("usage: kfsdemo [flags] up|down|flags")
@@ -90,6 +89,7 @@ func up(dir, addr, credPath string) error {
 	body, _ := json.MarshalIndent(map[string]string{
 		"ACCESS_KEY": st.AccessKey, "SECRET_KEY": st.SecretKey, "ENDPOINT": m.Endpoint,
 		"PUBLIC_BUCKET": "shared-storage", "PRIVATE_BUCKET": "private-storage",
+		"EVENTS_TOKEN": st.EventsToken, // the webhook's token: off the command line
 	}, "", "  ")
 	if err := os.MkdirAll(filepath.Dir(credPath), 0o700); err != nil {
 		return err
