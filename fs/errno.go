@@ -97,7 +97,7 @@ func errnoName(e syscall.Errno) string {
 	names := map[syscall.Errno]string{syscall.EIO: "EIO", syscall.ESTALE: "ESTALE", syscall.EACCES: "EACCES",
 		syscall.ENOTSUP: "ENOTSUP", syscall.EPERM: "EPERM", syscall.EINVAL: "EINVAL", syscall.EDQUOT: "EDQUOT",
 		syscall.EFBIG: "EFBIG", syscall.ENAMETOOLONG: "ENAMETOOLONG", syscall.ENOSPC: "ENOSPC", syscall.EROFS: "EROFS",
-		syscall.EBUSY: "EBUSY", syscall.ENOENT: "ENOENT"}
+		syscall.EBUSY: "EBUSY", syscall.ENOENT: "ENOENT", syscall.E2BIG: "E2BIG", syscall.ENODATA: "ENODATA"}
 	if n, ok := names[e]; ok {
 		return n
 	}
