@@ -77,11 +77,11 @@ func notifyReady() {
 // go-fuse starts with this process's stderr, says why a mount failed
 // only there, and a --daemon child's stderr goes nowhere.
 func stderrOf(fn func() error) (string, error) {
-	f, err := os.CreateTemp("", "kfs-mount-stderr-*")
+	fd, err := unix.MemfdCreate("kfs-mount-stderr", unix.MFD_CLOEXEC) // no directory needed, nothing left behind
 	if err != nil {
 		return "", fn()
 	}
-	os.Remove(f.Name())
+	f := os.NewFile(uintptr(fd), "kfs-mount-stderr")
 	defer f.Close()
 	saved, err := unix.Dup(2)
 	if err != nil {
