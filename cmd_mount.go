@@ -232,7 +232,7 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 		UID: o.UID, GID: o.GID, FileMode: uint32(o.FileMode), DirMode: uint32(o.DirMode),
 		AttrTTL: o.AttrTTL, EntryTTL: o.EntryTTL, NegativeTTL: o.NegativeTTL, ReadOnly: o.ReadOnly,
 		BlockSize: o.BlockSize, MaxReadahead: o.MaxReadahead, ACL: o.ACL, Mountpoint: m.Mountpoint, Log: log,
-		Renames: renameJ, Deletes: deleteJ})
+		Renames: renameJ, Deletes: deleteJ, EventsLive: p.webhookLive, Revalidate: o.Revalidate})
 	registerMount(p.metrics, m.Mountpoint, mt.fsys)
 	finishRenames(mt.fsys, renames, o.Deadline, log)
 	if journal != nil {
@@ -246,6 +246,9 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 		root = mt.fsys.BucketRoot(m.Bucket, m.Prefix)
 	}
 	hub.OnEvent(func(e ctl.Event) {
+		if e.Source == "webhook" {
+			mt.fsys.EventSeen(e.Bucket) // the bucket's notifications reach this mount
+		}
 		if m.Bucket == "" || e.Bucket == m.Bucket {
 			mt.fsys.Event(e.Bucket, e.Key, e.ETag, strings.HasPrefix(e.Event, "s3:ObjectRemoved:"), e.Time)
 		}
@@ -494,4 +497,15 @@ func checkPrivateDir(dir string) error {
 		return fmt.Errorf("%s is writable by other users (mode %04o)", dir, fi.Mode().Perm())
 	}
 	return nil
+}
+
+// webhookLive says whether the webhook receiver is up (the listen API's
+// events come late, in bursts: they keep nothing fresh).
+func (p *process) webhookLive() bool {
+	for _, s := range p.sources {
+		if st := s.Snapshot(); st.Name == "webhook" && st.State == "live" {
+			return true
+		}
+	}
+	return false
 }

@@ -24,7 +24,7 @@ func (n *fileNode) CopyFileRange(ctx context.Context, fhIn fusefs.FileHandle, of
 		return 0, syscall.EOPNOTSUPP
 	}
 	n.mu.Lock()
-	src, stored, busy := n.info, n.stored, n.content != nil
+	src, stored, busy := n.info, n.stored, n.content != nil && n.dirty // committed content not yet released is what the store holds
 	n.mu.Unlock()
 	if !stored || busy {
 		return 0, syscall.EOPNOTSUPP // the source's bytes are not (all) in the store

@@ -53,6 +53,15 @@ type Config struct {
 	Renames           RenameJournal // records directory renames under way (nil: not recorded)
 	Deletes           DeleteJournal // records deletions waiting in the batch (nil: not recorded)
 	Log               *slog.Logger
+
+	// Freshness without events. EventsLive says whether a push event
+	// source (the webhook receiver) is up; a bucket counts as covered once
+	// an event of it arrived through it (EventSeen). For a bucket not
+	// covered, a listing older than Revalidate answers neither "no such
+	// name" nor readdir: the store is asked again (0: always). nil
+	// EventsLive: listings are trusted for the TTLs (the in-process tier).
+	EventsLive func() bool
+	Revalidate time.Duration
 }
 
 // RenameJournal records directory renames under way, so one a crash cuts
@@ -87,6 +96,8 @@ type FS struct {
 
 	logMu  sync.Mutex          // protects logged
 	logged map[string]struct{} // GUARDED_BY(logMu): messages already logged once
+
+	covered sync.Map // bucket -> true: events of it arrived through a push source
 
 	notes *notifier // kernel notifications, sent by one goroutine
 	stop  chan struct{}
@@ -168,4 +179,31 @@ func (f *FS) rootInode() *fusefs.Inode {
 	f.rootMu.Lock()
 	defer f.rootMu.Unlock()
 	return f.root
+}
+
+// EventSeen notes that an event of bucket arrived through a push source:
+// the bucket's notification configuration reaches this mount.
+func (f *FS) EventSeen(bucket string) { f.covered.Store(bucket, true) }
+
+// eventsCover says whether changes made elsewhere in bucket reach this
+// mount as events (so its listings may be trusted for the TTLs).
+func (f *FS) eventsCover(bucket string) bool {
+	if f.cfg.EventsLive == nil {
+		return true
+	}
+	_, seen := f.covered.Load(bucket)
+	return seen && f.cfg.EventsLive()
+}
+
+// negativeTTL is how long a listing may answer "no such name" in bucket.
+func (f *FS) negativeTTL(bucket string) time.Duration {
+	if f.eventsCover(bucket) {
+		return f.cfg.NegativeTTL
+	}
+	return min(f.cfg.NegativeTTL, f.cfg.Revalidate)
+}
+
+// listingTTLOf is how long a listing of bucket may serve readdir.
+func (f *FS) listingTTLOf(bucket string) time.Duration {
+	return min(f.listingTTL(), f.negativeTTL(bucket))
 }

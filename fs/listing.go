@@ -135,8 +135,30 @@ func (d *dirNode) cachedLocked(name string, now time.Time, l *listing, fetched b
 		}
 		return dirEntry{}, false, false // listed, but too long ago: ask again (never "absent")
 	}
-	return dirEntry{}, false, l.complete && (fetched || age <= d.fsys.cfg.NegativeTTL)
+	return dirEntry{}, false, l.complete && (fetched || age <= d.fsys.negativeTTL(d.bucket))
 }
+
+// verifyMissLocked says whether a name missing from a listing should be
+// looked up in the store before answering "no such name": yes when no
+// event source covers the bucket, for the first missesVerified misses a
+// second in this directory (a tool that stats what another client just
+// uploaded sees it at once); a burst past that (a cp -r creating many
+// names, a Python import scanning) is answered by the listing, which is
+// at most Revalidate old.
+func (d *dirNode) verifyMissLocked(now time.Time) bool {
+	if d.fsys.eventsCover(d.bucket) {
+		return false
+	}
+	if now.Sub(d.missWindow) >= time.Second {
+		d.missWindow, d.misses = now, 0
+	}
+	d.misses++
+	return d.misses <= missesVerified
+}
+
+// missesVerified is how many misses a second a directory verifies with a
+// targeted lookup when no event source covers its bucket.
+const missesVerified = 8
 
 // lookupEntry finds name in this directory. The first lookup in a directory
 // not listed recently lists it (one page): many lookups usually follow (a
@@ -151,7 +173,11 @@ func (d *dirNode) lookupEntry(ctx context.Context, name string) (dirEntry, error
 		now := time.Now()
 		d.mu.Lock()
 		if e, found, known := d.cachedLocked(name, now, d.listing, false); known {
+			verify := !found && d.verifyMissLocked(now)
 			d.mu.Unlock()
+			if verify {
+				return d.targetedLookup(ctx, name)
+			}
 			if !found {
 				return notFound()
 			}
@@ -166,7 +192,9 @@ func (d *dirNode) lookupEntry(ctx context.Context, name string) (dirEntry, error
 				return dirEntry{}, ctx.Err()
 			}
 		}
-		if now.Sub(d.listedAt) <= d.fsys.cfg.EntryTTL && !d.listedAt.IsZero() {
+		if now.Sub(d.listedAt) <= min(d.fsys.cfg.EntryTTL, d.fsys.negativeTTL(d.bucket)) && !d.listedAt.IsZero() {
+			// Listed a moment ago (and the name was not in the first
+			// page): ask about the one name.
 			d.mu.Unlock()
 			return d.targetedLookup(ctx, name)
 		}
@@ -339,7 +367,7 @@ func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileH
 	now := time.Now()
 	h := &dirHandle{dir: d}
 	d.mu.Lock()
-	if l := d.listing; l != nil && l.complete && now.Sub(l.at) <= d.fsys.listingTTL() {
+	if l := d.listing; l != nil && l.complete && now.Sub(l.at) <= d.fsys.listingTTLOf(d.bucket) {
 		l.readdir = true
 		h.fromMem, h.cached, h.listedAt = true, append([]dirEntry(nil), l.entries...), l.at // a copy: the listing changes under mu
 	}

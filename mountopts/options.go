@@ -54,6 +54,11 @@ type Options struct {
 	AttrTTL     time.Duration
 	EntryTTL    time.Duration
 	NegativeTTL time.Duration
+	// Revalidate: without bucket events reaching the mount, a listing
+	// older than this is listed again before it answers "no such name"
+	// or readdir (names missing from a younger one are still checked in
+	// the store, a few a second per directory).
+	Revalidate time.Duration
 
 	// Faults.
 	RequestTimeout time.Duration // a request without progress this long fails (and is retried)
@@ -101,6 +106,7 @@ func Default() Options {
 		AttrTTL:        10 * time.Second,
 		EntryTTL:       10 * time.Second,
 		NegativeTTL:    5 * time.Second,
+		Revalidate:     time.Second,
 		RequestTimeout: 30 * time.Second,
 		Retries:        5,
 		Deadline:       15 * time.Minute,
@@ -178,7 +184,7 @@ func (o *Options) Validate() error {
 	if o.FileMode&^0o7777 != 0 || o.DirMode&^0o7777 != 0 {
 		return errors.New("file-mode and dir-mode take permission bits only (at most 07777)")
 	}
-	if o.AttrTTL < 0 || o.EntryTTL < 0 || o.NegativeTTL < 0 {
+	if o.AttrTTL < 0 || o.EntryTTL < 0 || o.NegativeTTL < 0 || o.Revalidate < 0 {
 		return errors.New("TTLs must not be negative")
 	}
 	const minBlock, maxBlock = 64 << 10, 128 << 20

@@ -107,6 +107,7 @@ var specs = []spec{
 	durOpt("attr-ttl", "how long the kernel may trust file attributes", func(o *Options) *time.Duration { return &o.AttrTTL }),
 	durOpt("entry-ttl", "how long the kernel may trust a name -> file mapping (and kfs its directory listings)", func(o *Options) *time.Duration { return &o.EntryTTL }),
 	durOpt("negative-ttl", "how long the kernel may remember that a name does not exist", func(o *Options) *time.Duration { return &o.NegativeTTL }),
+	durOpt("revalidate-after", "without bucket events: a directory listing older than this is listed again before it says a name does not exist or serves ls (0: always)", func(o *Options) *time.Duration { return &o.Revalidate }),
 	durOpt("request-timeout", "a request to the store that makes no progress this long (nothing sent or received) fails and is retried; copies and completions may wait 20 times as long for their answer", func(o *Options) *time.Duration { return &o.RequestTimeout }),
 	durOpt("deadline", "longest time one store operation may take, retries included (then the caller gets EIO)", func(o *Options) *time.Duration { return &o.Deadline }),
 	{name: "retries", help: "how many times a failed request to the store is sent again (with backoff and jitter; 0: never)",
