@@ -156,6 +156,20 @@ func (a posix) fileType() uint32 {
 	return syscall.S_IFREG
 }
 
+// dirObjectType is the Content-Type s3fs gives the objects of its
+// directories.
+const dirObjectType = "application/x-directory"
+
+// isDirObject says whether an object without a trailing slash is a
+// directory as s3fs (and its older versions) store them: empty, and typed
+// application/x-directory or with a directory's mode.
+func isDirObject(o store.ObjectInfo) bool {
+	if o.Size != 0 || strings.HasSuffix(o.Key, "/") || o.Key == "" {
+		return false
+	}
+	return strings.HasPrefix(o.ContentType, dirObjectType) || parsePosix(o.Meta).mode&syscall.S_IFMT == syscall.S_IFDIR
+}
+
 // contentType infers the Content-Type from a key's extension.
 func contentType(key string) string {
 	if t := store.ContentTypeOf(key); t != "" {

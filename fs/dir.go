@@ -86,13 +86,19 @@ func (d *dirNode) touch() {
 // attribute TTL.
 func (d *dirNode) loadMarker(ctx context.Context) error {
 	d.mu.Lock()
-	prefix, fresh := d.prefix, d.markerFreshLocked()
+	prefix, fresh, s3fsDir := d.prefix, d.markerFreshLocked(), d.marker.Key != "" && d.marker.Key == strings.TrimSuffix(d.prefix, "/")
 	d.mu.Unlock()
 	if prefix == "" || fresh {
 		return nil
 	}
 	at := time.Now()
 	info, err := d.fsys.statMarker(ctx, d.bucket, prefix)
+	if err == nil && info.Key == "" && s3fsDir {
+		// The directory is s3fs's object without the slash: ask it again.
+		if o, err := d.fsys.store.Stat(ctx, store.ObjectRef{Bucket: d.bucket, Key: strings.TrimSuffix(prefix, "/")}); err == nil && isDirObject(o) {
+			info = o
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -138,7 +138,9 @@ func (l *lister) pushObject(o store.ObjectInfo) {
 	if !l.usable(o.Key, name) || l.fsys.del.isPending(l.bucket, o.Key) {
 		return
 	}
-	l.pending = append(l.pending, dirEntry{name: name, info: o})
+	// An s3fs directory object ("name", empty, application/x-directory)
+	// is a directory; its attributes are its own.
+	l.pending = append(l.pending, dirEntry{name: name, info: o, isDir: isDirObject(o)})
 }
 
 func (l *lister) pushPrefix(p string) {
@@ -147,9 +149,14 @@ func (l *lister) pushPrefix(p string) {
 		return
 	}
 	name := strings.TrimSuffix(p[len(l.prefix):], "/")
+	var info store.ObjectInfo
 	for k, e := range l.pending {
 		if e.name == name {
-			l.fsys.logOnce("a key is both an object and a prefix: showing the directory, hiding the object", "bucket", l.bucket, "key", e.info.Key)
+			if e.isDir {
+				info = e.info // s3fs's directory object of this prefix: the same directory
+			} else {
+				l.fsys.logOnce("a key is both an object and a prefix: showing the directory, hiding the object", "bucket", l.bucket, "key", e.info.Key)
+			}
 			l.pending = append(l.pending[:k], l.pending[k+1:]...)
 			break
 		}
@@ -157,7 +164,7 @@ func (l *lister) pushPrefix(p string) {
 	if !l.usable(p, name) {
 		return
 	}
-	l.queue = append(l.queue, dirEntry{name: name, isDir: true})
+	l.queue = append(l.queue, dirEntry{name: name, isDir: true, info: info})
 }
 
 func (l *lister) usable(key, name string) bool {

@@ -207,10 +207,14 @@ func (d *dirNode) lookupEntry(ctx context.Context, name string) (dirEntry, error
 			e            dirEntry
 			found, known bool
 		)
+		verify := false
 		d.mu.Lock()
 		if err == nil {
 			d.installLocked(l)
 			e, found, known = d.cachedLocked(name, now, l, true) // l is shared from here: under mu
+			// Even a listing made now can lack a name: MinIO does not list
+			// the keys under an object of the same name (s3fs's "dir").
+			verify = known && !found && d.verifyMissLocked(now)
 		}
 		d.listWait = nil
 		d.mu.Unlock()
@@ -221,7 +225,7 @@ func (d *dirNode) lookupEntry(ctx context.Context, name string) (dirEntry, error
 		switch {
 		case found:
 			return e, nil
-		case known:
+		case known && !verify:
 			return notFound()
 		}
 		return d.targetedLookup(ctx, name)
@@ -272,6 +276,9 @@ func (d *dirNode) targetedLookup(ctx context.Context, name string) (dirEntry, er
 		return dirEntry{}, fmt.Errorf("%s: %s: %w", d.path(name), reason, store.ErrNotFound)
 	}
 	key := d.pfx() + name
+	if len(key) > store.MaxKeyLen {
+		return dirEntry{}, fmt.Errorf("%s: longer than a key can be: %w", d.path(name), store.ErrNotFound)
+	}
 	seen := time.Now()
 	var info store.ObjectInfo
 	var statErr error
@@ -280,7 +287,11 @@ func (d *dirNode) targetedLookup(ctx context.Context, name string) (dirEntry, er
 		defer close(done)
 		info, statErr = d.fsys.store.Stat(ctx, store.ObjectRef{Bucket: d.bucket, Key: key})
 	}()
-	page, listErr := d.fsys.store.List(ctx, store.ListRequest{Bucket: d.bucket, Prefix: key + "/", Max: 1})
+	var page store.ListPage
+	var listErr error
+	if len(key)+1 <= store.MaxKeyLen { // else nothing can be under it
+		page, listErr = d.fsys.store.List(ctx, store.ListRequest{Bucket: d.bucket, Prefix: key + "/", Max: 1})
+	}
 	<-done
 	if listErr == nil && (len(page.Objects) > 0 || len(page.Prefixes) > 0) {
 		if statErr == nil {
@@ -293,7 +304,7 @@ func (d *dirNode) targetedLookup(ctx context.Context, name string) (dirEntry, er
 		return e, nil
 	}
 	if statErr == nil {
-		return dirEntry{name: name, info: info, seen: seen}, nil
+		return dirEntry{name: name, info: info, seen: seen, isDir: isDirObject(info)}, nil
 	}
 	if listErr != nil && !errors.Is(listErr, store.ErrNotFound) {
 		return dirEntry{}, listErr

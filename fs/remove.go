@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"errors"
+	"strings"
 	"syscall"
 	"time"
 
@@ -115,6 +116,11 @@ func (d *dirNode) rmdir(ctx context.Context, name string) error {
 	if err := d.fsys.store.Remove(ctx, store.ObjectRef{Bucket: d.bucket, Key: prefix}); err != nil {
 		return err
 	}
+	if d.s3fsDirObject(ctx, name) {
+		if err := d.fsys.store.Remove(ctx, store.ObjectRef{Bucket: d.bucket, Key: strings.TrimSuffix(prefix, "/")}); err != nil {
+			return err
+		}
+	}
 	if ch := d.GetChild(name); ch != nil {
 		if sub, ok := ch.Operations().(*dirNode); ok {
 			sub.forgetAll()
@@ -162,4 +168,22 @@ func (f *FS) FinishDelete(ctx context.Context, bucket, key string, at time.Time)
 		return false, err
 	}
 	return true, nil
+}
+
+// s3fsDirObject says whether the directory name is (also) s3fs's object
+// without the slash, which goes with it on rmdir and rename.
+func (d *dirNode) s3fsDirObject(ctx context.Context, name string) bool {
+	key := d.pfx() + name
+	if ch := d.GetChild(name); ch != nil {
+		if sub, ok := ch.Operations().(*dirNode); ok {
+			sub.mu.Lock()
+			k, learnt := sub.marker.Key, !sub.attrAt.IsZero()
+			sub.mu.Unlock()
+			if k == key || learnt {
+				return k == key
+			}
+		}
+	}
+	o, err := d.fsys.store.Stat(ctx, store.ObjectRef{Bucket: d.bucket, Key: key})
+	return err == nil && isDirObject(o)
 }

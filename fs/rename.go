@@ -72,7 +72,11 @@ func (d *dirNode) rename(ctx context.Context, name string, nd *dirNode, newName 
 		if strings.HasPrefix(dstKey+"/", srcKey+"/") {
 			return syscall.EINVAL // into itself
 		}
+		s3fsDir := d.s3fsDirObject(ctx, name)
 		err := d.fsys.moveTree(ctx, d.bucket, srcKey+"/", dstKey+"/")
+		if err == nil && s3fsDir {
+			err = d.moveDirObject(ctx, srcKey, dstKey)
+		}
 		d.fsys.ahead.dropUnder(d.bucket, srcKey+"/") // listings made ahead during the move saw it half-way
 		d.fsys.ahead.dropUnder(d.bucket, dstKey+"/")
 		if err != nil {
@@ -487,4 +491,17 @@ func (f *FS) walk(ctx context.Context, bucket, prefix string, fn func(store.Obje
 			return nil
 		}
 	}
+}
+
+// moveDirObject moves s3fs's object of a directory (its name without the
+// slash) with the directory, times kept.
+func (d *dirNode) moveDirObject(ctx context.Context, srcKey, dstKey string) error {
+	o, err := d.fsys.store.Stat(ctx, store.ObjectRef{Bucket: d.bucket, Key: srcKey})
+	if err != nil {
+		return err
+	}
+	if _, err := d.fsys.copyKeepingTimes(ctx, d.bucket, o, dstKey); err != nil {
+		return err
+	}
+	return d.fsys.store.Remove(ctx, store.ObjectRef{Bucket: d.bucket, Key: srcKey})
 }

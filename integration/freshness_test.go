@@ -1,9 +1,18 @@
 package integration
 
 import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/url"
 	"os"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
+	"golang.org/x/sys/unix"
 )
 
 // Without events (no webhook): an object put through S3 right after the
@@ -56,5 +65,72 @@ func TestFreshWithoutEvents(t *testing.T) {
 	}
 	if !names(m.path("x"))["y"] {
 		t.Fatal("x/y/ missing")
+	}
+}
+
+// Data written by s3fs reads as s3fs wrote it: a directory kept as an
+// empty object without the slash (application/x-directory, s3fs's mode),
+// and extended attributes with bare names (no namespace) in its
+// URL-encoded x-amz-meta-xattr blob.
+func TestDataWrittenByS3fs(t *testing.T) {
+	b := newBucket(t)
+	ctx := context.Background()
+	c := client(t)
+	dirMeta := map[string]string{"mode": fmt.Sprint(syscall.S_IFDIR | 0o750), "uid": "1000", "gid": "1000", "mtime": "1600000000"}
+	for _, k := range []string{"s3dir", "empty"} {
+		if _, err := c.PutObject(ctx, b, k, strings.NewReader(""), 0, minio.PutObjectOptions{ContentType: "application/x-directory", UserMetadata: dirMeta}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(t, b, "s3dir/f", []byte("inside"))
+	blob := url.PathEscape(`{"key1":"` + base64.StdEncoding.EncodeToString([]byte("value one")) + `","user.k2":"` + base64.StdEncoding.EncodeToString([]byte("two")) + `"}`)
+	if _, err := c.PutObject(ctx, b, "attrs", strings.NewReader("x"), 1, minio.PutObjectOptions{UserMetadata: map[string]string{"xattr": blob}}); err != nil {
+		t.Fatal(err)
+	}
+	m := mountKFS(t, b)
+	ents, err := os.ReadDir(m.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range ents {
+		if seen[e.Name()] {
+			t.Fatalf("%s listed twice: %v", e.Name(), ents)
+		}
+		seen[e.Name()] = true
+		if (e.Name() == "s3dir" || e.Name() == "empty") && !e.IsDir() {
+			t.Fatalf("s3fs's directory object %s is not a directory", e.Name())
+		}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(m.path("s3dir"), &st); err != nil || st.Mode != syscall.S_IFDIR|0o750 || st.Uid != 1000 || st.Mtim.Sec != 1600000000 {
+		t.Fatalf("s3fs directory attributes: %o uid %d mtime %d %v", st.Mode, st.Uid, st.Mtim.Sec, err)
+	}
+	if got, err := os.ReadFile(m.path("s3dir/f")); err != nil || string(got) != "inside" {
+		t.Fatalf("a file in s3fs's directory: %q %v", got, err)
+	}
+	m2 := mountKFS(t, b) // by lookup, not listing
+	if st, err := os.Stat(m2.path("empty")); err != nil || !st.IsDir() {
+		t.Fatalf("an empty s3fs directory looked up by name: %v %v", st, err)
+	}
+	if err := os.Remove(m2.path("empty")); err != nil {
+		t.Fatalf("rmdir of an s3fs directory: %v", err)
+	}
+	if keys := listKeys(t, b, "empty"); len(keys) != 0 {
+		t.Fatalf("rmdir left %v", keys)
+	}
+	buf := make([]byte, 256)
+	if n, err := unix.Getxattr(m.path("attrs"), "key1", buf); err != nil || string(buf[:n]) != "value one" {
+		t.Fatalf("a bare-named attribute s3fs stored: %q %v", buf[:n], err)
+	}
+	n, err := unix.Listxattr(m.path("attrs"), buf)
+	if err != nil || !strings.Contains(string(buf[:n]), "key1\x00") || !strings.Contains(string(buf[:n]), "user.k2\x00") {
+		t.Fatalf("listxattr of s3fs's attributes: %q %v", buf[:n], err)
+	}
+	if err := unix.Setxattr(m.path("attrs"), "key3", []byte("bare"), 0); err != nil {
+		t.Fatalf("setting a bare name, as s3fs allows: %v", err)
+	}
+	if meta := sdkMeta(t, b, "attrs"); !strings.Contains(meta["xattr"], "key3") {
+		t.Fatalf("the bare name is not in s3fs's blob: %v", meta)
 	}
 }

@@ -31,12 +31,30 @@ const (
 )
 
 // IsStored reports names kept in the blob: user.* names outside user.s3.,
-// and the ACLs.
+// the ACLs, and names in no namespace Linux knows ("key1": FUSE passes
+// them through, and s3fs keeps them in the same blob).
 func IsStored(name string) bool {
 	if name == ACLAccess || name == ACLDefault {
 		return true
 	}
-	return strings.HasPrefix(name, "user.") && !strings.HasPrefix(name, Prefix) && len(name) > len("user.")
+	if strings.HasPrefix(name, "user.") {
+		return !strings.HasPrefix(name, Prefix) && len(name) > len("user.")
+	}
+	return IsBare(name)
+}
+
+// IsBare reports a name outside the namespaces Linux knows (user.,
+// trusted., security., system.).
+func IsBare(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, ns := range []string{"user.", "trusted.", "security.", "system."} {
+		if strings.HasPrefix(name, ns) {
+			return false
+		}
+	}
+	return true
 }
 
 // ParseBlob reads a stored blob ("" is an empty set). Anything malformed is

@@ -388,7 +388,7 @@ func (m *Store) List(ctx context.Context, r store.ListRequest) (store.ListPage, 
 		o := b.objects[e.key]
 		info := store.ObjectInfo{Key: e.key, Size: o.info.Size, ETag: o.info.ETag, LastModified: o.info.LastModified}
 		if r.Meta {
-			info.Meta = copyMap(o.info.Meta)
+			info.Meta, info.ContentType = copyMap(o.info.Meta), o.info.ContentType // as MinIO's metadata listing
 		}
 		p.Objects = append(p.Objects, info)
 	}

@@ -375,6 +375,8 @@ func decodeListing(body []byte) (store.ListPage, error) {
 		for k, v := range o.meta {
 			if rest, ok := strings.CutPrefix(strings.ToLower(k), "x-amz-meta-"); ok {
 				info.Meta[rest] = v
+			} else if strings.EqualFold(k, "content-type") {
+				info.ContentType = v // MinIO's metadata listing says it too
 			}
 		}
 		p.Objects = append(p.Objects, info)
