@@ -142,7 +142,7 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	if !h.write {
 		return 0
 	}
-	if n.fsys.stillOpen(n, callerPid(ctx), h.pid) {
+	if n.fsys.stillOpen(n, h.pid, callerPid(ctx)) { // the opener first: a closer may be in the middle of an exec
 		return 0
 	}
 	if err := n.commit(ctx); err != nil {

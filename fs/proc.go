@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 )
 
 // stillOpen reports whether a process among pids (the one closing a
@@ -31,11 +32,33 @@ func (f *FS) stillOpen(n *fileNode, pids ...uint32) bool {
 			continue
 		}
 		seen[pid] = true
-		if fdsOn(pid, want) > 0 {
+		if fdsOnBounded(pid, want, procWait) > 0 {
 			return true
 		}
 	}
 	return false
+}
+
+// procWait bounds how long a close waits to read another process's
+// descriptors. A process in the middle of execve(2) closes its close-on-
+// exec descriptors (a FLUSH here) while the kernel holds its /proc entries
+// locked until the exec is done: reading them would wait for the exec,
+// which waits for this FLUSH — a deadlock (a Go program forking while it
+// held a file of the mount open for writing hung). Past the bound the
+// answer is "cannot tell" (the close commits).
+const procWait = 100 * time.Millisecond
+
+// fdsOnBounded is fdsOn, giving up (0) after wait; the read left behind
+// ends when the process's exec does.
+func fdsOnBounded(pid uint32, want string, wait time.Duration) int {
+	done := make(chan int, 1)
+	go func() { done <- fdsOn(pid, want) }()
+	select {
+	case n := <-done:
+		return n
+	case <-time.After(wait):
+		return 0
+	}
 }
 
 // fdsOn counts the descriptors of process pid whose path is want.

@@ -482,3 +482,61 @@ func TestRmRfBatched(t *testing.T) {
 		t.Fatalf("re-created file: %q", got)
 	}
 }
+
+// A 4 KiB write and fsync in the middle of a 200 MiB object costs a
+// handful of requests (the changed part, one copy before it and one
+// after, the upload's start and end, the base bytes of the changed part,
+// the tags it keeps), not one per part; the bytes are right.
+func TestSmallEditOfALargeObject(t *testing.T) {
+	b := newBucket(t)
+	data := randBytes(200 << 20)
+	put(t, b, "big.bin", data)
+	m := mountKFS(t, b)
+	byOp := func() map[string]float64 {
+		_, out, _ := kfsRun(t, "metrics", m.dir)
+		ops := map[string]float64{}
+		for _, s := range parseMetrics(t, out)["kfs_s3_requests_total"].GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "op" {
+					ops[l.GetValue()] += s.GetCounter().GetValue()
+				}
+			}
+		}
+		return ops
+	}
+	requests := func() float64 {
+		total := 0.0
+		for _, v := range byOp() {
+			total += v
+		}
+		return total
+	}
+	if st, err := os.Stat(m.path("big.bin")); err != nil || st.Size() != int64(len(data)) {
+		t.Fatal(st, err)
+	}
+	before := requests()
+	f, err := os.OpenFile(m.path("big.bin"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := bytes.Repeat([]byte("E"), 4096)
+	if _, err := f.WriteAt(edit, 100<<20+777); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	used := requests() - before
+	ops := byOp()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	copy(data[100<<20+777:], edit)
+	if got := sdkSha(t, b, "big.bin"); got != sha(data) {
+		t.Fatal("the edited object differs")
+	}
+	if used > 8 {
+		t.Fatalf("a 4 KiB edit + fsync of a 200 MiB file took %v requests, want at most 8 (all so far: %v)", used, ops)
+	}
+	t.Logf("a 4 KiB edit + fsync of a 200 MiB object: %v requests", used)
+}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func dataTests() []Test {
@@ -24,6 +25,7 @@ func dataTests() []Test {
 		{"SavePatternWithFsyncOfDirectory", savePattern},
 		{"SeekBackAfterLargeSequentialWrite", seekBack},
 		{"CopyOntoAnExistingFile", copyOverExisting},
+		{"ExecWhileAFileIsOpenForWriting", execWhileOpen},
 	}
 }
 
@@ -396,4 +398,48 @@ func run(t *testing.T, name string, args ...string) {
 	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
 		t.Fatalf("%s %v: %v %s", name, args, err, out)
 	}
+}
+
+// execWhileOpen: a process that starts a program while it holds a file of
+// the mount open for writing (Go's exec closes the child's copy during
+// execve) is not stalled, and the file is stored whole at its own close.
+// It used to deadlock: the close's check of the child's descriptors waited
+// for the exec, which waited for the close.
+func execWhileOpen(t *testing.T, dir string) {
+	p := filepath.Join(dir, "open-across-exec")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := pattern(300000, 9)
+	f.Write(data[:100000])
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; i < 3; i++ {
+			if err := exec.Command("true").Run(); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("starting a program while a file of the mount is open for writing hangs")
+	}
+	f.Write(data[100000:])
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.Command("true").Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustEqual(t, p, read(t, p), data)
 }

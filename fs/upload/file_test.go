@@ -144,11 +144,40 @@ func TestEditCopiesUntouchedPartsServerSide(t *testing.T) {
 	copy(data[2*P+5:], "xy")
 	commit(t, f)
 	mustData(t, m, "obj", data)
-	if c, u := m.Calls("CopyPart"), m.Calls("PutPart"); c != 5 || u != 1 {
-		t.Fatalf("%d parts copied, %d uploaded; want 5 and 1", c, u)
+	// The untouched runs before and after the changed part are one copy
+	// each (UploadPartCopy takes up to 5 GiB).
+	if c, u := m.Calls("CopyPart"), m.Calls("PutPart"); c != 2 || u != 1 {
+		t.Fatalf("%d parts copied, %d uploaded; want 2 and 1", c, u)
 	}
 	if got := m.Calls("ReadAt"); got != 2 {
 		t.Fatalf("%d range reads, want 2 (the edge chunks of the write... merged)", got)
+	}
+}
+
+// A 4 KiB edit in the middle of a 200 MiB object (16 MiB parts): the
+// upload's start, a copy before, the changed part, a copy after, the
+// completion, and the reads of the changed part's base bytes: at most 8
+// requests (it was one request per part, 19 for this file).
+func TestSmallEditOfALargeObjectCostsAHandfulOfRequests(t *testing.T) {
+	p, m := newPipe(t, func(c *Config) { c.PartSize = 16 << 20 })
+	data := make([]byte, 200<<20)
+	copy(data[100<<20:], "before")
+	base := m.PutOwned("b", "big", data)
+	f := open(t, p, "big", base, false)
+	edit := bytes.Repeat([]byte("e"), 4096)
+	if err := f.WriteAt(ctx, edit, 100<<20+12345); err != nil {
+		t.Fatal(err)
+	}
+	copy(data[100<<20+12345:], edit)
+	commit(t, f)
+	mustData(t, m, "big", data)
+	total := 0
+	for _, c := range []string{"NewUpload", "CopyPart", "PutPart", "CompleteUpload", "ReadAt", "Put"} {
+		total += m.Calls(c)
+	}
+	if total > 8 || m.Calls("CopyPart") != 2 || m.Calls("PutPart") != 1 {
+		t.Fatalf("%d requests (%d copies, %d parts, %d reads), want at most 8", total,
+			m.Calls("CopyPart"), m.Calls("PutPart"), m.Calls("ReadAt"))
 	}
 }
 

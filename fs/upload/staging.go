@@ -118,10 +118,7 @@ func (f *File) ensureLocked(ctx context.Context, off, n int64) error {
 			c++
 			continue
 		}
-		run := c
-		for run <= last && f.chunks[run]&present == 0 && run-c < 16 {
-			run++
-		}
+		run := f.missingRun(c, last)
 		lo, hi := c*chunk, min(run*chunk, f.baseLimit)
 		if err := f.holdLocked(lo, hi); err != nil {
 			return err
@@ -135,15 +132,43 @@ func (f *File) ensureLocked(ctx context.Context, off, n int64) error {
 			f.unholdLocked(lo, hi)
 			return err
 		}
-		if _, err := f.f.WriteAt(buf, lo); err != nil {
-			f.unholdLocked(lo, hi)
-			return fmt.Errorf("staging file: %w", err)
-		}
 		for ; c < run; c++ {
+			if f.chunks[c]&present != 0 {
+				continue // written here: its bytes are the file's, not the base's
+			}
+			b := buf[c*chunk-lo : min((c+1)*chunk, hi)-lo]
+			if _, err := f.f.WriteAt(b, c*chunk); err != nil {
+				f.unholdLocked(lo, hi)
+				return fmt.Errorf("staging file: %w", err)
+			}
 			f.chunks[c] |= present
 		}
 	}
 	return nil
+}
+
+// missingRun is where one base fetch starting at the missing chunk c ends
+// (exclusive): at most 16 chunks, bridging runs of up to 2 chunks already
+// present when missing ones follow (an edit in the middle of a part costs
+// one GET of the part, not one on each side of the edit).
+func (f *File) missingRun(c, last int64) int64 {
+	end, run := c, c
+	for run <= last && run-c < 16 {
+		if f.chunks[run]&present == 0 {
+			run++
+			end = run
+			continue
+		}
+		gap := run
+		for gap <= last && f.chunks[gap]&present != 0 && gap-run < 2 {
+			gap++
+		}
+		if gap > last || f.chunks[gap]&present != 0 || gap-c >= 16 {
+			break
+		}
+		run = gap
+	}
+	return end
 }
 
 // unholdLocked returns the charge holdLocked took for chunks that did not
