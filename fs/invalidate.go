@@ -258,23 +258,29 @@ func (f *FS) bucketDir(bucket string) *fusefs.Inode {
 	return nil
 }
 
-// deepestKnown returns the deepest directory on key's path the kernel
-// knows, and the next name in it, when key's own directory is unknown.
-func (f *FS) deepestKnown(bucket, key string) (*fusefs.Inode, string) {
+// walkKnown follows key's path through the directories the kernel knows.
+// It returns the directory holding key and key's name in it (complete
+// true), or, when a directory on the way is unknown, the deepest known one
+// and the next name in it (complete false); nil when key is not under
+// this mount.
+func (f *FS) walkKnown(bucket, key string) (dir *fusefs.Inode, name string, complete bool) {
 	root := f.rootInode()
 	if root == nil {
-		return nil, ""
+		return nil, "", false
 	}
-	dir := root
+	dir = root
 	if r, ok := root.Operations().(*dirNode); ok {
 		if r.bucket != bucket || !strings.HasPrefix(key, r.pfx()) {
-			return nil, ""
+			return nil, "", false
 		}
 		key = strings.TrimPrefix(key, r.pfx())
 	} else {
+		if key == "" {
+			return root, bucket, true
+		}
 		ch := root.GetChild(bucket)
 		if ch == nil {
-			return root, bucket
+			return root, bucket, false
 		}
 		dir = ch
 	}
@@ -282,39 +288,27 @@ func (f *FS) deepestKnown(bucket, key string) (*fusefs.Inode, string) {
 	for _, s := range segs[:len(segs)-1] {
 		next := dir.GetChild(s)
 		if next == nil {
-			return dir, s
+			return dir, s, false
 		}
 		dir = next
 	}
-	return nil, "" // key's own directory is known: findParent's case
+	return dir, segs[len(segs)-1], true
+}
+
+// deepestKnown returns the deepest directory on key's path the kernel
+// knows, and the next name in it, when key's own directory is unknown.
+func (f *FS) deepestKnown(bucket, key string) (*fusefs.Inode, string) {
+	if dir, name, complete := f.walkKnown(bucket, key); !complete {
+		return dir, name
+	}
+	return nil, ""
 }
 
 // findParent returns the inode of the directory holding key, and the name
 // of key in it, when the kernel knows that directory.
 func (f *FS) findParent(bucket, key string) (*fusefs.Inode, string) {
-	root := f.rootInode()
-	if root == nil {
-		return nil, ""
+	if dir, name, complete := f.walkKnown(bucket, key); complete {
+		return dir, name
 	}
-	dir := root
-	if r, ok := root.Operations().(*dirNode); ok {
-		if r.bucket != bucket || !strings.HasPrefix(key, r.pfx()) {
-			return nil, ""
-		}
-		key = strings.TrimPrefix(key, r.pfx())
-	} else {
-		if key == "" {
-			return root, bucket
-		}
-		if dir = root.GetChild(bucket); dir == nil {
-			return nil, ""
-		}
-	}
-	segs := strings.Split(strings.TrimSuffix(key, "/"), "/")
-	for _, s := range segs[:len(segs)-1] {
-		if dir = dir.GetChild(s); dir == nil {
-			return nil, ""
-		}
-	}
-	return dir, segs[len(segs)-1]
+	return nil, ""
 }

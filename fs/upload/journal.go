@@ -156,18 +156,7 @@ func (j *Journal) Adopt(other *Journal) error {
 		return err
 	}
 	ups, renames, deletes := readJournal(other.f)
-	var lines []string
-	for _, u := range ups {
-		lines = append(lines, fmt.Sprintf("+ %s %s %s", u.bucket, u.id, strings.ReplaceAll(u.key, "\n", "\\n")))
-	}
-	for _, r := range renames {
-		b, _ := json.Marshal(r)
-		lines = append(lines, fmt.Sprintf("R+ %s %s", r.ID, b))
-	}
-	for _, d := range deletes {
-		b, _ := json.Marshal(d)
-		lines = append(lines, fmt.Sprintf("D+ %s %s", d.ID, b))
-	}
+	lines := openLines(ups, renames, deletes)
 	j.mu.Lock()
 	for _, l := range lines {
 		fmt.Fprintln(j.f, l)
@@ -221,25 +210,18 @@ func (j *Journal) Recover(ctx context.Context, s Aborter) (int, []Rename, error)
 	j.deletes = deletes
 	n := 0
 	var firstErr error
-	var left []string
+	var kept []openUpload
 	for _, u := range ups {
 		if err := s.AbortUpload(ctx, u.bucket, u.key, u.id); err != nil && !errors.Is(err, store.ErrNotFound) {
 			if firstErr == nil {
 				firstErr = err
 			}
-			left = append(left, fmt.Sprintf("+ %s %s %s", u.bucket, u.id, strings.ReplaceAll(u.key, "\n", "\\n")))
+			kept = append(kept, u)
 			continue
 		}
 		n++
 	}
-	for _, r := range renames {
-		b, _ := json.Marshal(r)
-		left = append(left, fmt.Sprintf("R+ %s %s", r.ID, b))
-	}
-	for _, d := range deletes {
-		b, _ := json.Marshal(d)
-		left = append(left, fmt.Sprintf("D+ %s %s", d.ID, b))
-	}
+	left := openLines(kept, renames, deletes)
 	if err := j.f.Truncate(0); err != nil {
 		return n, renames, err
 	}
@@ -251,6 +233,24 @@ func (j *Journal) Recover(ctx context.Context, s Aborter) (int, []Rename, error)
 }
 
 type openUpload struct{ bucket, key, id string }
+
+// openLines are the journal lines that begin the records given (what a
+// journal still holds open).
+func openLines(ups []openUpload, renames []Rename, deletes []Delete) []string {
+	var lines []string
+	for _, u := range ups {
+		lines = append(lines, fmt.Sprintf("+ %s %s %s", u.bucket, u.id, strings.ReplaceAll(u.key, "\n", "\\n")))
+	}
+	for _, r := range renames {
+		b, _ := json.Marshal(r)
+		lines = append(lines, fmt.Sprintf("R+ %s %s", r.ID, b))
+	}
+	for _, d := range deletes {
+		b, _ := json.Marshal(d)
+		lines = append(lines, fmt.Sprintf("D+ %s %s", d.ID, b))
+	}
+	return lines
+}
 
 // openSet is what a journal leaves open of one kind: records by id, in
 // the order they began.
