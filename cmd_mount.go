@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -308,108 +306,6 @@ func (m *mounted) close(l *slog.Logger) {
 	}
 }
 
-// prepareCacheDir makes the mount's cache directory, one per endpoint,
-// bucket and prefix (concurrent mounts of it share the directory, each
-// with its own journal slot: uploads.journal, uploads-1.journal, ...), so
-// the next mount finds every journal a crashed one left. Journals no live
-// process holds (a crash's, in any slot, or in a <hash>-<pid> folder of
-// earlier versions) are replayed: their uploads aborted, their renames
-// and deletions adopted by this mount's journal, and their files removed.
-func prepareCacheDir(o mountopts.Options, m mountopts.Mount, st *s3store.Store, l *slog.Logger) (string, *upload.Journal, []upload.Rename, error) {
-	base := cacheBase(o)
-	sum := sha256.Sum256([]byte(o.Endpoint + "\x00" + m.Bucket + "\x00" + m.Prefix))
-	dir := filepath.Join(base, hex.EncodeToString(sum[:8]))
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", nil, nil, fmt.Errorf("cache dir: %v", err)
-	}
-	private := []string{dir}
-	if o.CacheDir == "" {
-		private = append(private, base) // kfs's own: made by this user, in a directory every user writes
-	}
-	for _, d := range private {
-		if err := checkPrivateDir(d); err != nil {
-			return "", nil, nil, fmt.Errorf("cache dir: %v (staging files and journals must be this user's alone: remove it, or give --cache-dir)", err)
-		}
-	}
-	if o.ReadOnly {
-		return dir, nil, nil, nil
-	}
-	j, err := journalSlot(dir)
-	if err != nil {
-		return "", nil, nil, fmt.Errorf("cache dir: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	adoptOrphans(ctx, j, dir, st, l)
-	n, renames, err := j.Recover(ctx, st)
-	if err != nil {
-		l.Warn("cleaning up uploads of an earlier run failed", "err", err)
-	} else if n > 0 {
-		l.Info("aborted incomplete multipart uploads left by an earlier run", "uploads", n)
-	}
-	return dir, j, renames, nil
-}
-
-// cacheBase is --cache-dir, else /var/tmp/kfs-UID (the temporary
-// directory where /var/tmp is missing).
-func cacheBase(o mountopts.Options) string {
-	if o.CacheDir != "" {
-		return o.CacheDir
-	}
-	tmp := os.TempDir()
-	if _, err := os.Stat("/var/tmp"); err == nil {
-		tmp = "/var/tmp"
-	}
-	return filepath.Join(tmp, fmt.Sprintf("kfs-%d", os.Getuid()))
-}
-
-// journalSlot locks the first journal of dir no live mount holds.
-func journalSlot(dir string) (*upload.Journal, error) {
-	for i := 0; i < 1000; i++ {
-		name := "uploads.journal"
-		if i > 0 {
-			name = fmt.Sprintf("uploads-%d.journal", i)
-		}
-		j, err := upload.OpenJournal(filepath.Join(dir, name))
-		if errors.Is(err, upload.ErrJournalBusy) {
-			continue
-		}
-		return j, err
-	}
-	return nil, errors.New("1,000 live mounts of one bucket")
-}
-
-// adoptOrphans replays into j the journals of dir (and of <dir>-<pid>
-// folders) that no live process holds.
-func adoptOrphans(ctx context.Context, j *upload.Journal, dir string, st *s3store.Store, l *slog.Logger) {
-	paths, _ := filepath.Glob(filepath.Join(dir, "uploads*.journal"))
-	legacy, _ := filepath.Glob(dir + "-*/uploads.journal")
-	for _, p := range append(paths, legacy...) {
-		if p == j.Path() {
-			continue
-		}
-		o, err := upload.OpenJournal(p)
-		if err != nil {
-			continue // held by a live mount (or unreadable: left alone)
-		}
-		if n, _, err := o.Recover(ctx, st); err != nil {
-			l.Warn("a journal an earlier run left could not be replayed yet; the next mount tries again", "journal", p, "err", err)
-			o.Close()
-			continue
-		} else if n > 0 {
-			l.Info("aborted incomplete multipart uploads left by an earlier run", "uploads", n, "journal", p)
-		}
-		if err := j.Adopt(o); err != nil {
-			l.Warn("could not take over a journal an earlier run left; the next mount tries again", "journal", p, "err", err)
-			o.Close()
-			continue
-		}
-		if filepath.Dir(p) != dir {
-			os.Remove(filepath.Dir(p)) // an old <hash>-<pid> folder, when empty
-		}
-	}
-}
-
 // finishDeletes sends the deletions a killed run had batched but not sent
 // (its unlinks returned 0: the files must not come back).
 func finishDeletes(fsys *kfs.FS, j *upload.Journal, deadline time.Duration, l *slog.Logger) {
@@ -475,28 +371,6 @@ func mountStats(blocks *cache.Blocks, fsys *kfs.FS, p *problems, sources []*ctl.
 	}
 	return map[string]any{"cache": cs, "cache_hit_ratio": ratio, "fs": fsys.Status(), "problems_logged": count,
 		"last_problems": last, "event_sources": states}
-}
-
-// checkPrivateDir refuses a directory another user could have planted or
-// could change: a symlink, not owned by this process's user, or writable
-// by group or others.
-func checkPrivateDir(dir string) error {
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	switch {
-	case !ok:
-		return fmt.Errorf("%s: no owner", dir)
-	case fi.Mode()&os.ModeSymlink != 0 || !fi.IsDir():
-		return fmt.Errorf("%s is not a directory (a symbolic link?)", dir)
-	case st.Uid != uint32(os.Geteuid()):
-		return fmt.Errorf("%s is owned by uid %d, not by this user (uid %d)", dir, st.Uid, os.Geteuid())
-	case fi.Mode().Perm()&0o022 != 0:
-		return fmt.Errorf("%s is writable by other users (mode %04o)", dir, fi.Mode().Perm())
-	}
-	return nil
 }
 
 // webhookLive says whether the webhook receiver is up (the listen API's

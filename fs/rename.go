@@ -492,16 +492,3 @@ func (f *FS) walk(ctx context.Context, bucket, prefix string, fn func(store.Obje
 		}
 	}
 }
-
-// moveDirObject moves s3fs's object of a directory (its name without the
-// slash) with the directory, times kept.
-func (d *dirNode) moveDirObject(ctx context.Context, srcKey, dstKey string) error {
-	o, err := d.fsys.store.Stat(ctx, store.ObjectRef{Bucket: d.bucket, Key: srcKey})
-	if err != nil {
-		return err
-	}
-	if _, err := d.fsys.copyKeepingTimes(ctx, d.bucket, o, dstKey); err != nil {
-		return err
-	}
-	return d.fsys.store.Remove(ctx, store.ObjectRef{Bucket: d.bucket, Key: srcKey})
-}
