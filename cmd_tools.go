@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"kfs/ctl"
@@ -323,6 +324,12 @@ func statusCmd() *command {
 				if err == nil {
 					st, err = cl.Status()
 				}
+				if errors.Is(err, ctl.ErrDeadMount) {
+					// known and reported: its process is gone, not silent
+					all = append(all, map[string]string{"mountpoint": mp, "state": "dead", "error": err.Error()})
+					fmt.Fprintf(stderr, "kfs status: %v\n", err)
+					continue
+				}
 				if err != nil {
 					failed++
 					all = append(all, map[string]string{"mountpoint": mp, "error": err.Error()})
@@ -394,6 +401,10 @@ func allMetrics(c *command, stdout, stderr io.Writer) int {
 		var st ctl.Status
 		if err == nil {
 			st, err = cl.Status()
+		}
+		if errors.Is(err, ctl.ErrDeadMount) {
+			fmt.Fprintf(stderr, "kfs metrics: %v\n", err)
+			continue
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "kfs metrics: %s: %v\n", mp, err)

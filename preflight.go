@@ -48,7 +48,11 @@ func preflight(st *s3store.Store, m mountopts.Mount) error {
 // checkMountpoint refuses a mount point that is missing, not a directory,
 // not empty, or already mounted.
 func checkMountpoint(dir string) error {
+	var sfs syscall.Statfs_t
 	st, err := os.Stat(dir)
+	if err == nil && syscall.Statfs(dir, &sfs) == syscall.ENOTCONN {
+		err = &os.PathError{Op: "statfs", Path: dir, Err: syscall.ENOTCONN} // stat may come from cached attributes
+	}
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("mount point %s does not exist (mkdir -p %s)", dir, dir)

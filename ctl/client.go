@@ -119,7 +119,8 @@ func unescape(s string) string {
 
 // Client talks to one mount's socket.
 type Client struct {
-	hc *http.Client
+	hc         *http.Client
+	mountpoint string // for telling a dead mount from a refusing socket; "" from Dial
 }
 
 // Dial returns a client for the socket at path, trusting whoever serves it
@@ -128,13 +129,40 @@ func Dial(path string) *Client { return dial(path, nil) }
 
 // dialChecked is Dial that checks, on every connection, that the server's
 // process runs as owner or root (SO_PEERCRED).
-func dialChecked(path string, owner uint32) *Client {
-	return dial(path, func(cr Cred) error {
+func dialChecked(path string, owner uint32, mountpoint string) *Client {
+	c := dial(path, func(cr Cred) error {
 		if cr.UID != owner && cr.UID != 0 {
 			return fmt.Errorf("refusing the control socket %s: it is served by uid %d, not by the mount's owner (uid %d) or root", path, cr.UID, owner)
 		}
 		return nil
 	})
+	c.mountpoint = mountpoint
+	return c
+}
+
+// ErrDeadMount is a kfs mount whose process has exited: the kernel still
+// lists it, every access to it fails with ENOTCONN, and only an unmount
+// clears it.
+var ErrDeadMount = errors.New("dead mount")
+
+// deadMount reports whether mountpoint is a FUSE mount whose server is gone.
+// It is asked only after its socket refused or was missing, so a live but
+// busy mount is not asked; a statfs that does not answer within 2s counts
+// as alive.
+func deadMount(mountpoint string) error {
+	done := make(chan error, 1)
+	go func() {
+		var st syscall.Statfs_t // always asks the server; a stat may be answered from cached attributes
+		done <- syscall.Statfs(mountpoint, &st)
+	}()
+	select {
+	case err := <-done:
+		if errors.Is(err, syscall.ENOTCONN) {
+			return fmt.Errorf("%s is a %w: the kfs process serving it has exited (run kfs unmount %s, then mount it again)", mountpoint, ErrDeadMount, mountpoint)
+		}
+	case <-time.After(2 * time.Second):
+	}
+	return nil
 }
 
 func dial(path string, check func(Cred) error) *Client {
@@ -209,13 +237,16 @@ func forEntry(m MountEntry) (*Client, error) {
 			err = checkOwned(sock, owner, false)
 		}
 		if err == nil {
-			return dialChecked(sock, owner), nil
+			return dialChecked(sock, owner, m.Point), nil
 		}
 		if firstErr == nil || errors.Is(firstErr, os.ErrNotExist) && !errors.Is(err, os.ErrNotExist) {
 			firstErr = err
 		}
 	}
 	if errors.Is(firstErr, os.ErrNotExist) {
+		if err := deadMount(m.Point); err != nil {
+			return nil, err
+		}
 		return nil, fmt.Errorf("no control socket for %s (is its kfs running? sockets of uid %d's mounts live in %s)", m.Point, owner, DefaultRuntimeDir(owner))
 	}
 	return nil, fmt.Errorf("refusing the control socket of %s: %v", m.Point, firstErr)
@@ -236,7 +267,7 @@ func (c *Client) do(method, endpoint string, in, out any) error {
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("control socket: %v", transportErr(err))
+		return c.transportErr(err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
@@ -318,7 +349,7 @@ func (c *Client) Stream(endpoint string, in any, w io.Writer) (http.Header, erro
 	hc.Timeout = 0 // streams may run long
 	resp, err := hc.Post("http://kfs"+endpoint, "application/json", bytes.NewReader(b))
 	if err != nil {
-		return nil, fmt.Errorf("control socket: %v", transportErr(err))
+		return nil, c.transportErr(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -344,7 +375,7 @@ func (c *Client) Call(endpoint string, in, out any) error {
 func (c *Client) Metrics(w io.Writer) error {
 	resp, err := c.hc.Get("http://kfs/v1/metrics")
 	if err != nil {
-		return fmt.Errorf("control socket: %v", transportErr(err))
+		return c.transportErr(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -354,13 +385,19 @@ func (c *Client) Metrics(w io.Writer) error {
 	return err
 }
 
-// transportErr drops the request line Go's HTTP client puts before a
-// connection's error ("Post \"http://kfs/v1/stat\": ..."): the socket's
+// transportErr words a failed connection: a refused socket of a dead mount
+// says so; otherwise the request line Go's HTTP client puts before the
+// error ("Post \"http://kfs/v1/stat\": ...") is dropped, as the socket's
 // own words are what the user reads.
-func transportErr(err error) error {
+func (c *Client) transportErr(err error) error {
+	if errors.Is(err, syscall.ECONNREFUSED) && c.mountpoint != "" {
+		if dead := deadMount(c.mountpoint); dead != nil {
+			return dead
+		}
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return ue.Err
+		err = ue.Err
 	}
-	return err
+	return fmt.Errorf("control socket: %v", err)
 }

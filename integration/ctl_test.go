@@ -440,8 +440,22 @@ f=open(sys.argv[1],"wb"); f.write(os.urandom(3<<20)); f.flush(); print("ok", flu
 		!strings.HasSuffix(st.Stats.FS.Uploads[0].Path, "/writing.bin") {
 		t.Fatalf("status: %+v\n%s", st, raw)
 	}
-	if all := kfsOut(t, "status"); !strings.Contains(all, m.dir) {
-		t.Fatalf("kfs status without a path does not list %s:\n%s", m.dir, all)
+	// Every kfs mount on the machine is listed: other tests' mounts may
+	// come and go meanwhile, and a dead one (its process killed) is
+	// reported without failing; this mount must be there and answer.
+	_, out, errOut := kfsRun(t, "status")
+	var all []map[string]any
+	if err := json.Unmarshal([]byte(out), &all); err != nil {
+		t.Fatalf("kfs status: %v\n%s\n%s", err, out, errOut)
+	}
+	found := false
+	for _, e := range all {
+		if e["mountpoint"] == m.dir {
+			found = e["error"] == nil && e["pid"] != nil
+		}
+	}
+	if !found {
+		t.Fatalf("kfs status without a path does not list %s as answering:\n%s\n%s", m.dir, out, errOut)
 	}
 }
 

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -348,5 +349,46 @@ func TestJournalOfAConcurrentMountIsReplayed(t *testing.T) {
 			t.Fatalf("clean unmounts left %v in the cache directory", left)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kfs killed with SIGKILL and its mount left behind: the kfs commands say
+// it is a dead mount (status lists it without failing), mount refuses it
+// with the way out, and kfs unmount clears it.
+func TestDeadMountIsNamed(t *testing.T) {
+	b := newBucket(t)
+	put(t, b, "f", []byte("x"))
+	mnt := mountKFS(t, b)
+	if err := mnt.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	for i := 0; i < 100; i++ { // until the kernel sees the device closed
+		var st syscall.Statfs_t
+		if err = syscall.Statfs(mnt.dir, &st); errors.Is(err, syscall.ENOTCONN) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !errors.Is(err, syscall.ENOTCONN) {
+		t.Fatalf("stat of a killed mount: %v", err)
+	}
+	code, out, errOut := kfsRun(t, "status")
+	if code != 0 || !strings.Contains(out, `"state": "dead"`) || !strings.Contains(errOut, mnt.dir+" is a dead mount") {
+		t.Fatalf("kfs status with a dead mount: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, _, errOut = kfsRun(t, "status", mnt.dir)
+	if code == 0 || !strings.Contains(errOut, "dead mount") || !strings.Contains(errOut, "kfs unmount "+mnt.dir) {
+		t.Fatalf("kfs status %s: exit %d: %s", mnt.dir, code, errOut)
+	}
+	code, _, errOut = kfsRun(t, "mount", b, mnt.dir)
+	if code == 0 || !strings.Contains(errOut, "dead FUSE mount") {
+		t.Fatalf("kfs mount on a dead mount: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut = kfsRun(t, "unmount", mnt.dir); code != 0 {
+		t.Fatalf("kfs unmount of a dead mount: exit %d: %s", code, errOut)
+	}
+	if isMounted(mnt.dir) {
+		t.Fatal("still mounted after kfs unmount")
 	}
 }

@@ -19,6 +19,13 @@ scripts/install-deps.sh
 go build -o .tools/bin/kfs .
 install -m 0755 .tools/bin/kfs /usr/local/bin/kfs
 go run ./integration/kfsdemo -credentials "$CRED" up
+for m in /kfs_public /kfs_private; do
+  # a mount whose kfs process is gone (killed, machine suspended) answers
+  # "Transport endpoint is not connected" until it is unmounted
+  if grep -q " $m fuse.kfs " /proc/mounts && ! stat -f "$m" >/dev/null 2>&1; then
+    echo "unmounting the dead mount $m"; kfs unmount --lazy "$m"
+  fi
+done
 mkdir -p /kfs_public /kfs_private
 if mountpoint -q /kfs_public || mountpoint -q /kfs_private; then
   echo "already mounted: /kfs_public /kfs_private"
