@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"kfs/cache/disk"
 	"kfs/fs/store/s3store"
 	"kfs/fs/upload"
 	"kfs/mountopts"
@@ -139,4 +140,36 @@ func checkPrivateDir(dir string) error {
 		return fmt.Errorf("%s is writable by other users (mode %04o)", dir, fi.Mode().Perm())
 	}
 	return nil
+}
+
+// openDiskCache opens the dataset cache under the cache directory (one
+// for every mount of the process, entries named by endpoint, bucket, key
+// and version), or returns nil with --disk-cache-size 0.
+func openDiskCache(o mountopts.Options, l *slog.Logger) (*disk.Cache, error) {
+	if o.DiskCache == 0 {
+		return nil, nil
+	}
+	base := cacheBase(o)
+	dir := filepath.Join(base, "objects")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("disk cache: %v", err)
+	}
+	check := []string{dir}
+	if o.CacheDir == "" {
+		check = append(check, base)
+	}
+	for _, d := range check {
+		if err := checkPrivateDir(d); err != nil {
+			return nil, fmt.Errorf("disk cache: %v (cached objects must be this user's alone: remove it, or give --cache-dir)", err)
+		}
+	}
+	c, err := disk.Open(disk.Config{Dir: dir, MaxBytes: o.DiskCache, BlockSize: o.BlockSize, Endpoint: o.Endpoint,
+		LockWait: 15 * time.Second, Log: l.With("cache", dir)})
+	if err != nil {
+		return nil, err
+	}
+	s := c.Stats()
+	l.Info("disk cache", "dir", dir, "max", mountopts.FormatSize(o.DiskCache), "entries", s.Entries,
+		"bytes", mountopts.FormatSize(s.Bytes), "passthrough", o.Passthrough)
+	return c, nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"kfs/cache"
+	"kfs/cache/disk"
 	"kfs/ctl"
 	"kfs/ctl/metrics"
 	kfs "kfs/fs"
@@ -77,6 +78,7 @@ type process struct {
 	probs   *problems
 	sources []*ctl.SourceStats
 	metrics *metrics.Metrics
+	disk    *disk.Cache // the dataset cache (nil: --disk-cache-size 0)
 }
 
 // mountAndServe checks everything, mounts every requested mount point and
@@ -106,6 +108,9 @@ func mountAndServe(o mountopts.Options, stderr io.Writer) error {
 	p, err := start(ctx, o, logger, probs)
 	if err != nil {
 		return err
+	}
+	if p.disk != nil {
+		defer p.disk.Close()
 	}
 	var mounts []*mounted
 	defer func() {
@@ -166,10 +171,14 @@ func start(ctx context.Context, o mountopts.Options, logger *slog.Logger, probs 
 	debug.SetMemoryLimit(o.CacheSize + o.CacheSize/2 + 32<<20)
 	p := &process{o: o, st: st, blocks: cache.New(o.CacheSize, int(o.BlockSize), 2*time.Minute), hub: ctl.NewHub(),
 		log: logger, probs: probs, metrics: met}
+	if p.disk, err = openDiskCache(o, logger); err != nil {
+		return nil, exitError{2, err}
+	}
 	if p.sources, err = startEvents(ctx, o, st, p.hub, logger); err != nil {
 		return nil, err
 	}
 	registerShared(met, p.blocks, p.sources, probs)
+	registerDisk(met, p.disk)
 	if o.MetricsAddr != "" {
 		if err := serveMetrics(ctx, o.MetricsAddr, met, logger); err != nil {
 			return nil, exitError{2, err}
@@ -230,7 +239,8 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 		UID: o.UID, GID: o.GID, FileMode: uint32(o.FileMode), DirMode: uint32(o.DirMode),
 		AttrTTL: o.AttrTTL, EntryTTL: o.EntryTTL, NegativeTTL: o.NegativeTTL, ReadOnly: o.ReadOnly,
 		BlockSize: o.BlockSize, MaxReadahead: o.MaxReadahead, ACL: o.ACL, Mountpoint: m.Mountpoint, Log: log,
-		Renames: renameJ, Deletes: deleteJ, EventsLive: p.webhookLive, Revalidate: o.Revalidate})
+		Renames: renameJ, Deletes: deleteJ, EventsLive: p.webhookLive, Revalidate: o.Revalidate,
+		Disk: p.disk, Passthrough: o.Passthrough})
 	registerMount(p.metrics, m.Mountpoint, mt.fsys)
 	finishRenames(mt.fsys, renames, o.Deadline, log)
 	if journal != nil {
@@ -255,7 +265,8 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 	// mount can reach it.
 	mt.sock, err = ctl.Listen(ctl.Config{Mountpoint: m.Mountpoint, Bucket: m.Bucket, Prefix: m.Prefix, Endpoint: o.Endpoint,
 		MountedAt: time.Now().UTC(), Log: log, Hub: hub, Metrics: p.metrics.Handler(),
-		Stats:   func() any { return mountStats(blocks, mt.fsys, p.probs, p.sources) },
+		Stats:   func() any { return mountStats(blocks, p.disk, mt.fsys, p.probs, p.sources) },
+		Warm:    mt.fsys.Warm,
 		Changed: mt.fsys.Changed, ChangedPrefix: mt.fsys.ChangedPrefix, Settle: mt.fsys.Settle,
 		Owner: uint32(os.Geteuid()), AllowOther: o.AllowOther, ReadOnly: o.ReadOnly, Access: ctl.KernelAccess}, st)
 	if err != nil {
@@ -358,7 +369,7 @@ func tuneReadahead(dir string, l *slog.Logger) {
 }
 
 // mountStats is the "stats" part of `kfs status`.
-func mountStats(blocks *cache.Blocks, fsys *kfs.FS, p *problems, sources []*ctl.SourceStats) any {
+func mountStats(blocks *cache.Blocks, dc *disk.Cache, fsys *kfs.FS, p *problems, sources []*ctl.SourceStats) any {
 	cs := blocks.Stats()
 	ratio := 0.0
 	if n := cs.Hits + cs.Misses; n > 0 {
@@ -369,8 +380,12 @@ func mountStats(blocks *cache.Blocks, fsys *kfs.FS, p *problems, sources []*ctl.
 	for _, s := range sources {
 		states = append(states, s.Snapshot())
 	}
-	return map[string]any{"cache": cs, "cache_hit_ratio": ratio, "fs": fsys.Status(), "problems_logged": count,
+	out := map[string]any{"cache": cs, "cache_hit_ratio": ratio, "fs": fsys.Status(), "problems_logged": count,
 		"last_problems": last, "event_sources": states}
+	if dc != nil {
+		out["disk_cache"] = dc.Stats()
+	}
+	return out
 }
 
 // webhookLive says whether the webhook receiver is up (the listen API's

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"kfs/cache"
+	"kfs/cache/disk"
 	"kfs/ctl"
 	"kfs/ctl/metrics"
 	kfs "kfs/fs"
@@ -77,4 +78,24 @@ func serveMetrics(ctx context.Context, addr string, m *metrics.Metrics, l *slog.
 		l.Warn("metrics are served beyond loopback: anyone who reaches " + addr + " can read them (they name mount points, no files or keys)")
 	}
 	return nil
+}
+
+// registerDisk exposes the dataset cache's counters (nothing without one).
+func registerDisk(m *metrics.Metrics, dc *disk.Cache) {
+	if dc == nil {
+		return
+	}
+	stat := func(f func(disk.Stats) int64) func() float64 {
+		return func() float64 { return float64(f(dc.Stats())) }
+	}
+	m.Gauge("kfs_disk_cache_bytes", "Bytes of objects in the disk cache (and fills under way).", nil, stat(func(s disk.Stats) int64 { return s.Bytes }))
+	m.Gauge("kfs_disk_cache_max_bytes", "The disk cache's size (--disk-cache-size).", nil, stat(func(s disk.Stats) int64 { return s.MaxBytes }))
+	m.Gauge("kfs_disk_cache_entries", "Objects whole in the disk cache.", nil, stat(func(s disk.Stats) int64 { return int64(s.Entries) }))
+	m.Counter("kfs_disk_cache_hits_total", "Opens served from the disk cache.", nil, stat(func(s disk.Stats) int64 { return s.Hits }))
+	m.Counter("kfs_disk_cache_misses_total", "Read-only opens of files not whole in the disk cache.", nil, stat(func(s disk.Stats) int64 { return s.Misses }))
+	m.Counter("kfs_disk_cache_filled_total", "Objects added to the disk cache.", nil, stat(func(s disk.Stats) int64 { return s.Filled }))
+	m.Counter("kfs_disk_cache_fill_failures_total", "Fills given up (disk full, unwritable, bytes not matching the ETag).", nil, stat(func(s disk.Stats) int64 { return s.FillFailures }))
+	m.Counter("kfs_disk_cache_evictions_total", "Entries removed to make room.", nil, stat(func(s disk.Stats) int64 { return s.Evictions }))
+	m.Counter("kfs_disk_cache_discarded_total", "Entries found changed or torn on disk and deleted.", nil, stat(func(s disk.Stats) int64 { return s.Discarded }))
+	m.Counter("kfs_disk_cache_passthrough_opens_total", "Opens handed to the kernel as FUSE passthrough.", nil, stat(func(s disk.Stats) int64 { return s.Passthrough }))
 }

@@ -366,6 +366,16 @@ func (c *Client) Stream(endpoint string, in any, w io.Writer) (http.Header, erro
 	return resp.Trailer, nil
 }
 
+// Warm fetches a file whole into the mount's disk cache (no deadline).
+func (c *Client) Warm(path string) (WarmResponse, error) {
+	var buf bytes.Buffer
+	var out WarmResponse
+	if _, err := c.Stream("/v1/warm", WarmRequest{Path: path}, &buf); err != nil {
+		return out, err
+	}
+	return out, json.Unmarshal(buf.Bytes(), &out)
+}
+
 // Call posts in to endpoint and decodes the answer into out.
 func (c *Client) Call(endpoint string, in, out any) error {
 	return c.do(http.MethodPost, endpoint, in, out)

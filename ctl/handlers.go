@@ -26,6 +26,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("/v1/copy", s.post(s.copyObject))
 	mux.HandleFunc("/v1/compose", s.post(s.compose))
 	mux.HandleFunc("/v1/cat", s.stream(s.cat))
+	mux.HandleFunc("/v1/warm", s.stream(s.warm))
 	mux.HandleFunc("/v1/select", s.stream(s.selectObject))
 	mux.HandleFunc("/v1/watch", s.stream(s.watch))
 	mux.HandleFunc("/v1/mb", s.post(s.makeBucket))

@@ -45,6 +45,37 @@ func (s *Server) cat(ctx context.Context, body []byte, w http.ResponseWriter) er
 	return nil
 }
 
+// warm fetches a file into the disk cache. It is a stream (no deadline:
+// a large file takes what it takes) answering one JSON object.
+func (s *Server) warm(ctx context.Context, body []byte, w http.ResponseWriter) error {
+	var req WarmRequest
+	if err := decode(body, &req); err != nil {
+		return err
+	}
+	o, err := s.resolveObject(req.Path)
+	if err != nil {
+		return err
+	}
+	if err := s.allowRead(ctx, "warm", req.Path); err != nil {
+		return err
+	}
+	if s.cfg.Warm == nil {
+		return badRequest("%s has no disk cache (mount it with --disk-cache-size)", s.cfg.Mountpoint)
+	}
+	rc, info, err := s.be.Get(ctx, o, store.Range{})
+	if err != nil {
+		return s.explain(ctx, o, err)
+	}
+	defer rc.Close()
+	info.Key = o.Key
+	fetched, err := s.cfg.Warm(ctx, o.Bucket, info, rc)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	return json.NewEncoder(w).Encode(WarmResponse{Size: info.Size, Fetched: fetched})
+}
+
 // StatsTrailer carries select statistics after the records.
 const StatsTrailer = "X-Kfs-Select-Stats"
 

@@ -39,6 +39,10 @@ type Config struct {
 	// socket sees what the filesystem shows: rm f; kfs stat f says no such
 	// file. nil: nothing is held back.
 	Settle func(ctx context.Context, bucket, key string) error
+	// Warm stores an object whole in the mount's disk cache from body (its
+	// bytes, as GET answered with info), reporting whether it stored them
+	// (false: already there). nil: the mount has none.
+	Warm func(ctx context.Context, bucket string, info store.ObjectInfo, body io.Reader) (bool, error)
 
 	// Who may do what (see allow): the mount's owner (the uid that
 	// mounted it) and root may use every request; other users only when

@@ -114,6 +114,17 @@ type ListEntry struct {
 	LastModified time.Time `json:"last_modified,omitzero"`
 }
 
+// WarmRequest fetches a file whole into the mount's disk cache.
+type WarmRequest struct {
+	Path string `json:"path"`
+}
+
+// WarmResponse says what warming a file did.
+type WarmResponse struct {
+	Size    int64 `json:"size"`
+	Fetched bool  `json:"fetched"` // false: it was in the cache already
+}
+
 // CatRequest streams an object (or one version of it).
 type CatRequest struct {
 	Path      string `json:"path"`

@@ -48,6 +48,9 @@ type fileNode struct {
 	commitFailed  bool                 // GUARDED_BY(mu): the last commit failed (release does not retry it)
 	pageCacheETag string               // GUARDED_BY(mu): version whose bytes the kernel may cache
 	deleteAtClose string               // GUARDED_BY(mu): key to delete when the last handle goes
+	pt            int                  // GUARDED_BY(mu): open passthrough handles (ptHandle)
+	ptETag        string               // GUARDED_BY(mu): the version they read
+	wopening      int                  // GUARDED_BY(mu): opens for writing not yet registered
 
 	xattrMu sync.Mutex // serialises tag and metadata read-modify-writes; taken before opMu
 }
@@ -161,7 +164,7 @@ func (f *FS) throughDescriptor(ctx context.Context) bool {
 }
 
 func (n *fileNode) Getattr(ctx context.Context, fh fusefs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	if h, ok := fh.(*handle); ok && n.fsys.throughDescriptor(ctx) {
+	if h, ok := asHandle(fh); ok && n.fsys.throughDescriptor(ctx) {
 		return h.Getattr(ctx, out)
 	}
 	if err := n.refresh(ctx); err != nil {
@@ -190,20 +193,44 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 		if err := n.refresh(ctx); err != nil {
 			return nil, 0, n.fsys.errno("open", n.path(), err)
 		}
+		if ch, err := n.openCached(ctx); ch != nil || err != nil {
+			if err != nil {
+				return nil, 0, n.fsys.errno("open", n.path(), err)
+			}
+			return ch, n.keepCache(), 0
+		}
+	}
+	if write { // no passthrough reader may start until this writer is registered
+		n.mu.Lock()
+		n.wopening++
+		n.mu.Unlock()
+		defer func() {
+			n.mu.Lock()
+			n.wopening--
+			n.mu.Unlock()
+		}()
+	}
+	if err := n.passthroughBusy(); err != nil {
+		return nil, 0, n.fsys.errno("open", n.path(), err)
 	}
 	h, err := n.open(ctx, flags, write)
 	if err != nil {
 		return nil, 0, n.fsys.errno("open", n.path(), err)
 	}
+	return h, n.keepCache(), 0
+}
+
+// keepCache says whether the kernel may keep what it cached of the file's
+// pages: they are of the version it opens now.
+func (n *fileNode) keepCache() uint32 {
 	n.mu.Lock()
 	keep := n.content == nil && n.pageCacheETag == n.info.ETag && n.info.ETag != ""
 	n.pageCacheETag = n.info.ETag
 	n.mu.Unlock()
-	var fuseFlags uint32
 	if keep {
-		fuseFlags = fuse.FOPEN_KEEP_CACHE
+		return fuse.FOPEN_KEEP_CACHE
 	}
-	return h, fuseFlags, 0
+	return 0
 }
 
 // open registers a handle; a truncating open empties the content.

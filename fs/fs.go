@@ -34,6 +34,7 @@ import (
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 
 	"kfs/cache"
+	"kfs/cache/disk"
 	"kfs/fs/upload"
 )
 
@@ -62,6 +63,12 @@ type Config struct {
 	// EventsLive: listings are trusted for the TTLs (the in-process tier).
 	EventsLive func() bool
 	Revalidate time.Duration
+
+	// Disk is the dataset cache (nil: none): files read sequentially are
+	// kept whole, and read from it while their version is current;
+	// Passthrough hands those to the kernel.
+	Disk        *disk.Cache
+	Passthrough bool
 }
 
 // RenameJournal records directory renames under way, so one a crash cuts

@@ -81,6 +81,13 @@ func (f *FS) Event(bucket, key, etag string, removed bool, at time.Time) {
 	if ok && (d.knows(name, strings.Trim(etag, `"`), removed) || d.knowsNewer(name, at)) {
 		return
 	}
+	if f.cfg.Disk != nil && !strings.HasSuffix(key, "/") {
+		if removed {
+			f.cfg.Disk.Drop(bucket, key, "")
+		} else if etag := strings.Trim(etag, `"`); etag != "" {
+			f.cfg.Disk.Drop(bucket, key, etag) // older versions go at once
+		}
+	}
 	f.Changed(bucket, key)
 	if removed && ok {
 		d.vanishIfImplicit()

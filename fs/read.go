@@ -9,6 +9,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"kfs/cache"
+	"kfs/cache/disk"
 	"kfs/fs/store"
 )
 
@@ -37,19 +38,30 @@ func (f *FS) readObject(ctx context.Context, bucket string, o store.ObjectInfo, 
 				return newBlockResult(blk, off-first*bs, n), nil
 			}
 		}
-		m, err := f.store.ReadAt(ctx, bucket, o.Key, o.ETag, dest[:n], off)
-		return fuse.ReadResultData(dest[:m]), err
+		// A read out of order inside a sequential stream (the kernel has
+		// several in flight) goes through the blocks while the file fills
+		// the disk cache, so the fill does not miss its blocks.
+		if r.fill = f.fillingFor(bucket, o); r.fill == nil || r.fill.Has(first) && r.fill.Has(last) {
+			m, err := f.store.ReadAt(ctx, bucket, o.Key, o.ETag, dest[:n], off)
+			return fuse.ReadResultData(dest[:m]), err
+		}
+	} else {
+		r.fill = f.fillFor(bucket, o) // a sequential reader fills the disk cache as it goes
 	}
 	for b := d.From / bs; b*bs < d.To; b++ {
 		if b > last { // the blocks this read needs are fetched on demand below
 			f.blocks.Prefetch(r.key(b), r.blockLen(b), r.fetch(b))
 		}
 	}
+	if r.fill != nil && off+n == size {
+		r.completeFill()
+	}
 	if first == last {
 		blk, err := f.blocks.Get(ctx, r.key(first), r.blockLen(first), r.fetch(first))
 		if err != nil {
 			return nil, err
 		}
+		r.keep(first, blk)
 		return newBlockResult(blk, off-first*bs, n), nil
 	}
 	out := dest[:0]
@@ -58,6 +70,7 @@ func (f *FS) readObject(ctx context.Context, bucket string, o store.ObjectInfo, 
 		if err != nil {
 			return nil, err
 		}
+		r.keep(b, blk)
 		lo := max(off, b*bs) - b*bs
 		hi := min(off+n, (b+1)*bs) - b*bs
 		out = append(out, sliceBlock(blk.Bytes(), lo, hi-lo)...)
@@ -70,6 +83,35 @@ type objReader struct {
 	f      *FS
 	bucket string
 	o      store.ObjectInfo
+	fill   *disk.Fill // where fetched blocks also go (nil: nowhere)
+}
+
+// completeFill fetches, when a sequential reader reaches the end, the few
+// blocks its fill lacks (reads the kernel sent out of order went around
+// the blocks): at most an eighth of the file, else the fill is left to
+// age out.
+func (r objReader) completeFill() {
+	miss := r.fill.Missing()
+	blocks := (r.o.Size + r.f.cfg.BlockSize - 1) / r.f.cfg.BlockSize
+	if len(miss) == 0 || int64(len(miss)) > max(2, blocks/8) {
+		return
+	}
+	for _, b := range miss {
+		if blk, ok := r.f.blocks.Peek(r.key(b)); ok {
+			r.keep(b, blk)
+			blk.Release()
+			continue
+		}
+		r.f.blocks.Prefetch(r.key(b), r.blockLen(b), r.fetch(b))
+	}
+}
+
+// keep gives a block that came from memory (fetched before the fill
+// started) to the fill, unless it has it.
+func (r objReader) keep(b int64, blk *cache.Block) {
+	if r.fill != nil && !r.fill.Has(b) {
+		r.fill.Add(b, blk.Bytes())
+	}
 }
 
 func (r objReader) key(b int64) cache.Key {
@@ -89,6 +131,9 @@ func (r objReader) fetch(b int64) cache.FetchFunc {
 		}
 		if n < len(buf) {
 			return 0, fmt.Errorf("%s/%s block %d: %d of %d bytes: %w", r.bucket, r.o.Key, b, n, len(buf), io.ErrUnexpectedEOF)
+		}
+		if r.fill != nil {
+			r.fill.Add(b, buf[:n])
 		}
 		return n, nil
 	}

@@ -69,6 +69,8 @@ type Options struct {
 	CacheSize    int64 // bytes of block cache (all files together)
 	BlockSize    int64 // bytes per cached block / range GET
 	MaxReadahead int64 // most bytes one sequential reader prefetches
+	DiskCache    int64 // bytes of whole objects kept under CacheDir/objects across mounts (0: none)
+	Passthrough  bool  // hand files whole in the disk cache to the kernel (FUSE passthrough)
 
 	// Write path.
 	CacheDir     string // staging files and the upload journals; "" = /var/tmp/kfs-UID
@@ -114,6 +116,7 @@ func Default() Options {
 		BlockSize:      4 << 20,
 		MaxReadahead:   32 << 20,
 		CacheDirSize:   10 << 30,
+		Passthrough:    true,
 		PartSize:       16 << 20,
 		WriteBuffer:    96 << 20,
 		LogLevel:       "info",
@@ -199,6 +202,9 @@ func (o *Options) Validate() error {
 	}
 	if o.WriteBuffer < o.PartSize {
 		return fmt.Errorf("write-buffer %s: want at least one part (%s)", FormatSize(o.WriteBuffer), FormatSize(o.PartSize))
+	}
+	if o.DiskCache != 0 && o.DiskCache < 64<<20 {
+		return fmt.Errorf("disk-cache-size %s: want 0 (off) or at least 64MiB", FormatSize(o.DiskCache))
 	}
 	if o.CacheDirSize < 64<<20 {
 		return fmt.Errorf("cache-dir-size %s: want at least 64MiB", FormatSize(o.CacheDirSize))

@@ -8,6 +8,7 @@
 #   scripts/bench.sh                 # RUNS=1, read scenarios
 #   RUNS=3 SCENARIOS="seqread list" scripts/bench.sh
 #   TARGETS="direct kfs s3fs" scripts/bench.sh   (peers: ../shared/bench/install-peers.sh first)
+#   PARTS="dataset" scripts/bench.sh   # only some of: harness small list find dataset latency
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -31,13 +32,19 @@ trap stop_minio EXIT
 export KFS_ENDPOINT=$S3_ENDPOINT KFS_ACCESS_KEY=$S3_ACCESS_KEY KFS_SECRET_KEY=$S3_SECRET_KEY
 export MOUNT_CMD="$KFS mount ${KFS_BENCH_OPTS:-} \$S3_BUCKET \$MNT"
 export VERSION_CMD="$KFS version"
-"$BENCH/run-all.sh" ${TARGETS:-direct kfs}
+export S3BENCH_BIN=$ROOT/.tools/bin/s3bench
+(cd "$BENCH/s3bench" && go build -o "$S3BENCH_BIN" .)
+PARTS=" ${PARTS:-harness small list find dataset latency} "
+part() { [[ $PARTS == *" $1 "* ]]; }
+if part harness; then "$BENCH/run-all.sh" ${TARGETS:-direct kfs}; fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; }
 # cat of 1,000 x 4 KiB files (the stat/ set of the harness) vs direct GETs one at a time;
 # rm -rf of 1,000 x 4 KiB files vs one listing + batch RemoveObjects.
-S3B=$BENCH/bin/s3bench MNT=$BENCH_WORK/mnt
+S3B=$S3BENCH_BIN MNT=$BENCH_WORK/mnt
+mkdir -p "$MNT"
 for run in $(seq 1 "$RUNS"); do
+  part small || break
   sync; echo 3 > /proc/sys/vm/drop_caches
   direct=$("$S3B" smallget -prefix bench/stat/ -n 1000 -par 1 -name x | awk '/^RESULT/{print $3}')
   sync; echo 3 > /proc/sys/vm/drop_caches
@@ -84,6 +91,7 @@ list_meta() { # prints seconds of a full metadata listing of $1 (direct minio-go
   .tools/bin/listmeta -prefix "$1" | awk '$1 != 10000 {exit 1} {print $2}'
 }
 for run in $(seq 1 "$RUNS"); do
+  part list || break
   list_meta bench/list/ >/dev/null # server warm
   direct=$(list_meta bench/list/)
   "$KFS" mount --daemon kfsbench "$MNT"
@@ -98,6 +106,7 @@ done
 # from a direct recursive metadata listing (every object's metadata is what
 # kfs needs for the types and modes readdir reports), server warm.
 for run in $(seq 1 "$RUNS"); do
+  part find || break
   .tools/bin/listmeta -prefix bench/tree/ -recursive >/dev/null # server warm
   direct=$(.tools/bin/listmeta -prefix bench/tree/ -recursive | awk '$1 != 10000 {exit 1} {print $2}')
   "$KFS" mount --daemon kfsbench "$MNT"
@@ -109,8 +118,10 @@ for run in $(seq 1 "$RUNS"); do
     "$direct" "$kfs" "$(ratio "$direct" "$kfs")" | tee -a "$OUT/extra.txt"
 done
 
+if part dataset; then . scripts/bench-dataset.sh; fi
+
 # Change-to-visible latency with bucket events and with TTLs only (its own
 # MinIO; LATENCY=0 skips it, it takes about 4 minutes).
-if [ "${LATENCY:-1}" = 1 ]; then
+if part latency && [ "${LATENCY:-1}" = 1 ]; then
   go test -count=1 -run XXX -bench ChangeToVisible -benchtime 1x ./integration/ | grep change-to-visible | tee -a "$OUT/extra.txt"
 fi

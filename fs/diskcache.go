@@ -1,0 +1,195 @@
+package fs
+
+// Reads from the dataset cache (package cache/disk): a file opened
+// read-only whose version is whole in the cache is read from the cache
+// file, by the kernel itself (FUSE passthrough) where it can.
+//
+// The kernel's rule for passthrough: while an inode has a passthrough
+// open, every open of it must be passthrough to the same backing file
+// (anything else fails with EIO), and a passthrough open fails while
+// other opens exist. So kfs hands out passthrough only when no other
+// descriptor of the file is open or opening for writing, gives later
+// readers of the same version the same entry, and answers ETXTBSY (as for
+// a running program's file) to an open for writing, or of a newer
+// version, until those readers close.
+
+import (
+	"context"
+	"errors"
+	"io"
+	"syscall"
+
+	fusefs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"kfs/cache/disk"
+	"kfs/fs/store"
+)
+
+// cachedHandle reads one version of a file from its disk cache entry.
+type cachedHandle struct {
+	*handle
+	ent *disk.Handle
+}
+
+// ptHandle is a cachedHandle the kernel reads by itself: go-fuse registers
+// its descriptor as the inode's backing file.
+type ptHandle struct{ *cachedHandle }
+
+var (
+	_ = (fusefs.FileReader)((*cachedHandle)(nil))
+	_ = (fusefs.FileReleaser)((*cachedHandle)(nil))
+	_ = (fusefs.FilePassthroughFder)((*ptHandle)(nil))
+)
+
+func (h *ptHandle) PassthroughFd() (int, bool) { return int(h.ent.File.Fd()), true }
+
+// Read serves the entry (the kernel sends reads here when it did not take
+// the passthrough, e.g. without the capability), unless content written
+// through the mount since is there: then that, as every handle reads.
+func (h *cachedHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	n := h.node
+	n.mu.Lock()
+	local := n.content != nil
+	n.mu.Unlock()
+	if local {
+		return h.handle.Read(ctx, dest, off)
+	}
+	if _, isPT := any(h).(*ptHandle); !isPT {
+		n.fsys.noPassthroughOnce()
+	}
+	m, err := h.ent.File.ReadAt(dest, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, n.fsys.errno("read", n.path(), err)
+	}
+	return fuse.ReadResultData(dest[:m]), 0
+}
+
+func (h *ptHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	h.node.fsys.noPassthroughOnce() // the kernel did not take it
+	return h.cachedHandle.Read(ctx, dest, off)
+}
+
+func (h *cachedHandle) Release(ctx context.Context) syscall.Errno {
+	h.ent.Close()
+	return h.handle.Release(ctx)
+}
+
+func (h *ptHandle) Release(ctx context.Context) syscall.Errno {
+	n := h.node
+	n.mu.Lock()
+	n.pt--
+	n.mu.Unlock()
+	return h.cachedHandle.Release(ctx)
+}
+
+// noPassthroughOnce says once that cached files are served by kfs.
+func (f *FS) noPassthroughOnce() {
+	if f.cfg.Passthrough {
+		f.logOnce("disk cache: the kernel does not read cached files by itself (FUSE passthrough needs Linux 6.9 and a mount by root); kfs serves them from the cache")
+	}
+}
+
+// asHandle unwraps the handle of any open file.
+func asHandle(fh fusefs.FileHandle) (*handle, bool) {
+	switch h := fh.(type) {
+	case *handle:
+		return h, true
+	case *cachedHandle:
+		return h.handle, true
+	case *ptHandle:
+		return h.handle, true
+	}
+	return nil, false
+}
+
+// diskID names the version info of the node's object in the disk cache.
+func (n *fileNode) diskID(info store.ObjectInfo) disk.ID {
+	return disk.ID{Bucket: n.bucket, Key: info.Key, ETag: info.ETag, Size: info.Size}
+}
+
+// openCached opens the node read-only from the disk cache when its current
+// version is whole there: nil when it is not (the caller opens as usual).
+func (n *fileNode) openCached(ctx context.Context) (fusefs.FileHandle, error) {
+	f := n.fsys
+	if f.cfg.Disk == nil {
+		return nil, nil
+	}
+	n.mu.Lock()
+	info, plain := n.info, n.stored && n.content == nil && !n.unlinked && n.typ == syscall.S_IFREG
+	n.mu.Unlock()
+	if !plain {
+		return nil, nil
+	}
+	ent, ok := f.cfg.Disk.Open(n.diskID(info))
+	if !ok {
+		return nil, nil
+	}
+	h := newHandle(n, false, callerPid(ctx))
+	n.mu.Lock()
+	if n.content != nil || n.info.ETag != info.ETag || n.unlinked {
+		n.mu.Unlock()
+		ent.Close()
+		return nil, nil // changed meanwhile: the usual way
+	}
+	if n.pt > 0 && n.ptETag != info.ETag {
+		n.mu.Unlock()
+		ent.Close()
+		return nil, n.passthroughBusy()
+	}
+	pt := f.cfg.Passthrough && (n.pt > 0 || len(n.handles) == 0 && n.writers == 0 && n.wopening == 0)
+	n.handles[h] = struct{}{}
+	h.pin = n.info
+	if pt {
+		n.pt++
+		n.ptETag = info.ETag
+	}
+	n.mu.Unlock()
+	ch := &cachedHandle{handle: h, ent: ent}
+	if pt {
+		f.cfg.Disk.CountPassthrough()
+		return &ptHandle{ch}, nil
+	}
+	return ch, nil
+}
+
+// passthroughBusy answers an open the kernel would refuse while the file
+// has passthrough readers (every open that is not one of theirs) with
+// ETXTBSY and a log line; nil when there are none.
+func (n *fileNode) passthroughBusy() error {
+	n.mu.Lock()
+	busy := n.pt > 0
+	n.mu.Unlock()
+	if busy {
+		n.fsys.logOnce("a file read through FUSE passthrough cannot be opened for writing (or read at a newer version) until its readers close it; mount with --passthrough=false to avoid this", "path", n.path())
+		return syscall.ETXTBSY
+	}
+	return nil
+}
+
+// fillFor is the disk cache fill of a version being read sequentially
+// (nil: no disk cache, or not to be cached).
+func (f *FS) fillFor(bucket string, o store.ObjectInfo) *disk.Fill {
+	if f.cfg.Disk == nil {
+		return nil
+	}
+	return f.cfg.Disk.Fill(disk.ID{Bucket: bucket, Key: o.Key, ETag: o.ETag, Size: o.Size})
+}
+
+// fillingFor is the fill of a version under way (nil: none), without
+// starting one.
+func (f *FS) fillingFor(bucket string, o store.ObjectInfo) *disk.Fill {
+	if f.cfg.Disk == nil {
+		return nil
+	}
+	return f.cfg.Disk.Filling(disk.ID{Bucket: bucket, Key: o.Key, ETag: o.ETag, Size: o.Size})
+}
+
+// Warm stores an object whole in the disk cache from body, its bytes as a
+// GET answered with info (kfs warm); false: it was there already.
+func (f *FS) Warm(ctx context.Context, bucket string, info store.ObjectInfo, body io.Reader) (bool, error) {
+	if f.cfg.Disk == nil {
+		return false, errors.New("this mount has no disk cache (mount it with --disk-cache-size)")
+	}
+	return f.cfg.Disk.Warm(ctx, disk.ID{Bucket: bucket, Key: info.Key, ETag: info.ETag, Size: info.Size}, body)
+}
