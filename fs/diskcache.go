@@ -79,7 +79,14 @@ func (h *ptHandle) Release(ctx context.Context) syscall.Errno {
 	n := h.node
 	n.mu.Lock()
 	n.pt--
+	var last *disk.Handle
+	if n.pt == 0 {
+		last, n.ptEnt = n.ptEnt, nil
+	}
 	n.mu.Unlock()
+	if last != nil {
+		last.Close()
+	}
 	return h.cachedHandle.Release(ctx)
 }
 
@@ -117,11 +124,21 @@ func (n *fileNode) openCached(ctx context.Context) (fusefs.FileHandle, error) {
 	}
 	n.mu.Lock()
 	info, plain := n.info, n.stored && n.content == nil && !n.unlinked && n.typ == syscall.S_IFREG
+	var shared *disk.Handle // the entry the passthrough readers use: the kernel allows no other
+	if n.pt > 0 && n.ptETag == info.ETag && n.ptEnt != nil {
+		shared, _ = n.ptEnt.Dup()
+	}
 	n.mu.Unlock()
 	if !plain {
+		if shared != nil {
+			shared.Close()
+		}
 		return nil, nil
 	}
-	ent, ok := f.cfg.Disk.Open(n.diskID(info))
+	ent, ok := shared, shared != nil
+	if !ok {
+		ent, ok = f.cfg.Disk.Open(n.diskID(info))
+	}
 	if !ok {
 		return nil, nil
 	}
@@ -140,7 +157,12 @@ func (n *fileNode) openCached(ctx context.Context) (fusefs.FileHandle, error) {
 	pt := f.cfg.Passthrough && (n.pt > 0 || len(n.handles) == 0 && n.writers == 0 && n.wopening == 0)
 	n.handles[h] = struct{}{}
 	h.pin = n.info
+	var keep *disk.Handle
 	if pt {
+		if n.pt == 0 {
+			keep, _ = ent.Dup() // closed by the last passthrough reader's release
+			n.ptEnt = keep
+		}
 		n.pt++
 		n.ptETag = info.ETag
 	}

@@ -10,6 +10,7 @@ import (
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"kfs/cache/disk"
 	"kfs/fs/store"
 	"kfs/fs/upload"
 )
@@ -50,6 +51,7 @@ type fileNode struct {
 	deleteAtClose string               // GUARDED_BY(mu): key to delete when the last handle goes
 	pt            int                  // GUARDED_BY(mu): open passthrough handles (ptHandle)
 	ptETag        string               // GUARDED_BY(mu): the version they read
+	ptEnt         *disk.Handle         // GUARDED_BY(mu): their entry, for more readers of it (nil when pt == 0)
 	wopening      int                  // GUARDED_BY(mu): opens for writing not yet registered
 
 	xattrMu sync.Mutex // serialises tag and metadata read-modify-writes; taken before opMu

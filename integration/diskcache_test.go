@@ -245,6 +245,23 @@ func TestDiskCachePassthroughAndWriters(t *testing.T) {
 	if got, _ := os.ReadFile(m.path("f.bin")); string(got) != "new" {
 		t.Fatalf("read after the write: %q", got)
 	}
+	// Renamed while a passthrough reader holds it: new readers of the new
+	// name share the same entry (the kernel allows no other).
+	put(t, b, "h.bin", data)
+	os.ReadFile(m.path("h.bin"))
+	waitFilled(t, m, 2)
+	r3, err := os.Open(m.path("h.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r3.Close()
+	if err := os.Rename(m.path("h.bin"), m.path("h2.bin")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(m.path("h2.bin")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("renamed file beside its passthrough reader: %v", err)
+	}
+	r3.Close()
 	// With --passthrough=false nothing is refused: kfs serves the entry.
 	b2 := newBucket(t)
 	put(t, b2, "f.bin", data)
@@ -351,4 +368,35 @@ func TestDiskCacheOneProcessPerDirectory(t *testing.T) {
 		syscall.Unmount(dir, syscall.MNT_DETACH)
 		t.Fatal("mounted anyway")
 	}
+}
+
+// The cache directory deleted under a running mount: reads go on with the
+// right bytes, and the cache makes its directories again for the next fill.
+func TestDiskCacheDirDeletedUnderTheMount(t *testing.T) {
+	b := newBucket(t)
+	a, c := randBytes(1<<20), randBytes(2<<20)
+	put(t, b, "a.bin", a)
+	put(t, b, "c.bin", c)
+	cacheDir := t.TempDir()
+	m := mountKFS(t, b, "--disk-cache-size", "128MiB", "--cache-dir", cacheDir)
+	os.ReadFile(m.path("a.bin"))
+	waitFilled(t, m, 1)
+	if err := os.RemoveAll(filepath.Join(cacheDir, "objects")); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string][]byte{"a.bin": a, "c.bin": c} {
+		if got, err := os.ReadFile(m.path(k)); err != nil || !bytes.Equal(got, v) {
+			t.Fatalf("%s with the cache directory gone: %v", k, err)
+		}
+	}
+	for i := 0; i < 200; i++ {
+		if s := diskStatus(t, m); s.Entries >= 1 && s.Filled >= 2 {
+			if got, err := os.ReadFile(m.path("c.bin")); err != nil || !bytes.Equal(got, c) {
+				t.Fatalf("c.bin from the remade cache: %v", err)
+			}
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	t.Fatalf("nothing cached after the directory was deleted: %+v", diskStatus(t, m))
 }

@@ -3,7 +3,8 @@
 # 127.0.0.1:9000 with the buckets shared-storage and private-storage (a few
 # sample files, CSV among them) and a webhook target for bucket events
 # attached to both, writes ~/.config/kfs/credentials.json and mounts
-# /kfs_public and /kfs_private with the event receiver on, so `kfs watch`
+# /kfs_public and /kfs_private with the event receiver and a 2 GiB dataset
+# cache (kfs warm) on, so `kfs watch`
 # prints events and changes made with the SDK or curl show at once. Run it again at any time: it reuses a
 # running server and skips mounts that are live. `scripts/demo.sh down`
 # unmounts and stops the server.
@@ -31,6 +32,7 @@ if mountpoint -q /kfs_public || mountpoint -q /kfs_private; then
   echo "already mounted: /kfs_public /kfs_private"
 else
   # shellcheck disable=SC2046 # the flags are words: --events-webhook ADDR (the token is EVENTS_TOKEN in the credentials file)
-  kfs mount --config "$CRED" --daemon --log-file "$PWD/.tools/demo/kfs.log" $(go run ./integration/kfsdemo flags)
+  # the dataset cache is on in the demo (see README: Dataset cache)
+  kfs mount --config "$CRED" --daemon --log-file "$PWD/.tools/demo/kfs.log" --disk-cache-size 2GiB $(go run ./integration/kfsdemo flags)
 fi
 echo "ready:"; ls -l /kfs_public /kfs_private

@@ -41,6 +41,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -165,7 +166,7 @@ func Open(cfg Config) (*Cache, error) {
 		fills: map[string]*Fill{}, stop: make(chan struct{}), done: make(chan struct{}), boot: bootID()}
 	c.clearTmp()
 	c.load()
-	c.queue, c.wdone = make(chan write, 8), make(chan struct{})
+	c.queue, c.wdone = make(chan write, max(2, queueBytes/cfg.BlockSize)), make(chan struct{})
 	c.bufs.New = func() any { b := make([]byte, 0, cfg.BlockSize); return &b }
 	go c.syncer()
 	go c.writer()
@@ -478,6 +479,18 @@ type Handle struct {
 	once sync.Once
 }
 
+// Dup returns another handle of the same entry (its own descriptor).
+func (h *Handle) Dup() (*Handle, error) {
+	fd, err := unix.Dup(int(h.File.Fd()))
+	if err != nil {
+		return nil, err
+	}
+	h.c.mu.Lock()
+	h.e.users++
+	h.c.mu.Unlock()
+	return &Handle{c: h.c, e: h.e, File: os.NewFile(uintptr(fd), h.File.Name())}, nil
+}
+
 // Close releases the entry (it may then be evicted).
 func (h *Handle) Close() {
 	h.once.Do(func() {
@@ -592,6 +605,7 @@ type Fill struct {
 
 	mu      sync.Mutex     // protects the fields below
 	f       *os.File       // GUARDED_BY(mu): the temporary file; nil once finished or abandoned
+	direct  *os.File       // GUARDED_BY(mu): the same file opened O_DIRECT, for aligned blocks (nil: none)
 	have    []bool         // GUARDED_BY(mu): blocks written or queued
 	alloc   map[int64]bool // GUARDED_BY(mu): chunks of the file allocated
 	missing int            // GUARDED_BY(mu)
@@ -711,6 +725,13 @@ func (f *Fill) Add(b int64, p []byte) {
 	}
 }
 
+// queueBytes bounds the memory of blocks waiting for the writer.
+const queueBytes = 32 << 20
+
+// directAlign is what O_DIRECT writes must be aligned to (buffer, offset
+// and length); block sizes are multiples of it.
+const directAlign = 4096
+
 // write is a block on its way to a fill's file.
 type write struct {
 	f    *Fill
@@ -739,13 +760,20 @@ func (f *Fill) write(b int64, p []byte) {
 		return
 	}
 	if f.f == nil {
-		tmp, err := os.CreateTemp(filepath.Join(f.c.cfg.Dir, "tmp"), f.name+".*")
+		tmp, err := f.c.createTemp(f.name)
 		if err != nil {
 			f.mu.Unlock()
 			f.fail(err)
 			return
 		}
 		f.f = tmp
+		// Whole blocks go around the page cache: on a 2-core machine
+		// copying them into it cost the cold read half its speed (kernel
+		// time in pwrite, measured), DMA costs next to nothing. Where the
+		// filesystem refuses O_DIRECT, every write is buffered.
+		if d, err := os.OpenFile(tmp.Name(), os.O_WRONLY|syscall.O_DIRECT, 0); err == nil {
+			f.direct = d
+		}
 	}
 	off := b * f.c.cfg.BlockSize
 	if err := f.allocate(off, int64(len(p))); err != nil {
@@ -753,7 +781,11 @@ func (f *Fill) write(b int64, p []byte) {
 		f.fail(err)
 		return
 	}
-	if _, err := f.f.WriteAt(p, off); err != nil {
+	w := f.f
+	if f.direct != nil && len(p)%directAlign == 0 && uintptr(unsafe.Pointer(unsafe.SliceData(p)))%directAlign == 0 {
+		w = f.direct
+	}
+	if _, err := w.WriteAt(p, off); err != nil {
 		f.mu.Unlock()
 		f.fail(err)
 		return
@@ -764,6 +796,19 @@ func (f *Fill) write(b int64, p []byte) {
 	if done {
 		f.finish()
 	}
+}
+
+// createTemp makes a file for an entry being written, making the cache's
+// directories again if they were deleted under the running mount.
+func (c *Cache) createTemp(name string) (*os.File, error) {
+	dir := filepath.Join(c.cfg.Dir, "tmp")
+	f, err := os.CreateTemp(dir, name+".*")
+	if errors.Is(err, os.ErrNotExist) {
+		if err = os.MkdirAll(dir, 0o700); err == nil {
+			f, err = os.CreateTemp(dir, name+".*")
+		}
+	}
+	return f, err
 }
 
 // allocChunk is the unit a fill's file is allocated in ahead of its
@@ -810,9 +855,12 @@ func (f *Fill) fail(err error) {
 // fill must be out of the index.
 func (f *Fill) abandon() {
 	f.mu.Lock()
-	tmp := f.f
-	f.f, f.have = nil, nil
+	tmp, direct := f.f, f.direct
+	f.f, f.direct, f.have = nil, nil, nil
 	f.mu.Unlock()
+	if direct != nil {
+		direct.Close()
+	}
 	if tmp != nil {
 		os.Remove(tmp.Name())
 		tmp.Close()
@@ -826,8 +874,12 @@ func (f *Fill) abandon() {
 // finish checks the complete file and publishes it as an entry.
 func (f *Fill) finish() {
 	f.mu.Lock()
-	tmp := f.f
+	tmp, direct := f.f, f.direct
+	f.direct = nil
 	f.mu.Unlock()
+	if direct != nil {
+		direct.Close() // every block is written: finish runs after the last write
+	}
 	if tmp == nil {
 		return // abandoned meanwhile
 	}
@@ -947,7 +999,7 @@ func (c *Cache) Warm(ctx context.Context, id ID, body io.Reader) (bool, error) {
 			c.mu.Unlock()
 		}
 	}()
-	tmp, err := os.CreateTemp(filepath.Join(c.cfg.Dir, "tmp"), name+".*")
+	tmp, err := c.createTemp(name)
 	if err != nil {
 		return false, c.warmFailed(id, err)
 	}
