@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -399,4 +400,40 @@ func TestDiskCacheDirDeletedUnderTheMount(t *testing.T) {
 		time.Sleep(25 * time.Millisecond)
 	}
 	t.Fatalf("nothing cached after the directory was deleted: %+v", diskStatus(t, m))
+}
+
+// An object replaced by another client while a reader fills the cache
+// with it: the old version's fill never completes (its GETs are
+// conditioned on the old ETag), the reader gets ESTALE rather than a mix,
+// and the next open reads and caches the new version.
+func TestDiskCacheObjectChangedMidFill(t *testing.T) {
+	b := newBucket(t)
+	v1, v2 := randBytes(24<<20), randBytes(24<<20)
+	put(t, b, "f.bin", v1)
+	m := mountKFS(t, b, "--disk-cache-size", "256MiB", "--cache-dir", t.TempDir(), "--attr-ttl", "0",
+		"--max-readahead", "8MiB")
+	f, err := os.Open(m.path("f.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.ReadFull(f, make([]byte, 4<<20)); err != nil {
+		t.Fatal(err)
+	}
+	put(t, b, "f.bin", v2)
+	rest, err := io.ReadAll(f)
+	if err == nil && !bytes.Equal(rest, v1[4<<20:]) {
+		t.Fatal("a reader got bytes of two versions")
+	}
+	f.Close()
+	got, err := os.ReadFile(m.path("f.bin"))
+	if err != nil || !bytes.Equal(got, v2) {
+		t.Fatalf("the new version: %v", err)
+	}
+	waitFilled(t, m, 1)
+	for i := 0; i < 2; i++ {
+		if got, err := os.ReadFile(m.path("f.bin")); err != nil || !bytes.Equal(got, v2) {
+			t.Fatalf("the new version, read %d: %v", i, err)
+		}
+	}
 }

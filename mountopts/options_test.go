@@ -39,6 +39,14 @@ func TestParseMounts(t *testing.T) {
 		t.Fatalf("env/defaults not applied: %+v", o)
 	}
 
+	dc, err := Parse([]string{"b-1", "/m", "-o", "disk_cache_size=2GiB,passthrough=false"}, envOf(baseEnv))
+	if err != nil || dc.DiskCache != 2<<30 || dc.Passthrough {
+		t.Fatalf("disk cache options: %+v %v", dc, err)
+	}
+	if d, _ := Parse([]string{"b-1", "/m"}, envOf(baseEnv)); d.DiskCache != 0 || !d.Passthrough {
+		t.Fatalf("disk cache defaults: off, passthrough on: %+v", d)
+	}
+
 	all, err := Parse([]string{"/mnt/all"}, envOf(baseEnv))
 	if err != nil || len(all.Mounts) != 1 || all.Mounts[0].Bucket != "" {
 		t.Fatalf("all-buckets mount: %+v %v", all.Mounts, err)
@@ -84,6 +92,7 @@ func TestParseErrors(t *testing.T) {
 		{"mistyped -o", []string{"-o", "entry_tl=1s", "b-1", "/m"}, baseEnv, "did you mean entry_ttl?"},
 		{"unknown -o", []string{"-o", "frobnicate=1", "b-1", "/m"}, baseEnv, "unknown mount option"},
 		{"bad size", []string{"--cache-size", "lots", "b-1", "/m"}, baseEnv, "size"},
+		{"tiny disk cache", []string{"--disk-cache-size", "1MiB", "b-1", "/m"}, baseEnv, "disk-cache-size 1MiB: want 0 (off) or at least 64MiB"},
 		{"bad mode", []string{"--file-mode", "999", "b-1", "/m"}, baseEnv, "mode"},
 		{"bad ttl", []string{"--attr-ttl", "-3s", "b-1", "/m"}, baseEnv, "duration"},
 		{"bad bucket", []string{"Bad_Bucket", "/m"}, baseEnv, "bucket"},

@@ -1010,7 +1010,7 @@ func (c *Cache) Warm(ctx context.Context, id ID, body io.Reader) (bool, error) {
 		}
 	}()
 	h := md5.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), &ctxReader{ctx, io.LimitReader(body, id.Size+1)})
+	n, err := c.copyIn(tmp, io.MultiWriter(h), &ctxReader{ctx, io.LimitReader(body, id.Size+1)})
 	if err != nil {
 		return false, err
 	}
@@ -1033,6 +1033,42 @@ func (c *Cache) Warm(ctx context.Context, id ID, body io.Reader) (bool, error) {
 	published = true
 	c.filled.Add(1)
 	return true, nil
+}
+
+// copyIn writes r into tmp and into also, whole aligned blocks with
+// O_DIRECT where the filesystem allows (see write), the rest buffered.
+func (c *Cache) copyIn(tmp *os.File, also io.Writer, r io.Reader) (int64, error) {
+	direct, err := os.OpenFile(tmp.Name(), os.O_WRONLY|syscall.O_DIRECT, 0)
+	if err != nil {
+		direct = nil
+	} else {
+		defer direct.Close()
+	}
+	bp := c.bufs.Get().(*[]byte)
+	defer c.bufs.Put(bp)
+	buf := (*bp)[:cap(*bp)]
+	var off int64
+	for {
+		m, rerr := io.ReadFull(r, buf)
+		if m > 0 {
+			p := buf[:m]
+			also.Write(p)
+			w := tmp
+			if direct != nil && m%directAlign == 0 && uintptr(unsafe.Pointer(unsafe.SliceData(p)))%directAlign == 0 {
+				w = direct
+			}
+			if _, err := w.WriteAt(p, off); err != nil {
+				return off, err
+			}
+			off += int64(m)
+		}
+		switch {
+		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF:
+			return off, nil
+		case rerr != nil:
+			return off, rerr
+		}
+	}
 }
 
 func (c *Cache) warmFailed(id ID, err error) error {

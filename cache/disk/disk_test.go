@@ -258,7 +258,16 @@ func TestKilledFillIsCleanedUp(t *testing.T) {
 	data, id := object(3*bs, 7)
 	f := c.Fill(id)
 	f.Add(0, data[:bs])
-	c.lock.Close() // as if killed: nothing finished
+	for i := 0; i < 100; i++ { // written by the writer
+		if left, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(left) == 1 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(c.stop) // as if killed: the goroutines stop, nothing is cleaned up
+	<-c.wdone
+	<-c.done
+	c.lock.Close()
 	c = open(t, dir, 1<<20)
 	defer c.Close()
 	if left, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(left) != 0 {
