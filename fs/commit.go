@@ -185,10 +185,7 @@ func (n *fileNode) setattr(ctx context.Context, in *fuse.SetAttrIn) error {
 		if n.typ != syscall.S_IFREG {
 			return syscall.EINVAL
 		}
-		if err := n.passthroughBusy(); err != nil {
-			return err // the kernel truncates before it opens with O_TRUNC: refuse before any byte goes
-		}
-		if err := n.truncate(ctx, int64(size)); err != nil {
+		if err := n.truncateBeside(ctx, int64(size)); err != nil {
 			return err
 		}
 	}

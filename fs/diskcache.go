@@ -18,6 +18,7 @@ import (
 	"errors"
 	"io"
 	"syscall"
+	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -115,13 +116,34 @@ func (n *fileNode) diskID(info store.ObjectInfo) disk.ID {
 	return disk.ID{Bucket: n.bucket, Key: info.Key, ETag: info.ETag, Size: info.Size}
 }
 
+// passthroughWait is how long an open the kernel would refuse beside
+// passthrough readers waits for them to close before it gets ETXTBSY.
+const passthroughWait = 5 * time.Second
+
 // openCached opens the node read-only from the disk cache when its current
 // version is whole there: nil when it is not (the caller opens as usual).
+// While a writer waits for the passthrough readers to go, new readers wait
+// too (they could only join them), so writers are not starved.
 func (n *fileNode) openCached(ctx context.Context) (fusefs.FileHandle, error) {
-	f := n.fsys
-	if f.cfg.Disk == nil {
+	if n.fsys.cfg.Disk == nil {
 		return nil, nil
 	}
+	deadline := time.Now().Add(passthroughWait)
+	for {
+		if err := n.waitReaders(ctx, false, deadline); err != nil {
+			return nil, err
+		}
+		h, again, err := n.tryOpenCached(ctx)
+		if !again {
+			return h, err
+		}
+	}
+}
+
+// tryOpenCached is one attempt of openCached; again: the passthrough
+// readers changed under it, wait for them and try again.
+func (n *fileNode) tryOpenCached(ctx context.Context) (fusefs.FileHandle, bool, error) {
+	f := n.fsys
 	n.mu.Lock()
 	info, plain := n.info, n.stored && n.content == nil && !n.unlinked && n.typ == syscall.S_IFREG
 	var shared *disk.Handle // the entry the passthrough readers use: the kernel allows no other
@@ -133,35 +155,33 @@ func (n *fileNode) openCached(ctx context.Context) (fusefs.FileHandle, error) {
 		if shared != nil {
 			shared.Close()
 		}
-		return nil, nil
+		return nil, false, nil
 	}
 	ent, ok := shared, shared != nil
 	if !ok {
 		ent, ok = f.cfg.Disk.Open(n.diskID(info))
 	}
 	if !ok {
-		return nil, nil
+		return nil, false, nil
 	}
 	h := newHandle(n, false, callerPid(ctx))
 	n.mu.Lock()
 	if n.content != nil || n.info.ETag != info.ETag || n.unlinked {
 		n.mu.Unlock()
 		ent.Close()
-		return nil, nil // changed meanwhile: the usual way
+		return nil, false, nil // changed meanwhile: the usual way
 	}
-	if n.pt > 0 && n.ptETag != info.ETag {
+	if n.pt > 0 && (n.ptETag != info.ETag || n.wopening > 0) {
 		n.mu.Unlock()
 		ent.Close()
-		return nil, n.passthroughBusy()
+		return nil, true, nil
 	}
 	pt := f.cfg.Passthrough && (n.pt > 0 || len(n.handles) == 0 && n.writers == 0 && n.wopening == 0)
 	n.handles[h] = struct{}{}
 	h.pin = n.info
-	var keep *disk.Handle
 	if pt {
 		if n.pt == 0 {
-			keep, _ = ent.Dup() // closed by the last passthrough reader's release
-			n.ptEnt = keep
+			n.ptEnt, _ = ent.Dup() // closed by the last passthrough reader's release
 		}
 		n.pt++
 		n.ptETag = info.ETag
@@ -170,23 +190,51 @@ func (n *fileNode) openCached(ctx context.Context) (fusefs.FileHandle, error) {
 	ch := &cachedHandle{handle: h, ent: ent}
 	if pt {
 		f.cfg.Disk.CountPassthrough()
-		return &ptHandle{ch}, nil
+		return &ptHandle{ch}, false, nil
 	}
-	return ch, nil
+	return ch, false, nil
 }
 
-// passthroughBusy answers an open the kernel would refuse while the file
-// has passthrough readers (every open that is not one of theirs) with
-// ETXTBSY and a log line; nil when there are none.
-func (n *fileNode) passthroughBusy() error {
-	n.mu.Lock()
-	busy := n.pt > 0
-	n.mu.Unlock()
-	if busy {
-		n.fsys.logOnce("a file read through FUSE passthrough cannot be opened for writing (or read at a newer version) until its readers close it; mount with --passthrough=false to avoid this", "path", n.path())
-		return syscall.ETXTBSY
+// waitReaders waits, until deadline, for the passthrough readers an open
+// must not meet (the kernel would fail it with EIO): for a writer (or a
+// truncate) any; for a reader those of another version, or any while a
+// writer waits. Then ETXTBSY, with a log line.
+func (n *fileNode) waitReaders(ctx context.Context, write bool, deadline time.Time) error {
+	for {
+		n.mu.Lock()
+		blocked := n.pt > 0 && (write || n.wopening > 0 || n.ptETag != n.info.ETag || n.content != nil)
+		n.mu.Unlock()
+		if !blocked {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			n.fsys.logOnce("a file read through FUSE passthrough cannot be opened for writing (or read at a newer version) until its readers close it; mount with --passthrough=false to avoid this", "path", n.path())
+			return syscall.ETXTBSY
+		}
+		select {
+		case <-ctx.Done():
+			return syscall.EINTR
+		case <-time.After(10 * time.Millisecond):
+		}
 	}
-	return nil
+}
+
+// truncateBeside truncates once no passthrough reader is left (the kernel
+// truncates before it opens with O_TRUNC: a refusal must come before any
+// byte goes), as a writer would.
+func (n *fileNode) truncateBeside(ctx context.Context, size int64) error {
+	n.mu.Lock()
+	n.wopening++
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		n.wopening--
+		n.mu.Unlock()
+	}()
+	if err := n.waitReaders(ctx, true, time.Now().Add(passthroughWait)); err != nil {
+		return err
+	}
+	return n.truncate(ctx, size)
 }
 
 // fillFor is the disk cache fill of a version being read sequentially

@@ -212,7 +212,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 			n.mu.Unlock()
 		}()
 	}
-	if err := n.passthroughBusy(); err != nil {
+	if err := n.waitReaders(ctx, write, time.Now().Add(passthroughWait)); err != nil {
 		return nil, 0, n.fsys.errno("open", n.path(), err)
 	}
 	h, err := n.open(ctx, flags, write)

@@ -215,6 +215,7 @@ func TestDiskCachePassthroughAndWriters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A reader that stays: after 5 s, ETXTBSY, and nothing changed.
 	if err := os.WriteFile(m.path("f.bin"), []byte("new"), 0o644); !errors.Is(err, syscall.ETXTBSY) {
 		t.Fatalf("write while a passthrough reader is open: %v", err)
 	}
@@ -232,13 +233,22 @@ func TestDiskCachePassthroughAndWriters(t *testing.T) {
 			t.Fatalf("reader: %v", err)
 		}
 	}
-	r.Close()
-	r2.Close()
 	if got := sdkBytes(t, b, "f.bin"); !bytes.Equal(got, data) {
 		t.Fatal("the object changed")
 	}
+	// A writer waits for the readers to close (new readers meanwhile wait
+	// too, so readers coming and going do not starve it), then writes.
+	go func() {
+		time.Sleep(time.Second)
+		r.Close()
+		r2.Close()
+	}()
+	start := time.Now()
 	if err := os.WriteFile(m.path("f.bin"), []byte("new"), 0o644); err != nil {
-		t.Fatalf("write after the readers closed: %v", err)
+		t.Fatalf("write once the readers closed: %v", err)
+	}
+	if waited := time.Since(start); waited < 900*time.Millisecond {
+		t.Fatalf("the writer did not wait for the readers: %v", waited)
 	}
 	if got := sdkBytes(t, b, "f.bin"); string(got) != "new" {
 		t.Fatalf("object after the write: %q", got)

@@ -126,7 +126,7 @@ var specs = []spec{
 	strOpt("cache-dir", "directory for staging files of files being modified, and the upload journals (default /var/tmp/kfs-UID)", func(o *Options) *string { return &o.CacheDir }),
 	sizeOpt("cache-dir-size", "most bytes of staging files at once (writes past it get ENOSPC)", func(o *Options) *int64 { return &o.CacheDirSize }),
 	sizeOpt("disk-cache-size", "keep whole objects read through the mount under cache-dir/objects, up to this many bytes, across remounts (0: off); see README: Dataset cache", func(o *Options) *int64 { return &o.DiskCache }),
-	boolOpt("passthrough", "with the disk cache: files whole in it are read by the kernel straight from the cache file (FUSE passthrough); while such a reader is open, opening that file for writing fails with ETXTBSY", func(o *Options) *bool { return &o.Passthrough }),
+	boolOpt("passthrough", "with the disk cache: files whole in it are read by the kernel straight from the cache file (FUSE passthrough); while such a reader is open, opening that file for writing waits up to 5s, then fails with ETXTBSY", func(o *Options) *bool { return &o.Passthrough }),
 	sizeOpt("part-size", "first multipart part size (doubles every 1,000 parts)", func(o *Options) *int64 { return &o.PartSize }),
 	sizeOpt("write-buffer", "memory for upload part buffers, all files together", func(o *Options) *int64 { return &o.WriteBuffer }),
 	strOpt("events-token", "auth token MinIO sends to the events webhook (MINIO_NOTIFY_WEBHOOK_AUTH_TOKEN_<ID>); POSTs without it are refused. Give it as env KFS_EVENTS_TOKEN or EVENTS_TOKEN in the credentials file: on the command line every user can read it", func(o *Options) *string { return &o.EventsToken }),
