@@ -9,6 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -142,9 +145,14 @@ func checkPrivateDir(dir string) error {
 	return nil
 }
 
-// openDiskCache opens the dataset cache under the cache directory (one
-// for every mount of the process, entries named by endpoint, bucket, key
-// and version), or returns nil with --disk-cache-size 0.
+// openDiskCache opens the dataset cache under the cache directory, or
+// returns nil with --disk-cache-size 0. Each kfs process has a slot of its
+// own (objects/0, objects/1, ...: one process per slot, entries named by
+// endpoint, bucket, key and version), so separate `kfs mount` commands
+// (fstab lines) each get a cache. A process takes the slot last used for
+// the same endpoint and mounts, waiting up to 15 s for it (a remount right
+// after an unmount, whose process is still exiting), else the first free
+// one.
 func openDiskCache(o mountopts.Options, l *slog.Logger) (*disk.Cache, error) {
 	if o.DiskCache == 0 {
 		return nil, nil
@@ -163,13 +171,44 @@ func openDiskCache(o mountopts.Options, l *slog.Logger) (*disk.Cache, error) {
 			return nil, fmt.Errorf("disk cache: %v (cached objects must be this user's alone: remove it, or give --cache-dir)", err)
 		}
 	}
-	c, err := disk.Open(disk.Config{Dir: dir, MaxBytes: o.DiskCache, BlockSize: o.BlockSize, Endpoint: o.Endpoint,
-		LockWait: 15 * time.Second, Log: l.With("cache", dir)})
-	if err != nil {
-		return nil, err
+	var targets []string
+	for _, m := range o.Mounts {
+		targets = append(targets, m.Bucket+":"+m.Prefix)
+	}
+	sort.Strings(targets)
+	owner := o.Endpoint + "\n" + strings.Join(targets, "\n") + "\n"
+	var slotDir string
+	open := func(slot int, wait time.Duration) (*disk.Cache, error) {
+		d := filepath.Join(dir, strconv.Itoa(slot))
+		slotDir = d
+		c, err := disk.Open(disk.Config{Dir: d, MaxBytes: o.DiskCache, BlockSize: o.BlockSize, Endpoint: o.Endpoint,
+			LockWait: wait, Log: l.With("cache", d)})
+		if err == nil {
+			_ = os.WriteFile(filepath.Join(d, "owner"), []byte(owner), 0o600)
+		}
+		return c, err
+	}
+	const slots = 8
+	var c *disk.Cache
+	var err error
+	for n := 0; n < slots && c == nil; n++ {
+		if b, _ := os.ReadFile(filepath.Join(dir, strconv.Itoa(n), "owner")); string(b) == owner {
+			if c, err = open(n, 15*time.Second); err != nil && !errors.Is(err, disk.ErrBusy) {
+				return nil, err
+			}
+			break
+		}
+	}
+	for n := 0; n < slots && c == nil; n++ {
+		if c, err = open(n, 0); err != nil && !errors.Is(err, disk.ErrBusy) {
+			return nil, err
+		}
+	}
+	if c == nil {
+		return nil, fmt.Errorf("disk cache: all %d slots under %s are used by other kfs processes: give this mount its own --cache-dir, or --disk-cache-size 0", slots, dir)
 	}
 	s := c.Stats()
-	l.Info("disk cache", "dir", dir, "max", mountopts.FormatSize(o.DiskCache), "entries", s.Entries,
+	l.Info("disk cache", "dir", slotDir, "max", mountopts.FormatSize(o.DiskCache), "entries", s.Entries,
 		"bytes", mountopts.FormatSize(s.Bytes), "passthrough", o.Passthrough)
 	return c, nil
 }

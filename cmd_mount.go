@@ -150,7 +150,7 @@ func start(ctx context.Context, o mountopts.Options, logger *slog.Logger, probs 
 		retries = -1 // s3store: none (0 would mean its default)
 	}
 	st, err := s3store.New(s3store.Config{Endpoint: o.Endpoint, AccessKey: o.AccessKey, SecretKey: o.SecretKey,
-		SessionToken: o.SessionToken, Region: o.Region, CAFile: o.CAFile, Observe: met.S3Request,
+		SessionToken: o.SessionToken, Region: o.Region, CAFile: o.CAFile, Observe: met.S3Request, Trace: s3Trace(o, logger),
 		Timeout: o.RequestTimeout, Retries: retries, Deadline: o.Deadline, Failover: o.Failover,
 		OnFailover: func(from, to string) {
 			logger.Warn("store node unreachable: going on with the next", "from", from, "to", to)
@@ -185,6 +185,21 @@ func start(ctx context.Context, o mountopts.Options, logger *slog.Logger, probs 
 		}
 	}
 	return p, nil
+}
+
+// s3Trace logs every request to the store at --log-level debug (nil
+// otherwise: no cost).
+func s3Trace(o mountopts.Options, l *slog.Logger) s3store.Tracer {
+	if !strings.EqualFold(o.LogLevel, "debug") {
+		return nil
+	}
+	return func(op, path, copySource string, status int, d time.Duration) {
+		args := []any{"op", op, "path", path, "status", status, "ms", d.Milliseconds()}
+		if copySource != "" {
+			args = append(args, "copy_source", copySource)
+		}
+		l.Debug("s3 request", args...)
+	}
 }
 
 // waitUnmounted returns once every mount is gone. A signal unmounts them

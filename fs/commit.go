@@ -115,7 +115,7 @@ func (n *fileNode) fixUp(ctx context.Context, info store.ObjectInfo, applied, wa
 	if !upload.SameMeta(applied, want) {
 		ref := store.ObjectRef{Bucket: n.bucket, Key: info.Key}
 		w := want
-		fresh, err := n.fsys.store.Copy(ctx, ref, ref, store.CopyOptions{IfMatch: info.ETag, Replace: &w})
+		fresh, err := n.fsys.store.Copy(ctx, ref, ref, store.CopyOptions{IfMatch: info.ETag, Replace: &w, SrcSize: info.Size, SrcSizeKnown: true})
 		if err != nil {
 			return info, err
 		}
@@ -265,7 +265,7 @@ func (n *fileNode) rewriteMeta(ctx context.Context, edit func(o *store.PutOption
 	n.busy.Add(1)
 	defer n.busy.Add(-1)
 	ref := store.ObjectRef{Bucket: n.bucket, Key: key}
-	fresh, err := n.fsys.store.Copy(ctx, ref, ref, store.CopyOptions{IfMatch: info.ETag, Replace: &opts})
+	fresh, err := n.fsys.store.Copy(ctx, ref, ref, store.CopyOptions{IfMatch: info.ETag, Replace: &opts, SrcSize: info.Size, SrcSizeKnown: true})
 	if errors.Is(err, store.ErrStale) {
 		return err // changed by someone else meanwhile: nothing changed here
 	}

@@ -94,7 +94,7 @@ func (d *dirNode) storeTimes(ctx context.Context) {
 		opts.ContentType = "application/x-directory"
 	}
 	ref := store.ObjectRef{Bucket: d.bucket, Key: prefix}
-	fresh, err := d.fsys.store.Copy(ctx, ref, ref, store.CopyOptions{IfMatch: marker.ETag, Replace: &opts})
+	fresh, err := d.fsys.store.Copy(ctx, ref, ref, store.CopyOptions{IfMatch: marker.ETag, Replace: &opts, SrcSize: marker.Size, SrcSizeKnown: true})
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrStale) {
 			d.fsys.cfg.Log.Warn("could not store a directory's times (they show until the mount ends)", "path", d.path(""), "err", err)

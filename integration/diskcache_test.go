@@ -335,10 +335,11 @@ func TestDiskCacheKilledMidFill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
 	if _, err := f.Read(make([]byte, 3<<20)); err != nil {
 		t.Fatal(err)
 	}
-	tmp, _ := os.ReadDir(filepath.Join(cacheDir, "objects", "tmp"))
+	tmp, _ := os.ReadDir(filepath.Join(cacheDir, "objects", "0", "tmp"))
 	if len(tmp) != 1 {
 		t.Fatalf("no fill under way: %v", tmp)
 	}
@@ -349,7 +350,7 @@ func TestDiskCacheKilledMidFill(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	m2 := mountKFS(t, opts...)
-	if tmp, _ := os.ReadDir(filepath.Join(cacheDir, "objects", "tmp")); len(tmp) != 0 {
+	if tmp, _ := os.ReadDir(filepath.Join(cacheDir, "objects", "0", "tmp")); len(tmp) != 0 {
 		t.Fatalf("half-written fill left: %v", tmp)
 	}
 	if s := diskStatus(t, m2); s.Entries != 0 {
@@ -364,20 +365,41 @@ func TestDiskCacheKilledMidFill(t *testing.T) {
 	}
 }
 
-// Two kfs processes on one cache directory: the second says why it cannot
-// (after waiting a while for the first to exit), and does not mount.
-func TestDiskCacheOneProcessPerDirectory(t *testing.T) {
-	b := newBucket(t)
+// Two kfs processes on one cache directory (two fstab lines): each gets a
+// slot of its own at once, and both cache; a remount of the first takes
+// its slot back (TestDiskCacheAcrossRemount).
+func TestDiskCacheTwoProcesses(t *testing.T) {
+	b1, b2 := newBucket(t), newBucket(t)
+	d1, d2 := randBytes(1<<20), randBytes(1<<20+7)
+	put(t, b1, "a.bin", d1)
+	put(t, b2, "a.bin", d2)
 	cacheDir := t.TempDir()
-	mountKFS(t, b, "--disk-cache-size", "128MiB", "--cache-dir", cacheDir)
-	dir := t.TempDir()
-	code, _, errOut := kfsRun(t, "mount", "--disk-cache-size", "128MiB", "--cache-dir", cacheDir, b, dir)
-	if code == 0 || !strings.Contains(errOut, "in use by another kfs process") || !strings.Contains(errOut, "--cache-dir") {
-		t.Fatalf("second process on the cache: exit %d: %s", code, errOut)
+	start := time.Now()
+	m1 := mountKFS(t, b1, "--disk-cache-size", "128MiB", "--cache-dir", cacheDir)
+	m2 := mountKFS(t, b2, "--disk-cache-size", "128MiB", "--cache-dir", cacheDir)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("the second process waited for the first: %v", took)
 	}
-	if isMounted(dir) {
-		syscall.Unmount(dir, syscall.MNT_DETACH)
-		t.Fatal("mounted anyway")
+	for _, c := range []struct {
+		m    *mounted
+		want []byte
+	}{{m1, d1}, {m2, d2}} {
+		for i := 0; i < 2; i++ {
+			if got, err := os.ReadFile(c.m.path("a.bin")); err != nil || !bytes.Equal(got, c.want) {
+				t.Fatalf("%s read %d: %v", c.m.dir, i, err)
+			}
+			if i == 0 {
+				waitFilled(t, c.m, 1)
+			}
+		}
+		if s := diskStatus(t, c.m); s.Hits < 1 || s.Passthrough < 1 {
+			t.Fatalf("%s not served from its cache: %+v", c.m.dir, s)
+		}
+	}
+	for _, slot := range []string{"0", "1"} {
+		if _, err := os.Stat(filepath.Join(cacheDir, "objects", slot, "owner")); err != nil {
+			t.Fatalf("slot %s: %v", slot, err)
+		}
 	}
 }
 

@@ -129,6 +129,13 @@ type CopyOptions struct {
 	IfModifiedSince   time.Time   // copy only if the source changed after this
 	IfUnmodifiedSince time.Time   // copy only if the source did not change after this
 	Replace           *PutOptions // nil: keep the source's metadata; else replace it
+
+	// SrcSize is the source's size when the caller knows it (SrcSizeKnown)
+	// for the version IfMatch names: with Replace set the store need not
+	// look the source up first (a HEAD per copy) to choose how to copy. A
+	// wrong guess cannot copy wrong bytes: the ETag condition holds.
+	SrcSize      int64
+	SrcSizeKnown bool
 }
 
 // Unmet says which condition a source fails, as S3 judges them (ETags

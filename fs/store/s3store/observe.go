@@ -11,10 +11,17 @@ import (
 // it took until the answer's headers.
 type Observer func(op string, status int, d time.Duration)
 
-// observed is a RoundTripper that reports each request to obs.
+// Tracer learns of every request with its target: the operation, the
+// path (/bucket/key), the copy source of a copy, the status and the time
+// until the answer's headers.
+type Tracer func(op, path, copySource string, status int, d time.Duration)
+
+// observed is a RoundTripper that reports each request to obs and trace
+// (either may be nil).
 type observed struct {
-	next http.RoundTripper
-	obs  Observer
+	next  http.RoundTripper
+	obs   Observer
+	trace Tracer
 }
 
 func (o observed) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -24,7 +31,13 @@ func (o observed) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err == nil {
 		status = resp.StatusCode
 	}
-	o.obs(Operation(r.Method, r.URL.Path, r.URL.Query()), status, time.Since(t0))
+	op := Operation(r.Method, r.URL.Path, r.URL.Query())
+	if o.obs != nil {
+		o.obs(op, status, time.Since(t0))
+	}
+	if o.trace != nil {
+		o.trace(op, r.URL.Path, r.Header.Get("X-Amz-Copy-Source"), status, time.Since(t0))
+	}
 	return resp, err
 }
 

@@ -37,6 +37,7 @@ type Config struct {
 	Timeout      time.Duration // longest time a request may make no progress (0 = DefaultTimeout)
 	Deadline     time.Duration // longest time one operation may take, retries included (0 = DefaultDeadline)
 	Observe      Observer      // told of every request (nil: nobody)
+	Trace        Tracer        // told of every request with its target (nil: nobody; --log-level debug)
 	// Failover lists other nodes of the endpoint's cluster (URLs of the
 	// same scheme): when the current node cannot be reached, connections
 	// go to the next one that can (see nodes). OnFailover is told.
@@ -117,8 +118,8 @@ func New(cfg Config) (*Store, error) {
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	var rt http.RoundTripper = watchdog{next: tr, idle: cfg.Timeout, slow: 20 * cfg.Timeout}
-	if cfg.Observe != nil {
-		rt = observed{next: rt, obs: cfg.Observe}
+	if cfg.Observe != nil || cfg.Trace != nil {
+		rt = observed{next: rt, obs: cfg.Observe, trace: cfg.Trace}
 	}
 	c, err := minio.New(u.Host, &minio.Options{
 		Creds:      credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken),

@@ -208,6 +208,18 @@ func (s *Store) Copy(ctx context.Context, src, dst store.ObjectRef, o store.Copy
 			do.ReplaceTags, do.UserTags = true, o.Replace.Tags
 		}
 	}
+	if o.SrcSizeKnown && o.IfMatch != "" && o.Replace != nil && o.SrcSize <= store.MaxSingleCopy {
+		u, err := s.c.CopyObject(ctx, do, so) // no HEAD first: the caller knows the version
+		if err != nil {
+			return store.ObjectInfo{}, mapErr(err, what)
+		}
+		meta := lowerKeys(o.Replace.Meta)
+		if meta == nil {
+			meta = map[string]string{}
+		}
+		return store.ObjectInfo{Key: dst.Key, Size: o.SrcSize, ETag: trimETag(u.ETag), LastModified: orNow(u.LastModified),
+			ContentType: o.Replace.ContentType, Meta: meta, VersionID: u.VersionID}, nil
+	}
 	st, err := s.c.StatObject(ctx, src.Bucket, src.Key, minio.StatObjectOptions{VersionID: src.VersionID})
 	if err != nil {
 		return store.ObjectInfo{}, mapErr(err, what)
