@@ -244,9 +244,10 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 	var (
 		renameJ kfs.RenameJournal // nil interfaces, not typed nils, for a read-only mount
 		deleteJ kfs.DeleteJournal
+		attrsJ  kfs.AttrsJournal
 	)
 	if journal != nil {
-		renameJ, deleteJ = journal, journal
+		renameJ, deleteJ, attrsJ = journal, journal, journal
 	}
 	pipe := upload.New(upload.Config{Store: st, Dir: dir, DiskLimit: o.CacheDirSize, InFlight: o.WriteBuffer,
 		PartSize: o.PartSize, Journal: journal, Log: log})
@@ -255,11 +256,12 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 		AttrTTL: o.AttrTTL, EntryTTL: o.EntryTTL, NegativeTTL: o.NegativeTTL, ReadOnly: o.ReadOnly,
 		BlockSize: o.BlockSize, MaxReadahead: o.MaxReadahead, ACL: o.ACL, Mountpoint: m.Mountpoint, Log: log,
 		Renames: renameJ, Deletes: deleteJ, EventsLive: p.webhookLive, Revalidate: o.Revalidate,
-		Disk: p.disk, Passthrough: o.Passthrough})
+		Disk: p.disk, Passthrough: o.Passthrough, Attrs: attrsJ})
 	registerMount(p.metrics, m.Mountpoint, mt.fsys)
 	finishRenames(mt.fsys, renames, o.Deadline, log)
 	if journal != nil {
 		finishDeletes(mt.fsys, journal, o.Deadline, log)
+		finishAttrs(mt.fsys, journal, o.Deadline, log)
 	}
 	var root fusefs.InodeEmbedder
 	name := m.Bucket
@@ -330,6 +332,30 @@ func (m *mounted) close(l *slog.Logger) {
 			os.Remove(filepath.Dir(m.cacheDir))
 		}
 	}
+}
+
+// finishAttrs stores the attribute changes a killed run had held back
+// (their chmod or utime returned 0).
+func finishAttrs(fsys *kfs.FS, j *upload.Journal, deadline time.Duration, l *slog.Logger) {
+	as := j.PendingAttrs()
+	if len(as) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	stored := 0
+	for _, a := range as {
+		ok, err := fsys.FinishAttrs(ctx, a.Bucket, a.Key, a.ETag, a.ContentType, a.Meta)
+		if err != nil {
+			l.Error("could not store attributes an earlier run held back; the next mount tries again", "bucket", a.Bucket, "key", a.Key, "err", err)
+			continue
+		}
+		if ok {
+			stored++
+		}
+		j.EndAttrs(a.ID)
+	}
+	l.Info("stored attribute changes an earlier run held back", "stored", stored, "moot", len(as)-stored)
 }
 
 // finishDeletes sends the deletions a killed run had batched but not sent

@@ -102,6 +102,9 @@ func (n *fileNode) commit(ctx context.Context) error {
 		return err
 	}
 	n.committed(info, opts)
+	n.mu.Lock()
+	n.uploadedAt = n.fsys.now()
+	n.mu.Unlock()
 	return nil
 }
 
@@ -158,7 +161,11 @@ func (n *fileNode) committed(info store.ObjectInfo, opts store.PutOptions) {
 		h.pin, h.served = info, false
 		h.mu.Unlock()
 	}
+	held := n.deferID != ""
 	n.mu.Unlock()
+	if held {
+		n.endDeferred() // what was held back is in this version
+	}
 	if name, parent := n.Parent(); parent != nil {
 		if d, ok := parent.Operations().(*dirNode); ok {
 			d.listingPut(dirEntry{name: name, info: info})
@@ -230,6 +237,9 @@ func (n *fileNode) setPosix(ctx context.Context, change posix) error {
 	if c != nil && c.Dirty() || !stored || unlinked {
 		return nil // stored with the pending upload
 	}
+	if acl == nil && n.deferMeta() {
+		return nil // journaled; stored with the next change, a rename, or soon
+	}
 	return n.rewriteMeta(ctx, func(o *store.PutOptions) error {
 		if acl != nil {
 			setXattrMeta(o.Meta, acl)
@@ -244,21 +254,8 @@ func (n *fileNode) setPosix(ctx context.Context, change posix) error {
 func (n *fileNode) rewriteMeta(ctx context.Context, edit func(o *store.PutOptions) error) error {
 	n.mu.Lock()
 	key, info := n.key, n.info
-	a := parsePosix(info.Meta)
-	shown := objectTimes(info, a)
-	p := a.merge(n.pending)
-	if n.pending.mtime.IsZero() {
-		p.mtime = shown.mtime
-	}
-	if p.ctime.IsZero() {
-		p.ctime = n.fsys.now()
-	}
-	meta := p.toMeta(info.Meta)
-	opts := store.PutOptions{ContentType: info.ContentType, Meta: meta}
+	opts := n.metaOptionsLocked()
 	n.mu.Unlock()
-	if opts.ContentType == "" {
-		opts.ContentType = contentType(key)
-	}
 	if err := edit(&opts); err != nil {
 		return err
 	}
@@ -274,6 +271,26 @@ func (n *fileNode) rewriteMeta(ctx context.Context, edit func(o *store.PutOption
 	}
 	n.committed(fresh, opts)
 	return nil
+}
+
+// metaOptionsLocked is the stored object's metadata with the pending
+// attributes applied (its mtime kept unless one is pending). n.mu is held.
+func (n *fileNode) metaOptionsLocked() store.PutOptions {
+	info := n.info
+	a := parsePosix(info.Meta)
+	shown := objectTimes(info, a)
+	p := a.merge(n.pending)
+	if n.pending.mtime.IsZero() {
+		p.mtime = shown.mtime
+	}
+	if p.ctime.IsZero() {
+		p.ctime = n.fsys.now()
+	}
+	opts := store.PutOptions{ContentType: info.ContentType, Meta: p.toMeta(info.Meta)}
+	if opts.ContentType == "" {
+		opts.ContentType = contentType(n.key)
+	}
+	return opts
 }
 
 // truncate resizes the file: the shared content when handles write it,

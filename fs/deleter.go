@@ -160,5 +160,8 @@ func (d *deleter) flushPrefix(ctx context.Context, bucket, prefix string) error 
 // if any wait: what another path to the store (the control socket) is
 // about to look at must be what the mount shows.
 func (f *FS) Settle(ctx context.Context, bucket, key string) error {
+	if err := f.flushAllDeferred(ctx, bucket, key, false); err != nil {
+		return err
+	}
 	return f.del.flushPrefix(ctx, bucket, key)
 }

@@ -53,6 +53,9 @@ type fileNode struct {
 	ptETag        string               // GUARDED_BY(mu): the version they read
 	ptEnt         *disk.Handle         // GUARDED_BY(mu): their entry, for more readers of it (nil when pt == 0)
 	wopening      int                  // GUARDED_BY(mu): opens for writing not yet registered
+	uploadedAt    time.Time            // GUARDED_BY(mu): when this mount last stored the file's bytes
+	deferID       string               // GUARDED_BY(mu): journal id of attributes held back (deferattrs.go); "" when none
+	deferTimer    *time.Timer          // GUARDED_BY(mu): stores them at the latest deferDelay after they were first held
 
 	xattrMu sync.Mutex // serialises tag and metadata read-modify-writes; taken before opMu
 }

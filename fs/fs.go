@@ -69,6 +69,10 @@ type Config struct {
 	// Passthrough hands those to the kernel.
 	Disk        *disk.Cache
 	Passthrough bool
+
+	// Attrs journals attribute changes held back for a moment after an
+	// upload (nil: none are: every change is a copy at once).
+	Attrs AttrsJournal
 }
 
 // RenameJournal records directory renames under way, so one a crash cuts
@@ -106,6 +110,8 @@ type FS struct {
 
 	covered sync.Map // bucket -> true: events of it arrived through a push source
 
+	deferred deferred // nodes holding attribute changes back
+
 	notes *notifier // kernel notifications, sent by one goroutine
 	stop  chan struct{}
 	viaFH chan struct{} // never closed: marks a GETATTR sent through a descriptor (served.GetAttr)
@@ -138,7 +144,10 @@ func New(st Store, blocks *cache.Blocks, up *upload.Pipeline, cfg Config) *FS {
 func (f *FS) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.Timeout)
 	defer cancel()
-	err := f.del.flush(ctx)
+	err := f.flushAllDeferred(ctx, "", "", true)
+	if derr := f.del.flush(ctx); err == nil {
+		err = derr
+	}
 	f.dirt.flush(ctx, nil)
 	close(f.stop)
 	f.wg.Wait()

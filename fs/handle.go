@@ -152,6 +152,9 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno {
 }
 
 func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
+	if err := h.node.flushDeferred(ctx); err != nil {
+		return h.node.fsys.errno("fsync", h.node.path(), err)
+	}
 	if err := h.node.commit(ctx); err != nil {
 		return h.node.fsys.errno("fsync", h.node.path(), err)
 	}

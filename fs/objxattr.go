@@ -20,6 +20,12 @@ var (
 
 // pendingXattrs are extended attributes set while an upload is pending;
 // they go with it.
+// empty says whether nothing is pending.
+func (p pendingXattrs) empty() bool {
+	return p.tags == nil && p.meta == nil && p.contentType == "" && p.lockMode == "" && p.lockUntil.IsZero() &&
+		p.legalHold == nil && p.xattrs == nil
+}
+
 type pendingXattrs struct {
 	tags        map[string]string
 	meta        map[string]string // "" value: removed

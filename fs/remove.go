@@ -69,6 +69,7 @@ func (n *fileNode) detach(ctx context.Context, del bool) error {
 			return err
 		}
 	}
+	n.endDeferred() // the object goes: nothing to store on it
 	n.mu.Lock()
 	n.unlinked = true
 	c = n.content

@@ -119,6 +119,7 @@ func (n *fileNode) replaced(ctx context.Context) error {
 	open := len(n.handles) > 0
 	n.mu.Unlock()
 	if !open {
+		n.endDeferred()
 		n.mu.Lock()
 		n.unlinked = true
 		n.mu.Unlock()
@@ -147,6 +148,11 @@ func (d *dirNode) moveFile(ctx context.Context, name string, src dirEntry, dstKe
 	defer n.busy.Add(-1)
 	n.mu.Lock()
 	stored, info, c, oldKey := n.stored, n.info, n.content, n.key
+	held := n.deferID != ""
+	if held { // the copy carries what was held back
+		o := n.metaOptionsLocked()
+		info.Meta, info.ContentType = o.Meta, o.ContentType
+	}
 	n.mu.Unlock()
 	fresh := store.ObjectInfo{Key: dstKey, LastModified: info.LastModified, Meta: info.Meta}
 	if stored {
@@ -175,12 +181,18 @@ func (d *dirNode) moveFile(ctx context.Context, name string, src dirEntry, dstKe
 	} else {
 		n.info.Key = dstKey
 	}
+	if held {
+		n.pending = posix{}
+	}
 	for h := range n.handles {
 		h.mu.Lock()
 		h.pin = n.info
 		h.mu.Unlock()
 	}
 	n.mu.Unlock()
+	if held {
+		n.endDeferred()
+	}
 	return fresh, nil
 }
 

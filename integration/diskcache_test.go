@@ -238,11 +238,11 @@ func TestDiskCachePassthroughAndWriters(t *testing.T) {
 	}
 	// A writer waits for the readers to close (new readers meanwhile wait
 	// too, so readers coming and going do not starve it), then writes.
-	go func() {
+	go func(r, r2 *os.File) {
 		time.Sleep(time.Second)
 		r.Close()
 		r2.Close()
-	}()
+	}(r, r2)
 	start := time.Now()
 	if err := os.WriteFile(m.path("f.bin"), []byte("new"), 0o644); err != nil {
 		t.Fatalf("write once the readers closed: %v", err)

@@ -20,16 +20,19 @@ import (
 // completes or is aborted), the directory renames under way
 // ("R+ id {json}" before the first copy, "R- id" once the sources are
 // gone) and the deletions unlink handed to the batch ("D+ id {json}",
-// "D- id" once the batch is done). After a crash, the next mount with the
-// same journal aborts the uploads that never ended (no partial upload is
-// left behind, and none is ever visible) and is handed the renames and
-// deletions to finish.
+// "D- id" once the batch is done) and the attribute changes held back
+// for a moment to travel in one copy ("A+ id {json}", "A- id" once
+// stored or moot). After a crash, the next mount with the same journal
+// aborts the uploads that never ended (no partial upload is left behind,
+// and none is ever visible) and is handed the renames, deletions and
+// attribute changes to finish.
 type Journal struct {
 	path    string     // where it lives
 	mu      sync.Mutex // protects f, next, deletes
 	f       *os.File   // GUARDED_BY(mu)
 	next    int        // GUARDED_BY(mu): the next rename or deletion id
 	deletes []Delete   // GUARDED_BY(mu): deletions the last Recover found unfinished
+	attrs   []Attrs    // GUARDED_BY(mu): attribute changes the last Recover found unfinished
 	run     int64      // when this process opened it: ids of earlier runs (even of a reused pid) differ
 }
 
@@ -73,6 +76,45 @@ func (j *Journal) Deletes() []Delete {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return append([]Delete(nil), j.deletes...)
+}
+
+// Attrs is metadata to store on an object (the version ETag names) by a
+// copy onto itself, held back so that the next changes, or a rename, travel
+// in the same copy.
+type Attrs struct {
+	ID          string            `json:"-"`
+	Bucket      string            `json:"bucket"`
+	Key         string            `json:"key"`
+	ETag        string            `json:"etag"`
+	ContentType string            `json:"content_type"`
+	Meta        map[string]string `json:"meta"`
+}
+
+// BeginAttrs records metadata held back. Written, not synced, like a
+// deletion (see BeginDelete).
+func (j *Journal) BeginAttrs(a Attrs) string {
+	b, _ := json.Marshal(a)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.next++
+	id := fmt.Sprintf("%d-%x-%d", os.Getpid(), j.run, j.next)
+	fmt.Fprintf(j.f, "A+ %s %s\n", id, b)
+	return id
+}
+
+// EndAttrs records that held-back metadata is stored, or moot.
+func (j *Journal) EndAttrs(id string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	fmt.Fprintf(j.f, "A- %s\n", id)
+}
+
+// PendingAttrs are the attribute changes the last Recover found unfinished
+// (still recorded: the caller ends each with EndAttrs).
+func (j *Journal) PendingAttrs() []Attrs {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]Attrs(nil), j.attrs...)
 }
 
 // Rename is a directory rename recorded in the journal.
@@ -155,8 +197,7 @@ func (j *Journal) Adopt(other *Journal) error {
 	if _, err := other.f.Seek(0, 0); err != nil {
 		return err
 	}
-	ups, renames, deletes := readJournal(other.f)
-	lines := openLines(ups, renames, deletes)
+	lines := openLines(readJournal(other.f))
 	j.mu.Lock()
 	for _, l := range lines {
 		fmt.Fprintln(j.f, l)
@@ -177,8 +218,8 @@ func (j *Journal) Finish() (idle bool, err error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if _, err := j.f.Seek(0, 0); err == nil {
-		ups, renames, deletes := readJournal(j.f)
-		idle = len(ups)+len(renames)+len(deletes) == 0
+		o := readJournal(j.f)
+		idle = len(o.ups)+len(o.renames)+len(o.deletes)+len(o.attrs) == 0
 	}
 	if idle {
 		os.Remove(j.path) // while locked
@@ -206,12 +247,12 @@ func (j *Journal) Recover(ctx context.Context, s Aborter) (int, []Rename, error)
 	if _, err := j.f.Seek(0, 0); err != nil {
 		return 0, nil, err
 	}
-	ups, renames, deletes := readJournal(j.f)
-	j.deletes = deletes
+	o := readJournal(j.f)
+	j.deletes, j.attrs = o.deletes, o.attrs
 	n := 0
 	var firstErr error
 	var kept []openUpload
-	for _, u := range ups {
+	for _, u := range o.ups {
 		if err := s.AbortUpload(ctx, u.bucket, u.key, u.id); err != nil && !errors.Is(err, store.ErrNotFound) {
 			if firstErr == nil {
 				firstErr = err
@@ -221,33 +262,46 @@ func (j *Journal) Recover(ctx context.Context, s Aborter) (int, []Rename, error)
 		}
 		n++
 	}
-	left := openLines(kept, renames, deletes)
+	o.ups = kept
+	left := openLines(o)
 	if err := j.f.Truncate(0); err != nil {
-		return n, renames, err
+		return n, o.renames, err
 	}
 	for _, l := range left {
 		fmt.Fprintln(j.f, l)
 	}
 	j.f.Sync()
-	return n, renames, firstErr
+	return n, o.renames, firstErr
 }
 
 type openUpload struct{ bucket, key, id string }
 
+// openRecords is what a journal leaves open, by kind, in the order it began.
+type openRecords struct {
+	ups     []openUpload
+	renames []Rename
+	deletes []Delete
+	attrs   []Attrs
+}
+
 // openLines are the journal lines that begin the records given (what a
 // journal still holds open).
-func openLines(ups []openUpload, renames []Rename, deletes []Delete) []string {
+func openLines(o openRecords) []string {
 	var lines []string
-	for _, u := range ups {
+	for _, u := range o.ups {
 		lines = append(lines, fmt.Sprintf("+ %s %s %s", u.bucket, u.id, strings.ReplaceAll(u.key, "\n", "\\n")))
 	}
-	for _, r := range renames {
+	for _, r := range o.renames {
 		b, _ := json.Marshal(r)
 		lines = append(lines, fmt.Sprintf("R+ %s %s", r.ID, b))
 	}
-	for _, d := range deletes {
+	for _, d := range o.deletes {
 		b, _ := json.Marshal(d)
 		lines = append(lines, fmt.Sprintf("D+ %s %s", d.ID, b))
+	}
+	for _, a := range o.attrs {
+		b, _ := json.Marshal(a)
+		lines = append(lines, fmt.Sprintf("A+ %s %s", a.ID, b))
 	}
 	return lines
 }
@@ -286,13 +340,14 @@ func decodeRecord(rest string, v any) (string, bool) {
 	return id, json.Unmarshal([]byte(body), v) == nil
 }
 
-// readJournal lists the uploads, renames and deletions a journal leaves
-// open, in the order they started.
-func readJournal(f *os.File) ([]openUpload, []Rename, []Delete) {
+// readJournal lists the uploads, renames, deletions and attribute changes
+// a journal leaves open, in the order they started.
+func readJournal(f *os.File) openRecords {
 	var (
 		ups     openSet[openUpload]
 		renames openSet[Rename]
 		deletes openSet[Delete]
+		attrs   openSet[Attrs]
 	)
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -316,6 +371,14 @@ func readJournal(f *os.File) ([]openUpload, []Rename, []Delete) {
 			}
 		case "D-":
 			deletes.end(rest)
+		case "A+":
+			var a Attrs
+			if id, ok := decodeRecord(rest, &a); ok && a.Bucket != "" && a.Key != "" && a.ETag != "" {
+				a.ID = id
+				attrs.begin(id, a)
+			}
+		case "A-":
+			attrs.end(rest)
 		case "+", "-":
 			f := strings.SplitN(rest, " ", 3) // bucket id key
 			if len(f) != 3 {
@@ -328,7 +391,7 @@ func readJournal(f *os.File) ([]openUpload, []Rename, []Delete) {
 			}
 		}
 	}
-	return ups.list(), renames.list(), deletes.list()
+	return openRecords{ups.list(), renames.list(), deletes.list(), attrs.list()}
 }
 
 // Close closes the journal file.
