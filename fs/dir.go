@@ -38,6 +38,8 @@ type dirNode struct {
 	local      times            // GUARDED_BY(mu): times changed through this mount
 	misses     int              // GUARDED_BY(mu): names missing from the listing verified since missWindow
 	missWindow time.Time        // GUARDED_BY(mu)
+	tombs      map[string]tomb  // GUARDED_BY(mu): versions of names this mount removed lately (listing.go)
+	arriving   map[string]int   // GUARDED_BY(mu): names this mount is storing by a copy right now (incoming)
 	rootAttr   posix            // GUARDED_BY(mu): attributes of a bucket root (kept in memory)
 
 	xattrMu sync.Mutex // serialises attribute read-modify-writes; taken before mu

@@ -78,7 +78,7 @@ func (f *FS) Event(bucket, key, etag string, removed bool, at time.Time) {
 		}
 		return
 	}
-	if ok && (d.knows(name, strings.Trim(etag, `"`), removed) || d.knowsNewer(name, at)) {
+	if ok && (d.knows(name, strings.Trim(etag, `"`), removed, at) || d.knowsNewer(name, at)) {
 		return
 	}
 	if f.cfg.Disk != nil && !strings.HasSuffix(key, "/") {
@@ -178,7 +178,7 @@ func (d *dirNode) hasDir(name string) bool {
 
 // knows says whether this directory's view of name already is what an
 // event says.
-func (d *dirNode) knows(name, etag string, removed bool) bool {
+func (d *dirNode) knows(name, etag string, removed bool, at time.Time) bool {
 	var childETag string
 	gone := true
 	if ch := d.GetChild(name); ch != nil {
@@ -195,6 +195,9 @@ func (d *dirNode) knows(name, etag string, removed bool) bool {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.arriving[name] > 0 {
+		return true // this mount is storing it: its answer updates everything
+	}
 	var listed *dirEntry
 	if d.listing != nil {
 		if i, ok := d.listing.byName[name]; ok {
@@ -203,6 +206,9 @@ func (d *dirNode) knows(name, etag string, removed bool) bool {
 	}
 	if removed {
 		return gone && listed == nil
+	}
+	if listed == nil && gone && d.removedVersionLocked(name, etag, at) {
+		return true // the creation of a version this mount removed since
 	}
 	return etag != "" && (childETag == etag || listed != nil && listed.info.ETag == etag)
 }

@@ -78,9 +78,68 @@ func (d *dirNode) listingDel(name string) {
 	defer d.mu.Unlock()
 	d.changedLocked()
 	if d.listing != nil {
+		if i, ok := d.listing.byName[name]; ok && d.listing.entries[i].info.ETag != "" {
+			d.tombLocked(name, d.listing.entries[i].info.ETag)
+		}
 		d.listing.del(name)
 	}
 }
+
+// tombLocked remembers for a while which version of name this mount
+// removed (or renamed away), so the late event of its creation is
+// recognised as history instead of dropping the listing. d.mu is held.
+func (d *dirNode) tombLocked(name, etag string) {
+	now := time.Now()
+	if d.tombs == nil {
+		d.tombs = map[string]tomb{}
+	}
+	if len(d.tombs) >= maxTombs {
+		for k, t := range d.tombs {
+			if now.Sub(t.at) > tombTTL || len(d.tombs) >= maxTombs {
+				delete(d.tombs, k)
+			}
+		}
+	}
+	d.tombs[name] = tomb{etag: etag, at: now}
+}
+
+// removedVersionLocked says whether an event of the version etag of name
+// made at `at` (zero: unknown) is older than this mount's removal of that
+// version. d.mu is held.
+func (d *dirNode) removedVersionLocked(name, etag string, at time.Time) bool {
+	t, ok := d.tombs[name]
+	return ok && etag != "" && t.etag == etag && time.Since(t.at) <= tombTTL && !at.After(t.at)
+}
+
+// incoming marks name as being stored by this mount (the copy of a
+// rename): its event is this mount's own, whatever it says. The returned
+// func unmarks it.
+func (d *dirNode) incoming(name string) func() {
+	d.mu.Lock()
+	if d.arriving == nil {
+		d.arriving = map[string]int{}
+	}
+	d.arriving[name]++
+	d.mu.Unlock()
+	return func() {
+		d.mu.Lock()
+		if d.arriving[name]--; d.arriving[name] <= 0 {
+			delete(d.arriving, name)
+		}
+		d.mu.Unlock()
+	}
+}
+
+// A tomb is a version of a name this mount removed.
+type tomb struct {
+	etag string
+	at   time.Time
+}
+
+const (
+	tombTTL  = 30 * time.Second // events come within milliseconds, or seconds from the listen API
+	maxTombs = 1000
+)
 
 // forget makes the listing say nothing about name any more (an outside
 // change): lookups of it ask the store, re-listings list again.

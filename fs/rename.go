@@ -73,6 +73,9 @@ func (d *dirNode) rename(ctx context.Context, name string, nd *dirNode, newName 
 			return syscall.EINVAL // into itself
 		}
 		s3fsDir := d.s3fsDirObject(ctx, name)
+		if err := d.fsys.flushAllDeferred(ctx, d.bucket, srcKey+"/", false); err != nil {
+			return err // held-back attributes go before the objects are copied
+		}
 		err := d.fsys.moveTree(ctx, d.bucket, srcKey+"/", dstKey+"/")
 		if err == nil && s3fsDir {
 			err = d.moveDirObject(ctx, srcKey, dstKey)
@@ -99,11 +102,14 @@ func (d *dirNode) rename(ctx context.Context, name string, nd *dirNode, newName 
 				}
 			}
 		}
+		done := nd.incoming(newName)
 		info, err := d.moveFile(ctx, name, src, dstKey)
 		if err != nil {
+			done()
 			return err
 		}
 		moved = dirEntry{name: newName, info: info}
+		defer done() // after the listing says what was stored
 	}
 	d.listingDel(name)
 	nd.listingPut(moved)
