@@ -108,6 +108,8 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	}
 	key := d.pfx() + name + "/"
 	meta := d.fsys.callerAttrs(ctx, syscall.S_IFDIR|mode&0o7777).toMeta(nil)
+	done := d.incoming(name) // the marker's event may come before the listing says it
+	defer done()
 	info, err := d.fsys.putMarker(ctx, d.bucket, key, meta)
 	if err != nil {
 		return nil, d.fsys.errno("mkdir", d.path(name), err)
@@ -120,7 +122,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	n.mu.Lock()
 	n.attrLocked(&out.Attr)
 	n.mu.Unlock()
-	d.listingPut(dirEntry{name: name, isDir: true, seen: now})
+	d.listingPut(dirEntry{name: name, isDir: true, seen: now, info: info, marker: true}) // its marker's event is then known as this mount's
 	d.touch()
 	return d.NewInode(ctx, n, fusefs.StableAttr{Mode: syscall.S_IFDIR}), 0
 }

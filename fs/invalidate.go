@@ -69,6 +69,12 @@ func (f *FS) Event(bucket, key, etag string, removed bool, at time.Time) {
 	if ok && strings.HasSuffix(key, "/") && !removed && d.hasDir(name) {
 		if ch := d.GetChild(name); ch != nil {
 			if sub, ok := ch.Operations().(*dirNode); ok {
+				sub.mu.Lock()
+				own := etag != "" && sub.marker.ETag == strings.Trim(etag, `"`)
+				sub.mu.Unlock()
+				if own {
+					return // the marker as this mount stored it
+				}
 				sub.setMarker(store.ObjectInfo{}, time.Time{}) // a marker changed: attributes reload
 				sub.mu.Lock()
 				sub.attrAt = time.Time{}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -210,5 +211,73 @@ func TestEventSourceRecovers(t *testing.T) {
 	}
 	if got := fmt.Sprint(os.ReadFile(m.path("one"))); !strings.Contains(got, "[49]") {
 		t.Fatalf("the mount stopped serving: %s", got)
+	}
+}
+
+// With bucket events reaching the mount, tar x and rsync -a send no
+// listing and no HEAD: the mount's own events (a created directory's
+// marker, a rename's copy, the temporary it removed) are recognised as
+// its own instead of making it ask again (before, every file cost a LIST).
+// tar x: one PUT per file and a
+// few per directory; rsync -a: PUT, copy to the final name, delete.
+func TestOwnEventsCostNoRequests(t *testing.T) {
+	mc, hookA, _ := eventMinio(t)
+	c, _ := sdkClient(mc)
+	ctx := context.Background()
+	if err := c.MakeBucket(ctx, "own", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	m := mountOn(t, mc, "own", "--events-webhook", hookA, "--events-token", "token-a")
+	conf := `{"QueueConfigurations":[{"QueueArn":"arn:minio:sqs::KFSA:webhook","Events":["s3:ObjectCreated:*","s3:ObjectRemoved:*"]}]}`
+	sh(t, "setfattr", "-n", "user.s3.notification", "-v", conf, m.dir)
+	os.WriteFile(m.path("seed"), []byte("seed"), 0o644)
+	covered := func() bool {
+		_, out, _ := kfsRun(t, "metrics", m.dir)
+		v, _ := metricValue(parseMetrics(t, out), "kfs_events_received_total", map[string]string{"source": "webhook"})
+		return v > 0
+	}
+	if !within(5*time.Second, covered) {
+		t.Fatal("no webhook event arrived")
+	}
+	src := t.TempDir()
+	for d := 0; d < 3; d++ {
+		os.MkdirAll(filepath.Join(src, fmt.Sprintf("d%d", d)), 0o755)
+		for i := 0; i < 8; i++ {
+			os.WriteFile(filepath.Join(src, fmt.Sprintf("d%d/f%d", d, i)), []byte(fmt.Sprint(d, i)), 0o644)
+		}
+	}
+	tarball := filepath.Join(t.TempDir(), "t.tar")
+	sh(t, "tar", "cf", tarball, "-C", src, ".")
+	count := func(op string) float64 {
+		_, out, _ := kfsRun(t, "metrics", m.dir)
+		v, _ := metricValue(parseMetrics(t, out), "kfs_s3_requests_total", map[string]string{"op": op})
+		return v
+	}
+	os.Mkdir(m.path("t"), 0o755)
+	os.Mkdir(m.path("r"), 0o755)
+	time.Sleep(200 * time.Millisecond) // their events are in
+	for _, step := range []struct {
+		name string
+		run  func()
+	}{
+		{"tar x", func() { sh(t, "tar", "xf", tarball, "-C", m.path("t")) }},
+		{"rsync -a", func() { sh(t, "rsync", "-a", src+"/", m.path("r")+"/") }},
+	} {
+		l0, h0 := count("ListObjectsV2"), count("HeadObject")
+		step.run()
+		time.Sleep(300 * time.Millisecond) // the last events arrive
+		// at most the one listing of the destination rsync reads first
+		if l, h := count("ListObjectsV2")-l0, count("HeadObject")-h0; l > 1 || h != 0 {
+			t.Errorf("%s of 24 files in 3 directories sent %v listings and %v HEADs", step.name, l, h)
+		}
+	}
+	for d := 0; d < 3; d++ {
+		for i := 0; i < 8; i++ {
+			for _, top := range []string{"t", "r"} {
+				if got, err := os.ReadFile(m.path(top, fmt.Sprintf("d%d/f%d", d, i))); err != nil || string(got) != fmt.Sprint(d, i) {
+					t.Fatalf("%s/d%d/f%d: %q %v", top, d, i, got, err)
+				}
+			}
+		}
 	}
 }
