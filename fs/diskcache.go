@@ -56,9 +56,6 @@ func (h *cachedHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.R
 	if local {
 		return h.handle.Read(ctx, dest, off)
 	}
-	if _, isPT := any(h).(*ptHandle); !isPT {
-		n.fsys.noPassthroughOnce()
-	}
 	m, err := h.ent.File.ReadAt(dest, off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, n.fsys.errno("read", n.path(), err)
@@ -67,7 +64,7 @@ func (h *cachedHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.R
 }
 
 func (h *ptHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	h.node.fsys.noPassthroughOnce() // the kernel did not take it
+	h.node.fsys.noPassthrough("the kernel did not take a passthrough open") // later opens are served by kfs
 	return h.cachedHandle.Read(ctx, dest, off)
 }
 
@@ -91,11 +88,13 @@ func (h *ptHandle) Release(ctx context.Context) syscall.Errno {
 	return h.cachedHandle.Release(ctx)
 }
 
-// noPassthroughOnce says once that cached files are served by kfs.
-func (f *FS) noPassthroughOnce() {
-	if f.cfg.Passthrough {
-		f.logOnce("disk cache: the kernel does not read cached files by itself (FUSE passthrough needs Linux 6.9 and a mount by root); kfs serves them from the cache")
+// noPassthrough turns passthrough off for the opens to come (cached files
+// are then served by kfs), saying why once.
+func (f *FS) noPassthrough(why string) {
+	if f.ptOff.Swap(true) || !f.cfg.Passthrough {
+		return
 	}
+	f.cfg.Log.Warn("disk cache: cached files are served by kfs, not by the kernel (FUSE passthrough off)", "why", why)
 }
 
 // asHandle unwraps the handle of any open file.
@@ -176,7 +175,7 @@ func (n *fileNode) tryOpenCached(ctx context.Context) (fusefs.FileHandle, bool, 
 		ent.Close()
 		return nil, true, nil
 	}
-	pt := f.cfg.Passthrough && (n.pt > 0 || len(n.handles) == 0 && n.writers == 0 && n.wopening == 0)
+	pt := n.pt > 0 || f.cfg.Passthrough && !f.ptOff.Load() && len(n.handles) == 0 && n.writers == 0 && n.wopening == 0
 	n.handles[h] = struct{}{}
 	h.pin = n.info
 	if pt {

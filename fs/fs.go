@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
@@ -110,7 +111,8 @@ type FS struct {
 
 	covered sync.Map // bucket -> true: events of it arrived through a push source
 
-	deferred deferred // nodes holding attribute changes back
+	deferred deferred    // nodes holding attribute changes back
+	ptOff    atomic.Bool // passthrough found unavailable (noPassthrough)
 
 	notes *notifier // kernel notifications, sent by one goroutine
 	stop  chan struct{}

@@ -81,6 +81,17 @@ func (f *FS) Mount(dir string, root fusefs.InodeEmbedder, m MountConfig, obs OpO
 	if err := srv.WaitMount(); err != nil {
 		return nil, err
 	}
+	if f.cfg.Disk != nil && f.cfg.Passthrough {
+		// Passthrough needs the kernel to offer it and CAP_SYS_ADMIN to
+		// register backing files; without them cached files are served by
+		// kfs, and no reader holds writers back.
+		switch {
+		case srv.KernelSettings().Flags64()&fuse.CAP_PASSTHROUGH == 0:
+			f.noPassthrough("the kernel does not offer FUSE passthrough (Linux 6.9 or later)")
+		case os.Geteuid() != 0:
+			f.noPassthrough("FUSE passthrough needs a mount by root")
+		}
+	}
 	return srv, nil
 }
 

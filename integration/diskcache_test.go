@@ -128,7 +128,7 @@ func TestDiskCacheAcrossRemount(t *testing.T) {
 	if s := diskStatus(t, m2); s.Hits < 5 || s.Passthrough < 5 {
 		t.Fatalf("not served from the cache by passthrough: %+v", s)
 	}
-	if strings.Contains(m2.logText(), "does not read cached files by itself") {
+	if strings.Contains(m2.logText(), "FUSE passthrough off") {
 		t.Fatalf("passthrough was not taken:\n%s", m2.logText())
 	}
 }
