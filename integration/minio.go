@@ -13,12 +13,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mrand "math/rand"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -85,7 +89,35 @@ type MinioConfig struct {
 }
 
 // FreeAddr returns a loopback address with a port that was free a moment ago.
+//
+// The port is below the kernel's ephemeral range (ip_local_port_range),
+// where no outgoing connection takes it as its source port between this
+// call and the server's bind (a MinIO takes seconds to start), and it is
+// never handed out twice by this process.
 func FreeAddr() (string, error) {
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 12000 {
+				lo = n
+			}
+		}
+	}
+	freeMu.Lock()
+	defer freeMu.Unlock()
+	for i := 0; i < 1000; i++ {
+		port := 10000 + mrand.Intn(lo-10000)
+		if freeGiven[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		freeGiven[port] = true
+		return l.Addr().String(), nil
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
@@ -93,6 +125,11 @@ func FreeAddr() (string, error) {
 	defer l.Close()
 	return l.Addr().String(), nil
 }
+
+var (
+	freeMu    sync.Mutex
+	freeGiven = map[int]bool{} // ports FreeAddr handed out
+)
 
 func randomHex(n int) string {
 	b := make([]byte, n)
