@@ -1,0 +1,118 @@
+package fs
+
+import (
+	"context"
+	"kfs/fs/store"
+	"time"
+)
+
+// Renaming one file: its object copied to the new key and deleted.
+
+// replaced makes an open target of a rename anonymous, as an unlink does,
+// without deleting the key (the renamed object takes it).
+func (n *fileNode) replaced(ctx context.Context) error {
+	n.mu.Lock()
+	open := len(n.handles) > 0
+	n.mu.Unlock()
+	if !open {
+		n.endDeferred()
+		n.mu.Lock()
+		n.unlinked = true
+		n.mu.Unlock()
+		return nil
+	}
+	return n.detach(ctx, false)
+}
+
+// moveFile renames one object; a file still being created (no object yet)
+// just changes the key its upload will use.
+func (d *dirNode) moveFile(ctx context.Context, name string, src dirEntry, dstKey string) (store.ObjectInfo, error) {
+	var n *fileNode
+	if ch := d.GetChild(name); ch != nil {
+		n, _ = ch.Operations().(*fileNode)
+	}
+	if n == nil {
+		info, err := d.fsys.copyKeepingTimes(ctx, d.bucket, src.info, dstKey)
+		if err != nil {
+			return store.ObjectInfo{}, err
+		}
+		return info, d.fsys.store.Remove(ctx, store.ObjectRef{Bucket: d.bucket, Key: src.info.Key})
+	}
+	n.opMu.Lock()
+	defer n.opMu.Unlock()
+	n.busy.Add(1)
+	defer n.busy.Add(-1)
+	n.mu.Lock()
+	stored, info, c, oldKey := n.stored, n.info, n.content, n.key
+	held := n.deferID != ""
+	if held { // the copy carries what was held back
+		o := n.metaOptionsLocked()
+		info.Meta, info.ContentType = o.Meta, o.ContentType
+	}
+	n.mu.Unlock()
+	fresh := store.ObjectInfo{Key: dstKey, LastModified: info.LastModified, Meta: info.Meta}
+	if stored {
+		var err error
+		if fresh, err = d.fsys.copyKeepingTimes(ctx, d.bucket, info, dstKey); err != nil {
+			return store.ObjectInfo{}, err
+		}
+	}
+	if c != nil {
+		if err := c.Rekey(ctx, dstKey, fresh); err != nil {
+			if stored {
+				_ = d.fsys.store.Remove(ctx, store.ObjectRef{Bucket: d.bucket, Key: dstKey})
+			}
+			return store.ObjectInfo{}, err
+		}
+	}
+	if stored {
+		if err := d.fsys.store.Remove(ctx, store.ObjectRef{Bucket: d.bucket, Key: oldKey}); err != nil {
+			return store.ObjectInfo{}, err
+		}
+	}
+	n.mu.Lock()
+	n.key = dstKey
+	if stored {
+		n.info, n.infoAt = fresh, time.Now()
+	} else {
+		n.info.Key = dstKey
+	}
+	if held {
+		n.pending = posix{}
+	}
+	for h := range n.handles {
+		h.mu.Lock()
+		h.pin = n.info
+		h.mu.Unlock()
+	}
+	n.mu.Unlock()
+	if held {
+		n.endDeferred()
+	}
+	return fresh, nil
+}
+
+// copyKeepingTimes copies an object to dstKey with its metadata, tags and
+// Content-Type, storing its mtime (a copy gets a new LastModified) and a
+// new ctime.
+func (f *FS) copyKeepingTimes(ctx context.Context, bucket string, src store.ObjectInfo, dstKey string) (store.ObjectInfo, error) {
+	ref := store.ObjectRef{Bucket: bucket, Key: src.Key}
+	if src.ContentType == "" || src.Meta == nil {
+		st, err := f.store.Stat(ctx, ref)
+		if err != nil {
+			return store.ObjectInfo{}, err
+		}
+		src = st
+	}
+	a := parsePosix(src.Meta)
+	a.mtime = objectTimes(src, a).mtime
+	a.ctime = f.now()
+	opts := store.PutOptions{ContentType: src.ContentType, Meta: a.toMeta(src.Meta)}
+	info, err := f.store.Copy(ctx, ref, store.ObjectRef{Bucket: bucket, Key: dstKey}, store.CopyOptions{IfMatch: src.ETag, Replace: &opts,
+		SrcSize: src.Size, SrcSizeKnown: true})
+	if err != nil {
+		return store.ObjectInfo{}, err
+	}
+	info.Meta, info.ContentType = opts.Meta, opts.ContentType
+	return info, nil
+}
