@@ -116,7 +116,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	}
 	now := d.fsys.now()
 	n := newDirNode(d.fsys, d.bucket, key)
-	n.marker, n.attrAt = info, now
+	n.marker, n.attrAt, n.markerStored = info, now, now
 	n.listing = newListing(now) // empty and complete (for the negative TTL): nothing to ask the store
 	n.listing.complete = true
 	n.mu.Lock()

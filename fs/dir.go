@@ -27,20 +27,21 @@ type dirNode struct {
 	isRoot  bool      // the root of a bucket (or prefix) mount
 	created time.Time // a bucket directory of an all-buckets mount: the bucket's creation
 
-	mu         sync.Mutex       // protects the fields below
-	prefix     string           // GUARDED_BY(mu): "" for the bucket itself, else ends in "/"; changes on rename
-	listing    *listing         // GUARDED_BY(mu): the last listing kfs made of this directory
-	listWait   chan struct{}    // GUARDED_BY(mu): closed when a lookup-triggered listing ends
-	listedAt   time.Time        // GUARDED_BY(mu): start of the last lookup-triggered listing
-	changed    time.Time        // GUARDED_BY(mu): when an entry last changed (through this mount or an event)
-	marker     store.ObjectInfo // GUARDED_BY(mu): the marker object (Key "": none)
-	attrAt     time.Time        // GUARDED_BY(mu): when marker was learnt (zero: not yet)
-	local      times            // GUARDED_BY(mu): times changed through this mount
-	misses     int              // GUARDED_BY(mu): names missing from the listing verified since missWindow
-	missWindow time.Time        // GUARDED_BY(mu)
-	tombs      map[string]tomb  // GUARDED_BY(mu): versions of names this mount removed lately (listing.go)
-	arriving   map[string]int   // GUARDED_BY(mu): names this mount is storing by a copy right now (incoming)
-	rootAttr   posix            // GUARDED_BY(mu): attributes of a bucket root (kept in memory)
+	mu           sync.Mutex       // protects the fields below
+	prefix       string           // GUARDED_BY(mu): "" for the bucket itself, else ends in "/"; changes on rename
+	listing      *listing         // GUARDED_BY(mu): the last listing kfs made of this directory
+	listWait     chan struct{}    // GUARDED_BY(mu): closed when a lookup-triggered listing ends
+	listedAt     time.Time        // GUARDED_BY(mu): start of the last lookup-triggered listing
+	changed      time.Time        // GUARDED_BY(mu): when an entry last changed (through this mount or an event)
+	marker       store.ObjectInfo // GUARDED_BY(mu): the marker object (Key "": none)
+	attrAt       time.Time        // GUARDED_BY(mu): when marker was learnt (zero: not yet)
+	local        times            // GUARDED_BY(mu): times changed through this mount
+	misses       int              // GUARDED_BY(mu): names missing from the listing verified since missWindow
+	missWindow   time.Time        // GUARDED_BY(mu)
+	tombs        map[string]tomb  // GUARDED_BY(mu): versions of names this mount removed lately (listing.go)
+	arriving     map[string]int   // GUARDED_BY(mu): names this mount is storing by a copy right now (incoming)
+	markerStored time.Time        // GUARDED_BY(mu): when this mount last stored the marker (its event is then its own)
+	rootAttr     posix            // GUARDED_BY(mu): attributes of a bucket root (kept in memory)
 
 	xattrMu sync.Mutex // serialises attribute read-modify-writes; taken before mu
 }
@@ -230,6 +231,7 @@ func (d *dirNode) setattr(ctx context.Context, in *fuse.SetAttrIn) error {
 	}
 	d.mu.Lock()
 	d.marker, d.attrAt = info, time.Now()
+	d.markerStored = d.attrAt
 	d.local = times{}
 	d.mu.Unlock()
 	return nil

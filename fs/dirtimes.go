@@ -105,6 +105,7 @@ func (d *dirNode) storeTimes(ctx context.Context) {
 	d.mu.Lock()
 	if d.prefix == prefix {
 		d.marker, d.attrAt = fresh, time.Now()
+		d.markerStored = d.attrAt
 		if d.local == local {
 			d.local = times{}
 		}

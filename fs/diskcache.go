@@ -218,18 +218,24 @@ func (n *fileNode) waitReaders(ctx context.Context, write bool, deadline time.Ti
 	}
 }
 
+// writerComing counts a writer on its way (no passthrough reader starts
+// meanwhile); the returned func uncounts it.
+func (n *fileNode) writerComing() func() {
+	n.mu.Lock()
+	n.wopening++
+	n.mu.Unlock()
+	return func() {
+		n.mu.Lock()
+		n.wopening--
+		n.mu.Unlock()
+	}
+}
+
 // truncateBeside truncates once no passthrough reader is left (the kernel
 // truncates before it opens with O_TRUNC: a refusal must come before any
 // byte goes), as a writer would.
 func (n *fileNode) truncateBeside(ctx context.Context, size int64) error {
-	n.mu.Lock()
-	n.wopening++
-	n.mu.Unlock()
-	defer func() {
-		n.mu.Lock()
-		n.wopening--
-		n.mu.Unlock()
-	}()
+	defer n.writerComing()()
 	if err := n.waitReaders(ctx, true, time.Now().Add(passthroughWait)); err != nil {
 		return err
 	}

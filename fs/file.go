@@ -206,14 +206,7 @@ func (n *fileNode) Open(ctx context.Context, flags uint32) (fusefs.FileHandle, u
 		}
 	}
 	if write { // no passthrough reader may start until this writer is registered
-		n.mu.Lock()
-		n.wopening++
-		n.mu.Unlock()
-		defer func() {
-			n.mu.Lock()
-			n.wopening--
-			n.mu.Unlock()
-		}()
+		defer n.writerComing()()
 	}
 	if err := n.waitReaders(ctx, write, time.Now().Add(passthroughWait)); err != nil {
 		return nil, 0, n.fsys.errno("open", n.path(), err)

@@ -70,7 +70,9 @@ func (f *FS) Event(bucket, key, etag string, removed bool, at time.Time) {
 		if ch := d.GetChild(name); ch != nil {
 			if sub, ok := ch.Operations().(*dirNode); ok {
 				sub.mu.Lock()
-				own := etag != "" && sub.marker.ETag == strings.Trim(etag, `"`)
+				// Every empty marker has the same ETag: it is this mount's
+				// own only if this mount stored the marker a moment ago.
+				own := etag != "" && sub.marker.ETag == strings.Trim(etag, `"`) && time.Since(sub.markerStored) <= ownMarkerWindow
 				sub.mu.Unlock()
 				if own {
 					return // the marker as this mount stored it
@@ -218,6 +220,11 @@ func (d *dirNode) knows(name, etag string, removed bool, at time.Time) bool {
 	}
 	return etag != "" && (childETag == etag || listed != nil && listed.info.ETag == etag)
 }
+
+// ownMarkerWindow is how long after storing a directory's marker an event
+// of a marker with its ETag is taken as that store's (webhook events come
+// within milliseconds).
+const ownMarkerWindow = 2 * time.Second
 
 // ChangedPrefix says anything under bucket/prefix may have changed (a
 // recursive removal or copy).

@@ -2,8 +2,9 @@ package fs
 
 import (
 	"context"
-	"kfs/fs/store"
 	"time"
+
+	"kfs/fs/store"
 )
 
 // Renaming one file: its object copied to the new key and deleted.
