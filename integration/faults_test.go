@@ -133,7 +133,10 @@ func TestBlackHoledStoreFailsBounded(t *testing.T) {
 // upload is left behind.
 func TestWritesUnderFaults(t *testing.T) {
 	b := newBucket(t)
-	m, p := faultMount(t, b)
+	// 30% of PUTs fail: with 4 retries one request in 400 fails for good,
+	// and the steps below send about twenty (it flaked in CI); with 8, one
+	// in 50,000.
+	m, p := faultMount(t, b, "--retries", "8")
 	src := t.TempDir() + "/src"
 	data := randBytes(23<<20 + 7)
 	if err := os.WriteFile(src, data, 0o644); err != nil {
