@@ -26,7 +26,7 @@ func main() {
 // commandTable is the dispatch table of `kfs COMMAND` (help aside).
 func commandTable() []*command {
 	return []*command{mountCmd(), unmountCmd(), presignCmd(), statCmd(), lsCmd(), versionsCmd(), restoreCmd(), catCmd(), warmCmd(), rmCmd(),
-		cpCmd(), composeCmd(), selectCmd(), watchCmd(), mbCmd(), rbCmd(), bucketsCmd(), statusCmd(), metricsCmd(), versionCmd()}
+		cpCmd(), composeCmd(), selectCmd(), watchCmd(), mbCmd(), rbCmd(), bucketsCmd(), statusCmd(), metricsCmd(), csiCmd(), versionCmd()}
 }
 
 func lookupCommand(name string) *command {

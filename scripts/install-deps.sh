@@ -35,6 +35,14 @@ if [ ! -x .tools/bin/staticcheck ] || [ "$(cat .tools/bin/staticcheck.version 2>
   echo "$STATICCHECK_VERSION" > .tools/bin/staticcheck.version
 fi
 
+# csi-sanity: the upstream conformance suite `kfs csi` is tested with.
+CSI_SANITY_VERSION=v5.4.0
+if [ ! -x .tools/bin/csi-sanity ] || [ "$(cat .tools/bin/csi-sanity.version 2>/dev/null)" != "$CSI_SANITY_VERSION" ]; then
+  mkdir -p .tools/bin
+  GOBIN="$PWD/.tools/bin" go install "github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@$CSI_SANITY_VERSION"
+  echo "$CSI_SANITY_VERSION" > .tools/bin/csi-sanity.version
+fi
+
 if [ ! -x .tools/bin/minio ] || [ "$(cat .tools/bin/minio.version 2>/dev/null)" != "$MINIO_VERSION" ]; then
   echo "building MinIO $MINIO_VERSION into .tools/bin (a few minutes the first time)..."
   mkdir -p .tools/bin

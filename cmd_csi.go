@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"kfs/ctl/csi"
+	"kfs/fs/store/s3store"
+)
+
+func csiCmd() *command {
+	c := &command{name: "csi", args: "--node-id NODE [--endpoint unix:///csi/csi.sock] [--mode node|controller|all]",
+		summary: "serve the Kubernetes CSI driver " + csi.DriverName + " (mounts buckets into pods; manifests in ctl/csi/deploy)",
+		examples: []string{"kfs csi --endpoint unix:///csi/csi.sock --node-id \"$NODE_NAME\" --mode node",
+			"kfs csi --endpoint unix:///csi/csi.sock --node-id controller --mode controller"}}
+	c.run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.flags(stdout)
+		endpoint := fs.String("endpoint", "unix:///csi/csi.sock", "gRPC endpoint the kubelet and sidecars dial")
+		node := fs.String("node-id", os.Getenv("KFS_NODE_ID"), "this node's name (env KFS_NODE_ID); the node service needs it")
+		mode := fs.String("mode", csi.ModeAll, "services to serve: node, controller or all")
+		state := fs.String("state-dir", "/var/lib/kfs-csi", "where mounts keep their cache directory and logs across driver restarts")
+		level := fs.String("log-level", "info", "debug (every call), info, warn or error")
+		pos, code, ok := c.parse(fs, args, stderr)
+		if !ok {
+			return code
+		}
+		if len(pos) > 0 {
+			return c.usageError(stderr)
+		}
+		var lv slog.Level
+		if err := lv.UnmarshalText([]byte(*level)); err != nil {
+			return fail(c, stderr, fmt.Errorf("--log-level %q: want debug, info, warn or error", *level))
+		}
+		log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+		exe, err := os.Executable()
+		if err != nil {
+			return fail(c, stderr, err)
+		}
+		d, err := csi.New(csi.Config{NodeID: *node, Mode: *mode, Version: vendorVersion(), StateDir: *state, Log: log,
+			Defaults: csi.Secrets{Endpoint: os.Getenv("KFS_ENDPOINT"), AccessKey: os.Getenv("KFS_ACCESS_KEY"),
+				SecretKey: os.Getenv("KFS_SECRET_KEY"), Region: os.Getenv("KFS_REGION")},
+			Stores: func(s csi.Secrets) (csi.Store, error) {
+				return s3store.New(s3store.Config{Endpoint: s.Endpoint, AccessKey: s.AccessKey, SecretKey: s.SecretKey,
+					Region: orDefault(s.Region, "us-east-1"), Retries: 3, Deadline: 2 * time.Minute})
+			},
+			Mounter: csi.ProcessMounter{Bin: exe, Env: []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}},
+		})
+		if err != nil {
+			return fail(c, stderr, err)
+		}
+		l, err := csi.Listen(*endpoint)
+		if err != nil {
+			return fail(c, stderr, err)
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		if err := d.Serve(ctx, l); err != nil {
+			return fail(c, stderr, err)
+		}
+		log.Info("csi driver stopped; its mounts stay (each has its own process)")
+		return 0
+	}
+	return c
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// vendorVersion is the module version kfs was built as.
+func vendorVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
