@@ -95,28 +95,9 @@ func checkVolumeName(name string) error {
 // names (and the bucket when it is absent). Capacity is recorded and
 // reported, not enforced: S3 has no quota per prefix.
 func (d *Driver) CreateVolume(ctx context.Context, req *csipb.CreateVolumeRequest) (*csipb.CreateVolumeResponse, error) {
-	if err := checkVolumeName(req.GetName()); err != nil {
-		return nil, err
-	}
-	if err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
-		return nil, err
-	}
-	if req.GetVolumeContentSource() != nil {
-		return nil, status.Error(codes.InvalidArgument, "kfs volumes cannot be made from a snapshot or another volume")
-	}
-	p, err := parseParams(req.GetParameters())
+	p, capacity, err := checkCreate(req)
 	if err != nil {
 		return nil, err
-	}
-	if _, err := mountArgs([]string{p.MountOptions}); err != nil {
-		return nil, err
-	}
-	capacity := req.GetCapacityRange().GetRequiredBytes()
-	if limit := req.GetCapacityRange().GetLimitBytes(); limit > 0 && capacity > limit {
-		return nil, status.Errorf(codes.OutOfRange, "required bytes %d over the limit %d", capacity, limit)
-	}
-	if capacity < 0 {
-		return nil, status.Error(codes.OutOfRange, "negative capacity")
 	}
 	v := volume{Bucket: p.Bucket, Prefix: req.GetName() + "/"}
 	unlock, err := d.lock(v.ID())
@@ -135,44 +116,87 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csipb.CreateVolumeReques
 		metaKeep: strconv.FormatBool(p.KeepData), metaOptions: p.MountOptions}
 	resp := &csipb.CreateVolumeResponse{Volume: &csipb.Volume{VolumeId: v.ID(), CapacityBytes: capacity,
 		VolumeContext: volumeContext(p.MountOptions)}}
-	have, err := st.Stat(ctx, store.ObjectRef{Bucket: v.Bucket, Key: v.Prefix})
-	switch {
-	case err == nil && have.Meta[metaVolume] == req.GetName():
-		// The same name again: the same volume if the parameters match
-		// and its capacity (perhaps grown since) fits the range asked.
-		for _, k := range []string{metaKeep, metaOptions} {
-			if have.Meta[k] != want[k] {
-				return nil, status.Errorf(codes.AlreadyExists, "volume %s exists with other parameters", v.ID())
-			}
-		}
-		got, _ := strconv.ParseInt(have.Meta[metaCapacity], 10, 64)
-		if limit := req.GetCapacityRange().GetLimitBytes(); got < capacity || (limit > 0 && got > limit) {
-			return nil, status.Errorf(codes.AlreadyExists, "volume %s exists with capacity %d", v.ID(), got)
-		}
+	made, got, err := existingVolume(ctx, st, v, want, req.GetCapacityRange())
+	if err != nil {
+		return nil, err
+	}
+	if made {
 		resp.Volume.CapacityBytes = got
 		return resp, nil
-	case err == nil:
-		return nil, status.Errorf(codes.AlreadyExists, "%s/%s exists and was not made by this driver", v.Bucket, v.Prefix)
-	case !errors.Is(err, store.ErrNotFound):
-		return nil, storeError("volume "+v.ID(), err)
-	}
-	page, err := st.List(ctx, store.ListRequest{Bucket: v.Bucket, Prefix: v.Prefix, Max: 1, Recursive: true})
-	if err != nil {
-		return nil, storeError("volume "+v.ID(), err)
-	}
-	if len(page.Objects) > 0 {
-		return nil, status.Errorf(codes.AlreadyExists, "%s/%s holds objects not made by this driver", v.Bucket, v.Prefix)
 	}
 	meta := map[string]string{"mode": strconv.Itoa(0o40000 | 0o755)}
 	for k, w := range want {
 		meta[k] = w
 	}
-	if _, err := st.Put(ctx, v.Bucket, v.Prefix, strings.NewReader(""), 0,
-		store.PutOptions{ContentType: "application/x-directory", Meta: meta}); err != nil {
+	if _, err := st.Put(ctx, v.Bucket, v.Prefix, strings.NewReader(""),
+		0, store.PutOptions{ContentType: "application/x-directory", Meta: meta}); err != nil {
 		return nil, storeError("volume "+v.ID(), err)
 	}
 	d.cfg.Log.Info("volume created", "volume", v.ID(), "capacity", capacity, "keep_data", p.KeepData)
 	return resp, nil
+}
+
+// checkCreate validates a CreateVolume request: its name, capabilities,
+// parameters and capacity range.
+func checkCreate(req *csipb.CreateVolumeRequest) (params, int64, error) {
+	if err := checkVolumeName(req.GetName()); err != nil {
+		return params{}, 0, err
+	}
+	if err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
+		return params{}, 0, err
+	}
+	if req.GetVolumeContentSource() != nil {
+		return params{}, 0, status.Error(codes.InvalidArgument, "kfs volumes cannot be made from a snapshot or another volume")
+	}
+	p, err := parseParams(req.GetParameters())
+	if err != nil {
+		return p, 0, err
+	}
+	if _, err := mountArgs([]string{p.MountOptions}); err != nil {
+		return p, 0, err
+	}
+	capacity := req.GetCapacityRange().GetRequiredBytes()
+	if limit := req.GetCapacityRange().GetLimitBytes(); limit > 0 && capacity > limit {
+		return p, 0, status.Errorf(codes.OutOfRange, "required bytes %d over the limit %d", capacity, limit)
+	}
+	if capacity < 0 {
+		return p, 0, status.Error(codes.OutOfRange, "negative capacity")
+	}
+	return p, capacity, nil
+}
+
+// existingVolume says whether the volume v is already made (made true,
+// with its capacity), or may be made (false, nil). The same name again
+// is the same volume if the parameters match and its capacity (perhaps
+// grown since) fits the range asked; anything else there is
+// AlreadyExists.
+func existingVolume(ctx context.Context, st Store, v volume, want map[string]string, r *csipb.CapacityRange) (made bool, capacity int64, err error) {
+	have, err := st.Stat(ctx, store.ObjectRef{Bucket: v.Bucket, Key: v.Prefix})
+	switch {
+	case err == nil && have.Meta[metaVolume] == want[metaVolume]:
+		for _, k := range []string{metaKeep, metaOptions} {
+			if have.Meta[k] != want[k] {
+				return false, 0, status.Errorf(codes.AlreadyExists, "volume %s exists with other parameters", v.ID())
+			}
+		}
+		got, _ := strconv.ParseInt(have.Meta[metaCapacity], 10, 64)
+		if got < r.GetRequiredBytes() || (r.GetLimitBytes() > 0 && got > r.GetLimitBytes()) {
+			return false, 0, status.Errorf(codes.AlreadyExists, "volume %s exists with capacity %d", v.ID(), got)
+		}
+		return true, got, nil
+	case err == nil:
+		return false, 0, status.Errorf(codes.AlreadyExists, "%s/%s exists and was not made by this driver", v.Bucket, v.Prefix)
+	case !errors.Is(err, store.ErrNotFound):
+		return false, 0, storeError("volume "+v.ID(), err)
+	}
+	page, err := st.List(ctx, store.ListRequest{Bucket: v.Bucket, Prefix: v.Prefix, Max: 1, Recursive: true})
+	if err != nil {
+		return false, 0, storeError("volume "+v.ID(), err)
+	}
+	if len(page.Objects) > 0 {
+		return false, 0, status.Errorf(codes.AlreadyExists, "%s/%s holds objects not made by this driver", v.Bucket, v.Prefix)
+	}
+	return false, 0, nil
 }
 
 func volumeContext(mountOptions string) map[string]string {
@@ -370,15 +394,21 @@ func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csipb.Controll
 		resp.CapacityBytes = got
 		return resp, nil
 	}
-	meta := map[string]string{}
-	for k, val := range marker.Meta {
-		meta[k] = val
-	}
-	meta[metaCapacity] = strconv.FormatInt(want, 10)
-	if _, err := st.Put(ctx, v.Bucket, v.Prefix, strings.NewReader(""), 0,
-		store.PutOptions{ContentType: "application/x-directory", Meta: meta}); err != nil {
+	if err := recordCapacity(ctx, st, v, marker.Meta, want); err != nil {
 		return nil, storeError("volume "+v.ID(), err)
 	}
 	d.cfg.Log.Info("volume capacity raised (recorded, not enforced)", "volume", v.ID(), "capacity", want)
 	return resp, nil
+}
+
+// recordCapacity stores the volume's marker again with a new capacity.
+func recordCapacity(ctx context.Context, st Store, v volume, old map[string]string, capacity int64) error {
+	meta := map[string]string{}
+	for k, val := range old {
+		meta[k] = val
+	}
+	meta[metaCapacity] = strconv.FormatInt(capacity, 10)
+	_, err := st.Put(ctx, v.Bucket, v.Prefix, strings.NewReader(""), 0,
+		store.PutOptions{ContentType: "application/x-directory", Meta: meta})
+	return err
 }
