@@ -154,6 +154,9 @@ func start(ctx context.Context, o mountopts.Options, logger *slog.Logger, probs 
 		Timeout: o.RequestTimeout, Retries: retries, Deadline: o.Deadline, Failover: o.Failover,
 		OnFailover: func(from, to string) {
 			logger.Warn("store node unreachable: going on with the next", "from", from, "to", to)
+		},
+		NoListMeta: func() {
+			logger.Info("the server sends no object metadata in listings (a MinIO extension): modes, owners, times and symlinks come from a HEAD per object, cached per object version (README: Compatibility)")
 		}})
 	if err != nil {
 		return nil, exitError{2, err}

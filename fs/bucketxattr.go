@@ -220,13 +220,19 @@ func (d *dirNode) setStored(ctx context.Context, attr string, data []byte, flags
 	if err := checkMetaFits(meta); err != nil {
 		return err
 	}
+	if d.fsys.dirMeta.keepsNone(d.bucket) {
+		return errNoDirMeta
+	}
 	info, err := d.fsys.putMarker(ctx, d.bucket, prefix, meta)
+	if errors.Is(err, errNoDirMeta) {
+		d.setMarker(info, d.fsys.now())
+	}
 	if err != nil {
 		return err
 	}
 	d.setMarker(info, d.fsys.now())
 	d.mu.Lock()
-	d.local = times{}
+	d.local, d.localExact = times{}, false
 	d.mu.Unlock()
 	return nil
 }

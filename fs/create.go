@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"syscall"
 
@@ -111,7 +112,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	done := d.incoming(name) // the marker's event may come before the listing says it
 	defer done()
 	info, err := d.fsys.putMarker(ctx, d.bucket, key, meta)
-	if err != nil {
+	if err != nil && !errors.Is(err, errNoDirMeta) { // without metadata kept, the directory shows the defaults
 		return nil, d.fsys.errno("mkdir", d.path(name), err)
 	}
 	now := d.fsys.now()

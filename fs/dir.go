@@ -36,6 +36,7 @@ type dirNode struct {
 	marker       store.ObjectInfo // GUARDED_BY(mu): the marker object (Key "": none)
 	attrAt       time.Time        // GUARDED_BY(mu): when marker was learnt (zero: not yet)
 	local        times            // GUARDED_BY(mu): times changed through this mount
+	localExact   bool             // GUARDED_BY(mu): local's atime and mtime were set (utimes) where nothing stores them: shown as they are
 	misses       int              // GUARDED_BY(mu): names missing from the listing verified since missWindow
 	missWindow   time.Time        // GUARDED_BY(mu)
 	tombs        map[string]tomb  // GUARDED_BY(mu): versions of names this mount removed lately (listing.go)
@@ -145,13 +146,13 @@ func (d *dirNode) attrLocked(out *fuse.Attr) {
 		a = parsePosix(d.marker.Meta)
 		t = objectTimes(d.marker, a)
 	}
-	if d.local.mtime.After(t.mtime) {
+	if d.local.mtime.After(t.mtime) || d.localExact {
 		t.mtime = d.local.mtime
 	}
 	if d.local.ctime.After(t.ctime) {
 		t.ctime = d.local.ctime
 	}
-	if d.local.atime.After(t.atime) {
+	if d.local.atime.After(t.atime) || d.localExact {
 		t.atime = d.local.atime
 	}
 	d.fsys.ownerAndMode(out, a, syscall.S_IFDIR)
@@ -225,26 +226,110 @@ func (d *dirNode) setattr(ctx context.Context, in *fuse.SetAttrIn) error {
 		d.mu.Unlock()
 		return nil
 	}
+	timesOnly := change.mode == 0 && change.uid == nil && change.gid == nil
+	if d.fsys.dirMeta.keepsNone(d.bucket) {
+		return d.timesInMemory(timesOnly, a, now)
+	}
 	info, err := d.fsys.putMarker(ctx, d.bucket, prefix, a.toMeta(marker.Meta))
+	if errors.Is(err, errNoDirMeta) {
+		d.setMarker(info, time.Now())
+		return d.timesInMemory(timesOnly, a, now)
+	}
 	if err != nil {
 		return err
 	}
 	d.mu.Lock()
 	d.marker, d.attrAt = info, time.Now()
 	d.markerStored = d.attrAt
-	d.local = times{}
+	d.local, d.localExact = times{}, false
 	d.mu.Unlock()
 	return nil
 }
 
-// putMarker stores an empty directory marker object with metadata.
+// timesInMemory is a directory's setattr on a server that keeps no
+// directory metadata: times show until the mount ends (rsync -a and tar
+// set them on every directory; failing would fail those tools); a mode or
+// owner, which decide who may enter, is refused rather than shown and
+// lost.
+func (d *dirNode) timesInMemory(timesOnly bool, a posix, now time.Time) error {
+	if !timesOnly {
+		return errNoDirMeta
+	}
+	d.fsys.logOnce("directory times on this server last until the mount ends (it keeps no metadata on directory objects)", "bucket", d.bucket)
+	d.mu.Lock()
+	d.local, d.localExact = times{atime: a.atime, mtime: a.mtime, ctime: now}, true
+	d.mu.Unlock()
+	return nil
+}
+
+// putMarker stores an empty directory marker object with metadata. On
+// a server that keeps no metadata on directory objects (SeaweedFS makes
+// a folder of "name/"), the marker is stored all the same and
+// errNoDirMeta returned with it: its info then has no metadata.
 func (f *FS) putMarker(ctx context.Context, bucket, key string, meta map[string]string) (store.ObjectInfo, error) {
 	info, err := f.store.Put(ctx, bucket, key, strings.NewReader(""), 0, store.PutOptions{ContentType: "application/x-directory", Meta: meta})
 	if err != nil {
 		return store.ObjectInfo{}, err
 	}
 	info.Key, info.Meta = key, meta
+	if len(meta) == 0 {
+		return info, nil
+	}
+	if kept, err := f.dirMeta.check(ctx, f, bucket, key, meta); err != nil {
+		return store.ObjectInfo{}, err
+	} else if !kept {
+		info.Meta = map[string]string{}
+		return info, errNoDirMeta
+	}
 	return info, nil
+}
+
+// errNoDirMeta: the server keeps no metadata on directory objects, so a
+// directory's mode, owner, times and xattrs cannot be stored (ENOTSUP).
+var errNoDirMeta = fmt.Errorf("this S3 server keeps no metadata on directory objects: a directory's mode, owner, times and extended attributes cannot be stored: %w", store.ErrUnsupported)
+
+// dirMetaSupport learns once per bucket whether the server keeps the
+// metadata of directory markers: the first marker stored with metadata
+// is looked up again (one HEAD per bucket and mount).
+type dirMetaSupport struct {
+	mu    sync.Mutex
+	known map[string]bool // GUARDED_BY(mu): bucket -> metadata kept
+}
+
+// check says whether the server kept meta on the marker key just stored.
+func (s *dirMetaSupport) check(ctx context.Context, f *FS, bucket, key string, meta map[string]string) (bool, error) {
+	s.mu.Lock()
+	kept, ok := s.known[bucket]
+	s.mu.Unlock()
+	if ok {
+		return kept, nil
+	}
+	got, err := f.store.Stat(ctx, store.ObjectRef{Bucket: bucket, Key: key})
+	if err != nil {
+		return false, err
+	}
+	kept = len(got.Meta) > 0
+	for k, v := range meta {
+		kept = kept && got.Meta[k] == v
+	}
+	s.mu.Lock()
+	if s.known == nil {
+		s.known = map[string]bool{}
+	}
+	s.known[bucket] = kept
+	s.mu.Unlock()
+	if !kept {
+		f.cfg.Log.Warn("the server keeps no metadata on directory objects: directories show the mount's --dir-mode, --uid and --gid, and changing their mode, owner, times or extended attributes fails with ENOTSUP (README: Compatibility)", "bucket", bucket)
+	}
+	return kept, nil
+}
+
+// keepsNone says whether bucket is known to keep no directory metadata.
+func (s *dirMetaSupport) keepsNone(bucket string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept, ok := s.known[bucket]
+	return ok && !kept
 }
 
 // setattrPosix is what a SETATTR asks to change (size aside).

@@ -93,6 +93,9 @@ func (d *dirNode) storeTimes(ctx context.Context) {
 	if opts.ContentType == "" {
 		opts.ContentType = "application/x-directory"
 	}
+	if d.fsys.dirMeta.keepsNone(d.bucket) {
+		return // nowhere to store them: they show until the mount ends
+	}
 	ref := store.ObjectRef{Bucket: d.bucket, Key: prefix}
 	fresh, err := d.fsys.store.Copy(ctx, ref, ref, store.CopyOptions{IfMatch: marker.ETag, Replace: &opts, SrcSize: marker.Size, SrcSizeKnown: true})
 	if err != nil {
@@ -107,7 +110,7 @@ func (d *dirNode) storeTimes(ctx context.Context) {
 		d.marker, d.attrAt = fresh, time.Now()
 		d.markerStored = d.attrAt
 		if d.local == local {
-			d.local = times{}
+			d.local, d.localExact = times{}, false
 		}
 	}
 	d.mu.Unlock()

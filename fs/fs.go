@@ -109,6 +109,8 @@ type FS struct {
 	logMu  sync.Mutex          // protects logged
 	logged map[string]struct{} // GUARDED_BY(logMu): messages already logged once
 
+	dirMeta dirMetaSupport // whether the server keeps metadata on directory markers
+
 	covered sync.Map // bucket -> true: events of it arrived through a push source
 
 	deferred deferred    // nodes holding attribute changes back

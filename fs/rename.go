@@ -3,6 +3,8 @@ package fs
 import (
 	"context"
 	"errors"
+	"path"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -204,8 +206,42 @@ func (f *FS) moveTree(ctx context.Context, bucket, from, to string) error {
 		return err
 	}
 	f.endRename(id)
+	f.removeFolders(ctx, bucket, from, keys)
 	f.cfg.Log.Info("directory rename: done", "bucket", bucket, "from", from, "to", to, "objects", len(objs), "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// removeFolders deletes the directory keys of a moved tree (from and
+// every directory under it), deepest first, once its objects are gone:
+// servers that keep folders of their own (SeaweedFS) would otherwise list
+// the emptied source (and ignore the delete of a folder not yet empty);
+// elsewhere these are deletes of absent keys. A failure leaves an empty
+// directory, logged.
+func (f *FS) removeFolders(ctx context.Context, bucket, from string, keys []string) {
+	seen := map[string]bool{}
+	var dirs []string
+	for _, k := range keys {
+		if strings.HasSuffix(k, "/") && !seen[k] { // a marker: deleted with the rest, maybe before its folder emptied
+			seen[k] = true
+			dirs = append(dirs, k)
+		}
+		for d := path.Dir(strings.TrimSuffix(k, "/")); len(d)+1 >= len(from); d = path.Dir(d) {
+			if !seen[d+"/"] {
+				seen[d+"/"] = true
+				dirs = append(dirs, d+"/")
+			}
+			if d == "." || d == "/" {
+				break
+			}
+		}
+	}
+	sort.Slice(dirs, func(i, j int) bool { return strings.Count(dirs[i], "/") > strings.Count(dirs[j], "/") })
+	if len(dirs) == 0 {
+		return
+	}
+	if failed, err := f.store.RemoveMany(ctx, bucket, dirs); err != nil || len(failed) > 0 {
+		f.cfg.Log.Warn("directory rename: the emptied source directories could not all be removed", "bucket", bucket, "from", from, "err", err, "failed", len(failed))
+	}
 }
 
 func (f *FS) endRename(id string) {
@@ -266,6 +302,9 @@ func (f *FS) copyOne(ctx context.Context, bucket string, o store.ObjectInfo, dst
 		t := objectTimes(o, a)
 		a.atime, a.mtime, a.ctime = t.atime, t.mtime, f.now()
 		_, err := f.putMarker(ctx, bucket, dst, a.toMeta(o.Meta))
+		if errors.Is(err, errNoDirMeta) {
+			return nil // the directory moves; the server keeps no attributes on it anyway
+		}
 		return err
 	}
 	_, err := f.copyKeepingTimes(ctx, bucket, o, dst)

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,8 +29,26 @@ import (
 type csiDriver struct {
 	dir, sock, state string
 	cmd              *exec.Cmd
-	log              *bytes.Buffer
+	log              *lockedBuffer
 	conn             *grpc.ClientConn
+}
+
+// lockedBuffer is a bytes.Buffer a process writes while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startCSI runs `kfs csi --mode all` without credentials of its own:
@@ -38,7 +57,7 @@ type csiDriver struct {
 // mount processes by PID.
 func startCSI(t *testing.T) *csiDriver {
 	t.Helper()
-	d := &csiDriver{dir: t.TempDir(), log: &bytes.Buffer{}}
+	d := &csiDriver{dir: t.TempDir(), log: &lockedBuffer{}}
 	d.sock = filepath.Join(d.dir, "csi.sock")
 	d.state = filepath.Join(d.dir, "state")
 	d.cmd = exec.Command(kfsBin, "csi", "--endpoint", "unix://"+d.sock, "--node-id", "it-node", "--mode", "all",

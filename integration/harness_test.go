@@ -58,6 +58,7 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer srv.Stop()
+		defer stopSeaweed()
 		return m.Run()
 	}())
 }

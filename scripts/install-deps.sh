@@ -43,6 +43,29 @@ if [ ! -x .tools/bin/csi-sanity ] || [ "$(cat .tools/bin/csi-sanity.version 2>/d
   echo "$CSI_SANITY_VERSION" > .tools/bin/csi-sanity.version
 fi
 
+# SeaweedFS's weed: the second S3 server kfs is tested against. Its module
+# has a replace directive, so `go install` refuses it: a throwaway wrapper
+# module copies the replace and builds the pinned version.
+WEED_VERSION=v0.0.0-20261109003541-7506e5f91cd6
+if [ ! -x .tools/bin/weed ] || [ "$(cat .tools/bin/weed.version 2>/dev/null)" != "$WEED_VERSION" ]; then
+  echo "building SeaweedFS weed $WEED_VERSION into .tools/bin (a few minutes the first time)..."
+  mkdir -p .tools/bin
+  wrap=$(mktemp -d)
+  trap 'rm -rf "$wrap"' EXIT
+  cat > "$wrap/go.mod" <<MOD
+module kfs-weed-build
+
+go 1.26.8
+
+replace github.com/tyler-smith/go-bip39 => github.com/cosmos/go-bip39 v1.0.0
+MOD
+  root=$PWD
+  (cd "$wrap" && GOFLAGS=-buildvcs=false go get "github.com/seaweedfs/seaweedfs/weed@$WEED_VERSION" >"$wrap/get.log" 2>&1 ||
+    { cat "$wrap/get.log" >&2; exit 1; })
+  (cd "$wrap" && GOFLAGS=-buildvcs=false go build -o "$root/.tools/bin/weed" github.com/seaweedfs/seaweedfs/weed)
+  echo "$WEED_VERSION" > .tools/bin/weed.version
+fi
+
 if [ ! -x .tools/bin/minio ] || [ "$(cat .tools/bin/minio.version 2>/dev/null)" != "$MINIO_VERSION" ]; then
   echo "building MinIO $MINIO_VERSION into .tools/bin (a few minutes the first time)..."
   mkdir -p .tools/bin

@@ -21,7 +21,8 @@ import (
 // the listing, so mode, owner and times need no HEAD per entry). minio-go
 // offers that only through an iterator that hides page boundaries, so
 // those requests are made and signed here; servers without the extension
-// answer a plain listing, whose objects then have Meta nil.
+// answer a plain listing: their objects' metadata then come from HEADs
+// (listmeta.go).
 func (s *Store) List(ctx context.Context, r store.ListRequest) (store.ListPage, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -59,6 +60,9 @@ func (s *Store) List(ctx context.Context, r store.ListRequest) (store.ListPage, 
 func (s *Store) listWithMeta(ctx context.Context, r store.ListRequest, delim string) (store.ListPage, error) {
 	for attempt := 0; ; attempt++ {
 		p, err := s.listWithMetaOnce(ctx, r, delim)
+		if err == nil {
+			err = s.fillMeta(ctx, r.Bucket, &p)
+		}
 		if err == nil || !retryable(err) || attempt >= s.retries {
 			return p, err
 		}

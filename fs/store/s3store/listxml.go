@@ -361,7 +361,10 @@ func decodeListing(body []byte) (store.ListPage, error) {
 		if err != nil {
 			return store.ListPage{}, fmt.Errorf("listing: bad key %q: %w", o.key, store.ErrUnavailable)
 		}
-		info := store.ObjectInfo{Key: key, ETag: trimETag(o.etag), Meta: map[string]string{}}
+		info := store.ObjectInfo{Key: key, ETag: trimETag(o.etag)}
+		if o.meta != nil {
+			info.Meta = map[string]string{} // nil: the server sent none (no metadata listing)
+		}
 		if o.size != "" {
 			if info.Size, err = strconv.ParseInt(strings.TrimSpace(o.size), 10, 64); err != nil {
 				return store.ListPage{}, fmt.Errorf("listing: bad size %q of %q: %w", o.size, key, store.ErrUnavailable)

@@ -51,7 +51,15 @@ func (s *Store) GetRetention(ctx context.Context, bucket, key string) (string, t
 		if noneOnObject(err) {
 			return "", time.Time{}, nil
 		}
-		return "", time.Time{}, mapErr(err, "retention of "+bucket+"/"+key)
+		err = s.lockErr(ctx, bucket, mapErr(err, "retention of "+bucket+"/"+key))
+		if errors.Is(err, store.ErrNoObjectLock) {
+			// SeaweedFS says so of an object without retention in a
+			// lock bucket: the bucket's configuration tells.
+			if l, lerr := s.GetObjectLock(ctx, bucket); lerr == nil && l.Enabled {
+				return "", time.Time{}, nil
+			}
+		}
+		return "", time.Time{}, err
 	}
 	if mode == nil || until == nil {
 		return "", time.Time{}, nil
@@ -63,7 +71,7 @@ func (s *Store) GetRetention(ctx context.Context, bucket, key string) (string, t
 // retention or legal hold (a bucket without lock answers InvalidRequest).
 func noneOnObject(err error) bool {
 	var er minio.ErrorResponse
-	return errors.As(err, &er) && er.Code == "NoSuchObjectLockConfiguration"
+	return errors.As(err, &er) && (er.Code == "NoSuchObjectLockConfiguration" || er.Code == "NoSuchObjectLegalHold") // the second: SeaweedFS
 }
 
 // PutRetention sets retention; mode "" clears it. bypass lets GOVERNANCE
@@ -77,7 +85,7 @@ func (s *Store) PutRetention(ctx context.Context, bucket, key, mode string, unti
 		u := until.UTC()
 		opts.Mode, opts.RetainUntilDate = &m, &u
 	}
-	return mapErr(s.c.PutObjectRetention(ctx, bucket, key, opts), "set retention of "+bucket+"/"+key)
+	return s.lockErr(ctx, bucket, mapErr(s.c.PutObjectRetention(ctx, bucket, key, opts), "set retention of "+bucket+"/"+key))
 }
 
 // GetLegalHold reports whether a legal hold is on.
@@ -89,7 +97,7 @@ func (s *Store) GetLegalHold(ctx context.Context, bucket, key string) (bool, err
 		if noneOnObject(err) {
 			return false, nil
 		}
-		return false, mapErr(err, "legal hold of "+bucket+"/"+key)
+		return false, s.lockErr(ctx, bucket, mapErr(err, "legal hold of "+bucket+"/"+key))
 	}
 	return st != nil && *st == minio.LegalHoldEnabled, nil
 }
@@ -102,5 +110,18 @@ func (s *Store) PutLegalHold(ctx context.Context, bucket, key string, on bool) e
 	if on {
 		st = minio.LegalHoldEnabled
 	}
-	return mapErr(s.c.PutObjectLegalHold(ctx, bucket, key, minio.PutObjectLegalHoldOptions{Status: &st}), "set legal hold of "+bucket+"/"+key)
+	return s.lockErr(ctx, bucket, mapErr(s.c.PutObjectLegalHold(ctx, bucket, key, minio.PutObjectLegalHoldOptions{Status: &st}), "set legal hold of "+bucket+"/"+key))
+}
+
+// lockErr names a refusal of a retention or legal-hold call that the
+// server gave as a plain InvalidRequest (SeaweedFS says only "Invalid
+// Request"): when the bucket has no object lock, that is the cause.
+func (s *Store) lockErr(ctx context.Context, bucket string, err error) error {
+	if !errors.Is(err, store.ErrInvalid) {
+		return err
+	}
+	if l, lerr := s.GetObjectLock(ctx, bucket); lerr == nil && !l.Enabled {
+		return fmt.Errorf("%v: %w", err, store.ErrNoObjectLock)
+	}
+	return err
 }

@@ -43,6 +43,10 @@ type Config struct {
 	// go to the next one that can (see nodes). OnFailover is told.
 	Failover   []string
 	OnFailover func(from, to string)
+	// NoListMeta is told, once, that the server answered a metadata
+	// listing without metadata (it lacks MinIO's extension): objects'
+	// metadata then come from HEADs (cached per object version).
+	NoListMeta func()
 }
 
 // Defaults of the fault bounds (see resilience.go).
@@ -63,6 +67,9 @@ type Store struct {
 	hc   *http.Client // for the signed metadata listings minio-go cannot make page by page
 
 	regionName string
+
+	lm         metaFiller // metadata of listings from servers without the extension
+	noListMeta func()
 }
 
 // New builds the client. It does not touch the network.
@@ -132,7 +139,7 @@ func New(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	return &Store{c: c, core: minio.Core{Client: c}, hc: &http.Client{Transport: rt}, regionName: cfg.Region,
-		retries: cfg.Retries, deadline: cfg.Deadline}, nil
+		retries: cfg.Retries, deadline: cfg.Deadline, noListMeta: cfg.NoListMeta}, nil
 }
 
 // mapErr turns an SDK error into one wrapping a store sentinel, keeping

@@ -40,7 +40,11 @@ func retention(t *testing.T, e Env) {
 	if err := e.Store.PutRetention(ctx, lb, "f", "GOVERNANCE", time.Now().Add(-time.Hour), true); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("retention in the past: %v, want ErrInvalid", err)
 	}
-	if err := e.Store.PutRetention(ctx, lb, "f", "", time.Time{}, true); err != nil {
+	err = e.Store.PutRetention(ctx, lb, "f", "", time.Time{}, true)
+	switch {
+	case e.Limits.NoRetentionClear && !errors.Is(err, store.ErrInvalid):
+		t.Fatalf("clearing GOVERNANCE with bypass on a server that refuses it: %v, want ErrInvalid", err)
+	case !e.Limits.NoRetentionClear && err != nil:
 		t.Fatalf("clearing GOVERNANCE with bypass: %v", err)
 	}
 	if on, err := e.Store.GetLegalHold(ctx, lb, "f"); err != nil || on {

@@ -1,0 +1,113 @@
+package s3store
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"kfs/fs/store"
+)
+
+// Servers without MinIO's metadata listing (SeaweedFS, AWS S3, most
+// others) answer a metadata listing without each object's metadata. The
+// store contract says a Meta listing carries it, so the objects that came
+// without are looked up with HEADs, headsAtOnce at a time, through a
+// cache keyed by object version (key, ETag, size, LastModified: any
+// change of metadata in S3 makes a new LastModified), so a directory
+// listed again costs no HEAD for what did not change.
+
+const (
+	headsAtOnce   = 16
+	metaCacheSize = 32 << 10 // objects
+)
+
+type cachedMeta struct {
+	etag        string
+	size        int64
+	modified    time.Time
+	meta        map[string]string
+	contentType string
+}
+
+type metaFiller struct {
+	once  sync.Once
+	cache *lru.Cache[string, cachedMeta]
+	noted sync.Once // NoListMeta told
+}
+
+func (m *metaFiller) get() *lru.Cache[string, cachedMeta] {
+	m.once.Do(func() { m.cache, _ = lru.New[string, cachedMeta](metaCacheSize) })
+	return m.cache
+}
+
+// fillMeta gives every object of a metadata listing its metadata: from
+// the cache when the same version was seen, else from a HEAD. An object
+// gone by the time of its HEAD is left out of the page (the listing was
+// a moment old); one changed meanwhile is described as it is now.
+func (s *Store) fillMeta(ctx context.Context, bucket string, p *store.ListPage) error {
+	var need []int
+	cache := s.lm.get()
+	for i := range p.Objects {
+		o := &p.Objects[i]
+		if o.Meta != nil {
+			continue
+		}
+		if c, ok := cache.Get(bucket + "\x00" + o.Key); ok && c.etag == o.ETag && c.size == o.Size && c.modified.Equal(o.LastModified) {
+			o.Meta, o.ContentType = c.meta, c.contentType
+			continue
+		}
+		need = append(need, i)
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	s.lm.noted.Do(func() {
+		if s.noListMeta != nil {
+			s.noListMeta()
+		}
+	})
+	gone := make([]bool, len(p.Objects))
+	errs := make([]error, len(need))
+	sem := make(chan struct{}, headsAtOnce)
+	var wg sync.WaitGroup
+	for j, i := range need {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			o := &p.Objects[i]
+			info, err := s.Stat(ctx, store.ObjectRef{Bucket: bucket, Key: o.Key})
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				gone[i] = true
+				return
+			case err != nil:
+				errs[j] = err
+				return
+			}
+			if info.Meta == nil {
+				info.Meta = map[string]string{}
+			}
+			key := o.Key
+			*o = store.ObjectInfo{Key: key, Size: info.Size, ETag: info.ETag, LastModified: info.LastModified,
+				Meta: info.Meta, ContentType: info.ContentType}
+			cache.Add(bucket+"\x00"+key, cachedMeta{etag: info.ETag, size: info.Size, modified: info.LastModified,
+				meta: info.Meta, contentType: info.ContentType})
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	kept := p.Objects[:0]
+	for i, o := range p.Objects {
+		if !gone[i] {
+			kept = append(kept, o)
+		}
+	}
+	p.Objects = kept
+	return nil
+}
