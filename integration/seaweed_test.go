@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pkg/xattr"
 
@@ -274,4 +276,31 @@ func TestSeaweedUserJourney(t *testing.T) {
 	if got, err := xattr.Get(f, "user.s3.meta.owner"); err != nil || string(got) != "data-team" {
 		t.Fatalf("getfattr: %q %v", got, err)
 	}
+}
+
+// What SeaweedFS does not offer is named, never silently wrong: S3 Select
+// is refused as unsupported (kfs select exits with ENOTSUP's message),
+// and the listen API (change events) answers an error, so the mount
+// falls back to its TTLs.
+func TestSeaweedMissingFeatures(t *testing.T) {
+	b := seaweedBucket(t)
+	st := seaweedStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := st.Put(ctx, b, "t.csv", strings.NewReader("a,b\n1,2\n"), 8, store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := st.Select(ctx, store.ObjectRef{Bucket: b, Key: "t.csv"}, store.SelectOptions{SQL: "select * from s3object", Input: "csv", CSVHeader: "use", Output: "csv"})
+	if err == nil {
+		_, err = io.ReadAll(sel)
+		sel.Close()
+	}
+	if !errors.Is(err, store.ErrUnsupported) {
+		t.Errorf("S3 Select on SeaweedFS: %v, want ErrUnsupported", err)
+	}
+	ev, ok := <-st.Listen(ctx, b, "", "")
+	if !ok || ev.Err == nil {
+		t.Errorf("the listen API on SeaweedFS: %+v %v, want an error", ev, ok)
+	}
+	t.Logf("select: %v; listen: %v", err, ev.Err)
 }

@@ -2,6 +2,7 @@ package s3store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -93,6 +94,10 @@ func (s *Store) Select(ctx context.Context, o store.ObjectRef, r store.SelectOpt
 	}
 	res, err := s.c.SelectObjectContent(ctx, o.Bucket, o.Key, opts)
 	if err != nil {
+		var er minio.ErrorResponse
+		if errors.As(err, &er) && er.Code == "MethodNotAllowed" { // SeaweedFS: no S3 Select
+			return nil, fmt.Errorf("select on %s/%s: S3 Select: %w", o.Bucket, o.Key, store.ErrUnsupported)
+		}
 		return nil, mapErr(err, "select on "+o.Bucket+"/"+o.Key)
 	}
 	return selectStream{res}, nil
