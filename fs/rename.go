@@ -85,6 +85,11 @@ func (d *dirNode) rename(ctx context.Context, name string, nd *dirNode, newName 
 		d.fsys.ahead.dropUnder(d.bucket, srcKey+"/") // listings made ahead during the move saw it half-way
 		d.fsys.ahead.dropUnder(d.bucket, dstKey+"/")
 		if err != nil {
+			// What the failed move made and undid (or left, to be undone
+			// in the background) under the target is asked of the store
+			// again: a target name cached meanwhile must not outlive the
+			// undo (mv, on EIO, moves into a target it finds a directory).
+			d.fsys.ChangedPrefix(d.bucket, dstKey+"/")
 			return err
 		}
 		if ch := d.GetChild(name); ch != nil {
