@@ -289,8 +289,9 @@ func (f *FS) putMarker(ctx context.Context, bucket, key string, meta map[string]
 var errNoDirMeta = fmt.Errorf("this S3 server keeps no metadata on directory objects: a directory's mode, owner, times and extended attributes cannot be stored: %w", store.ErrUnsupported)
 
 // dirMetaSupport learns once per bucket whether the server keeps the
-// metadata of directory markers: the first marker stored with metadata
-// is looked up again (one HEAD per bucket and mount).
+// metadata of directory markers: unless the store knows (MinIO does), the
+// first marker stored with metadata is looked up again (one HEAD per
+// bucket and mount).
 type dirMetaSupport struct {
 	mu    sync.Mutex
 	known map[string]bool // GUARDED_BY(mu): bucket -> metadata kept
@@ -303,6 +304,9 @@ func (s *dirMetaSupport) check(ctx context.Context, f *FS, bucket, key string, m
 	s.mu.Unlock()
 	if ok {
 		return kept, nil
+	}
+	if k, ok := f.store.(interface{ KeepsDirMeta() bool }); ok && k.KeepsDirMeta() {
+		return true, nil // known (MinIO, the fake): no HEAD
 	}
 	got, err := f.store.Stat(ctx, store.ObjectRef{Bucket: bucket, Key: key})
 	if err != nil {

@@ -463,3 +463,6 @@ func (m *Store) Get(ctx context.Context, r store.ObjectRef, rg store.Range) (io.
 	}
 	return io.NopCloser(strings.NewReader(string(data))), m.describe(o), nil
 }
+
+// KeepsDirMeta: the fake keeps every object's metadata, markers too.
+func (m *Store) KeepsDirMeta() bool { return true }

@@ -3,7 +3,10 @@ package s3store
 import (
 	"context"
 	"errors"
+	"net/http"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -110,4 +113,30 @@ func (s *Store) fillMeta(ctx context.Context, bucket string, p *store.ListPage) 
 	}
 	p.Objects = kept
 	return nil
+}
+
+// serverName remembers the Server header of the server's answers.
+type serverName struct {
+	next http.RoundTripper
+	name *atomic.Value // string
+}
+
+func (s serverName) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := s.next.RoundTrip(r)
+	if err == nil {
+		if v := resp.Header.Get("Server"); v != "" {
+			if old, _ := s.name.Load().(string); old != v {
+				s.name.Store(v)
+			}
+		}
+	}
+	return resp, err
+}
+
+// KeepsDirMeta says whether the server is known to keep the metadata of
+// directory marker objects ("dir/") as of any other object: MinIO does
+// (it says its name in every answer). Elsewhere kfs looks once.
+func (s *Store) KeepsDirMeta() bool {
+	name, _ := s.server.Load().(string)
+	return strings.HasPrefix(name, "MinIO")
 }

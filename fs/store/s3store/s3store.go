@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -70,6 +71,7 @@ type Store struct {
 
 	lm         metaFiller // metadata of listings from servers without the extension
 	noListMeta func()
+	server     *atomic.Value // string: the Server header of the answers
 }
 
 // New builds the client. It does not touch the network.
@@ -124,7 +126,8 @@ func New(cfg Config) (*Store, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	var rt http.RoundTripper = watchdog{next: tr, idle: cfg.Timeout, slow: 20 * cfg.Timeout}
+	server := &atomic.Value{}
+	var rt http.RoundTripper = serverName{next: watchdog{next: tr, idle: cfg.Timeout, slow: 20 * cfg.Timeout}, name: server}
 	if cfg.Observe != nil || cfg.Trace != nil {
 		rt = observed{next: rt, obs: cfg.Observe, trace: cfg.Trace}
 	}
@@ -139,7 +142,7 @@ func New(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	return &Store{c: c, core: minio.Core{Client: c}, hc: &http.Client{Transport: rt}, regionName: cfg.Region,
-		retries: cfg.Retries, deadline: cfg.Deadline, noListMeta: cfg.NoListMeta}, nil
+		retries: cfg.Retries, deadline: cfg.Deadline, noListMeta: cfg.NoListMeta, server: server}, nil
 }
 
 // mapErr turns an SDK error into one wrapping a store sentinel, keeping
