@@ -16,14 +16,16 @@ import (
 )
 
 func csiCmd() *command {
-	c := &command{name: "csi", args: "--node-id NODE [--endpoint unix:///csi/csi.sock] [--mode node|controller|all]",
+	c := &command{name: "csi", args: "[--node-id NODE] [--endpoint unix:///csi/csi.sock] [--mode node|controller|all]",
 		summary: "serve the Kubernetes CSI driver " + csi.DriverName + " (mounts buckets into pods; manifests in ctl/csi/deploy)",
 		examples: []string{"kfs csi --endpoint unix:///csi/csi.sock --node-id \"$NODE_NAME\" --mode node",
 			"kfs csi --endpoint unix:///csi/csi.sock --node-id controller --mode controller"}}
 	c.run = func(args []string, stdout, stderr io.Writer) int {
 		fs := c.flags(stdout)
 		endpoint := fs.String("endpoint", "unix:///csi/csi.sock", "gRPC endpoint the kubelet and sidecars dial")
-		node := fs.String("node-id", os.Getenv("KFS_NODE_ID"), "this node's name (env KFS_NODE_ID); the node service needs it")
+		host, _ := os.Hostname()
+		node := fs.String("node-id", orDefault(os.Getenv("KFS_NODE_ID"), host), "this node's name (env KFS_NODE_ID; default the host name)")
+		bucket := fs.String("default-bucket", "kfs-volumes", "bucket of the volumes of a StorageClass that names none (made when absent); \"\" refuses such a class")
 		mode := fs.String("mode", csi.ModeAll, "services to serve: node, controller or all")
 		state := fs.String("state-dir", "/var/lib/kfs-csi", "where mounts keep their cache directory and logs across driver restarts")
 		level := fs.String("log-level", "info", "debug (every call), info, warn or error")
@@ -43,7 +45,7 @@ func csiCmd() *command {
 		if err != nil {
 			return fail(c, stderr, err)
 		}
-		d, err := csi.New(csi.Config{NodeID: *node, Mode: *mode, Version: vendorVersion(), StateDir: *state, Log: log,
+		d, err := csi.New(csi.Config{NodeID: *node, Mode: *mode, Version: vendorVersion(), StateDir: *state, Log: log, DefaultBucket: *bucket,
 			Defaults: csi.Secrets{Endpoint: os.Getenv("KFS_ENDPOINT"), AccessKey: os.Getenv("KFS_ACCESS_KEY"),
 				SecretKey: os.Getenv("KFS_SECRET_KEY"), Region: os.Getenv("KFS_REGION")},
 			Stores: func(s csi.Secrets) (csi.Store, error) {

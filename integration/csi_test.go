@@ -55,14 +55,14 @@ func (l *lockedBuffer) String() string {
 // every request brings them as secrets. Cleanup stops it by PID, then
 // unmounts whatever it mounted under its directory and stops those
 // mount processes by PID.
-func startCSI(t *testing.T) *csiDriver {
+func startCSI(t *testing.T, env ...string) *csiDriver {
 	t.Helper()
 	d := &csiDriver{dir: t.TempDir(), log: &lockedBuffer{}}
 	d.sock = filepath.Join(d.dir, "csi.sock")
 	d.state = filepath.Join(d.dir, "state")
 	d.cmd = exec.Command(kfsBin, "csi", "--endpoint", "unix://"+d.sock, "--node-id", "it-node", "--mode", "all",
-		"--state-dir", d.state, "--log-level", "debug")
-	d.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+		"--state-dir", d.state, "--log-level", "debug", "--default-bucket", "csi-default-"+strings.ToLower(randomHex(4)))
+	d.cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -160,10 +160,6 @@ func (d *csiDriver) secrets() map[string]string {
 // MinIO: every spec passes or is skipped for a capability kfs does not
 // offer (snapshots, expansion, listing, attach, staging, stats).
 func TestCSISanity(t *testing.T) {
-	bin := filepath.Join(RepoRoot(), ".tools", "bin", "csi-sanity")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("csi-sanity not found at %s: run scripts/install-deps.sh", bin)
-	}
 	d := startCSI(t)
 	bucket := "csi-sanity-" + strings.ToLower(randomHex(4)) // absent: CreateVolume makes it
 	secrets := filepath.Join(d.dir, "secrets.yaml")
@@ -178,41 +174,7 @@ func TestCSISanity(t *testing.T) {
 	if err := os.WriteFile(params, []byte("bucket: "+bucket+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--csi.endpoint", "unix://"+d.sock,
-		"--csi.mountdir", filepath.Join(d.dir, "target"), "--csi.stagingdir", filepath.Join(d.dir, "staging"),
-		"--csi.secrets", secrets, "--csi.testvolumeparameters", params, "--csi.testvolumesize", "1073741824",
-		"--ginkgo.no-color", "--ginkgo.v")
-	out, err := cmd.CombinedOutput()
-	text := string(out)
-	if p := os.Getenv("KFS_CSI_SANITY_OUT"); p != "" {
-		_ = os.WriteFile(p, out, 0o644)
-	}
-	if err != nil {
-		t.Fatalf("csi-sanity: %v\n%s", err, text)
-	}
-	m := regexp.MustCompile(`Ran (\d+) of (\d+) Specs.*\n.*(\d+) Passed \| (\d+) Failed \| (\d+) Pending \| (\d+) Skipped`).FindStringSubmatch(text)
-	if m == nil {
-		t.Fatalf("csi-sanity said no summary:\n%s", text)
-	}
-	t.Logf("csi-sanity: ran %s of %s specs; summary line: %s", m[1], m[2], m[0])
-	if m[4] != "0" {
-		t.Fatalf("csi-sanity failures:\n%s", text)
-	}
-	// Every skip is a capability kfs does not offer, named in the README.
-	offered := map[string]bool{}
-	for _, why := range []string{"Controller Publish, UnpublishVolume not supported", "ControllerModifyVolume not supported",
-		"ControllerPublishVolume not supported", "ControllerUnpublishVolume not supported", "CreateSnapshot not supported",
-		"DeleteSnapshot not supported", "GetCapacity not supported", "GroupControllerService not supported",
-		"ListSnapshots not supported", "ListVolumes not supported", "Modify Volume not supported", "Modify volume not supported",
-		"NodeExpandVolume not supported", "NodeStageVolume not supported", "NodeUnstageVolume not supported",
-		"Snapshot not supported", "Volume Cloning not supported"} {
-		offered[why] = true
-	}
-	for _, s := range regexp.MustCompile(`(?m)^  \[SKIPPED\] ([A-Z].*)$`).FindAllStringSubmatch(text, -1) {
-		if !offered[s[1]] {
-			t.Errorf("csi-sanity skipped specs for a reason not accounted for: %q", s[1])
-		}
-	}
+	runSanity(t, d, "--csi.secrets", secrets, "--csi.testvolumeparameters", params)
 	// What the suite made, it deleted: no volume is left in the bucket.
 	var left []string
 	for o := range client(t).ListObjects(context.Background(), bucket, minio.ListObjectsOptions{Recursive: true}) {
@@ -220,6 +182,17 @@ func TestCSISanity(t *testing.T) {
 	}
 	if len(left) > 0 {
 		t.Errorf("objects left in %s after the suite deleted its volumes: %v", bucket, left)
+	}
+}
+
+// The suite again, as a cluster without secrets in its StorageClass sees
+// the driver: credentials from the driver's own environment, volumes in
+// --default-bucket.
+func TestCSISanityDriverCredentials(t *testing.T) {
+	d := startCSI(t, "KFS_ENDPOINT="+srv.Endpoint, "KFS_ACCESS_KEY="+srv.AccessKey, "KFS_SECRET_KEY="+srv.SecretKey)
+	runSanity(t, d)
+	if strings.Contains(d.log.String()+d.mountLogs(), srv.SecretKey) {
+		t.Fatal("the secret key is in a log")
 	}
 }
 
@@ -428,4 +401,49 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 			t.Fatalf("waited %v for %s", d, what)
 		}
 	}
+}
+
+// runSanity runs csi-sanity against d with extra flags, and checks that
+// every spec passed or was skipped for a capability kfs does not offer.
+func runSanity(t *testing.T, d *csiDriver, extra ...string) string {
+	t.Helper()
+	bin := filepath.Join(RepoRoot(), ".tools", "bin", "csi-sanity")
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("csi-sanity not found at %s: run scripts/install-deps.sh", bin)
+	}
+	args := append([]string{"--csi.endpoint", "unix://" + d.sock,
+		"--csi.mountdir", filepath.Join(d.dir, "target"), "--csi.stagingdir", filepath.Join(d.dir, "staging"),
+		"--csi.testvolumesize", "1073741824", "--ginkgo.no-color", "--ginkgo.v"}, extra...)
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	text := string(out)
+	if p := os.Getenv("KFS_CSI_SANITY_OUT"); p != "" {
+		_ = os.WriteFile(p, out, 0o644)
+	}
+	if err != nil {
+		t.Fatalf("csi-sanity: %v\n%s", err, text)
+	}
+	m := regexp.MustCompile(`Ran (\d+) of (\d+) Specs.*\n.*(\d+) Passed \| (\d+) Failed \| (\d+) Pending \| (\d+) Skipped`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("csi-sanity said no summary:\n%s", text)
+	}
+	t.Logf("csi-sanity: ran %s of %s specs; summary line: %s", m[1], m[2], m[0])
+	if m[4] != "0" {
+		t.Fatalf("csi-sanity failures:\n%s", text)
+	}
+	// Every skip is a capability kfs does not offer, named in the README.
+	offered := map[string]bool{}
+	for _, why := range []string{"Controller Publish, UnpublishVolume not supported", "ControllerModifyVolume not supported",
+		"ControllerPublishVolume not supported", "ControllerUnpublishVolume not supported", "CreateSnapshot not supported",
+		"DeleteSnapshot not supported", "GetCapacity not supported", "GroupControllerService not supported",
+		"ListSnapshots not supported", "ListVolumes not supported", "Modify Volume not supported", "Modify volume not supported",
+		"NodeExpandVolume not supported", "NodeStageVolume not supported", "NodeUnstageVolume not supported",
+		"Snapshot not supported", "Volume Cloning not supported"} {
+		offered[why] = true
+	}
+	for _, s := range regexp.MustCompile(`(?m)^  \[SKIPPED\] ([A-Z].*)$`).FindAllStringSubmatch(text, -1) {
+		if !offered[s[1]] {
+			t.Errorf("csi-sanity skipped specs for a reason not accounted for: %q", s[1])
+		}
+	}
+	return text
 }

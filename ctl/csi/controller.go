@@ -95,7 +95,7 @@ func checkVolumeName(name string) error {
 // names (and the bucket when it is absent). Capacity is recorded and
 // reported, not enforced: S3 has no quota per prefix.
 func (d *Driver) CreateVolume(ctx context.Context, req *csipb.CreateVolumeRequest) (*csipb.CreateVolumeResponse, error) {
-	p, capacity, err := checkCreate(req)
+	p, capacity, err := d.checkCreate(req)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +138,7 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csipb.CreateVolumeReques
 
 // checkCreate validates a CreateVolume request: its name, capabilities,
 // parameters and capacity range.
-func checkCreate(req *csipb.CreateVolumeRequest) (params, int64, error) {
+func (d *Driver) checkCreate(req *csipb.CreateVolumeRequest) (params, int64, error) {
 	if err := checkVolumeName(req.GetName()); err != nil {
 		return params{}, 0, err
 	}
@@ -148,7 +148,7 @@ func checkCreate(req *csipb.CreateVolumeRequest) (params, int64, error) {
 	if req.GetVolumeContentSource() != nil {
 		return params{}, 0, status.Error(codes.InvalidArgument, "kfs volumes cannot be made from a snapshot or another volume")
 	}
-	p, err := parseParams(req.GetParameters())
+	p, err := parseParams(req.GetParameters(), d.cfg.DefaultBucket)
 	if err != nil {
 		return p, 0, err
 	}

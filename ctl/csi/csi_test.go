@@ -143,16 +143,16 @@ func TestParseSecrets(t *testing.T) {
 }
 
 func TestParamsAndOptions(t *testing.T) {
-	if _, err := parseParams(map[string]string{}); code(err) != codes.InvalidArgument {
+	if _, err := parseParams(map[string]string{}, ""); code(err) != codes.InvalidArgument {
 		t.Errorf("no bucket: %v", err)
 	}
-	if _, err := parseParams(map[string]string{"bucket": "b", "bukcet": "c"}); err == nil || !strings.Contains(err.Error(), "bukcet") {
+	if _, err := parseParams(map[string]string{"bucket": "b", "bukcet": "c"}, ""); err == nil || !strings.Contains(err.Error(), "bukcet") {
 		t.Errorf("unknown parameter: %v", err)
 	}
-	if _, err := parseParams(map[string]string{"bucket": "b", "keepData": "perhaps"}); err == nil {
+	if _, err := parseParams(map[string]string{"bucket": "b", "keepData": "perhaps"}, ""); err == nil {
 		t.Error("keepData=perhaps accepted")
 	}
-	p, err := parseParams(map[string]string{"bucket": "bkt", "keepData": "true", "csi.storage.k8s.io/pvc/name": "x"})
+	p, err := parseParams(map[string]string{"bucket": "bkt", "keepData": "true", "csi.storage.k8s.io/pvc/name": "x"}, "")
 	if err != nil || !p.KeepData || p.Bucket != "bkt" {
 		t.Errorf("params: %+v %v", p, err)
 	}
@@ -500,5 +500,14 @@ func TestProcessMounterErrors(t *testing.T) {
 	}
 	if lazy, err := (ProcessMounter{}).Unmount(dir); err != nil || lazy {
 		t.Errorf("unmounting a plain directory: %v %v", lazy, err)
+	}
+}
+
+func TestDefaultBucket(t *testing.T) {
+	if p, err := parseParams(nil, "kfs-volumes"); err != nil || p.Bucket != "kfs-volumes" {
+		t.Fatalf("a class without bucket: %+v %v", p, err)
+	}
+	if p, err := parseParams(map[string]string{"bucket": "mine"}, "kfs-volumes"); err != nil || p.Bucket != "mine" {
+		t.Fatalf("a class with a bucket: %+v %v", p, err)
 	}
 }

@@ -49,6 +49,9 @@ type Config struct {
 	Defaults Secrets
 	// Stores opens the object store for a request's credentials.
 	Stores func(Secrets) (Store, error)
+	// DefaultBucket holds the volumes of a StorageClass that names no
+	// bucket ("": such a class is refused).
+	DefaultBucket string
 	// Mounter starts and stops mount processes (node service).
 	Mounter Mounter
 	// StateDir holds what mounts keep on the node across driver

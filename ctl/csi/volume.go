@@ -154,9 +154,10 @@ type params struct {
 }
 
 // parseParams reads a StorageClass's parameters; the CO's own
-// (csi.storage.k8s.io/...) pass, anything else unknown is refused.
-func parseParams(m map[string]string) (params, error) {
-	var p params
+// (csi.storage.k8s.io/...) pass, anything else unknown is refused. A
+// class without bucket uses defBucket.
+func parseParams(m map[string]string, defBucket string) (params, error) {
+	p := params{Bucket: defBucket}
 	for k, v := range m {
 		switch {
 		case k == "bucket":
@@ -175,7 +176,7 @@ func parseParams(m map[string]string) (params, error) {
 		}
 	}
 	if p.Bucket == "" {
-		return p, status.Error(codes.InvalidArgument, "StorageClass parameter bucket missing: it names the bucket volumes are made in")
+		return p, status.Error(codes.InvalidArgument, "StorageClass parameter bucket missing (and no --default-bucket): it names the bucket volumes are made in")
 	}
 	if _, _, err := mountopts.ParseTarget(p.Bucket); err != nil || strings.Contains(p.Bucket, ":") {
 		return p, status.Errorf(codes.InvalidArgument, "parameter bucket=%q is not a bucket name", p.Bucket)
