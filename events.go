@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
 	"kfs/ctl"
+	"kfs/fs/store"
 	"kfs/fs/store/s3store"
 	"kfs/mountopts"
 )
@@ -50,7 +52,15 @@ func listen(ctx context.Context, st *s3store.Store, bucket string, hub *ctl.Hub,
 	backoff := time.Second
 	for ctx.Err() == nil {
 		s.SetState("listening", nil)
-		for e := range st.Listen(ctx, bucket, "", "") {
+		lctx, stop := context.WithCancel(ctx)
+		for e := range st.Listen(lctx, bucket, "", "") {
+			if errors.Is(e.Err, store.ErrUnsupported) {
+				// SeaweedFS, AWS S3: nothing to retry.
+				stop()
+				s.SetState("off", e.Err)
+				l.Info("the server does not offer the listen API: changes made by other clients show after the TTLs (README: Consistency)", "bucket", bucket)
+				return
+			}
 			if e.Err != nil {
 				s.SetState("retrying", e.Err)
 				l.Debug("listen stream broke; minio-go reconnects", "bucket", bucket, "err", e.Err)
@@ -61,6 +71,7 @@ func listen(ctx context.Context, st *s3store.Store, bucket string, hub *ctl.Hub,
 			hub.Publish(ctl.FromStore(e, "listen"))
 			backoff = time.Second
 		}
+		stop()
 		if ctx.Err() != nil {
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -303,4 +304,14 @@ func TestSeaweedMissingFeatures(t *testing.T) {
 		t.Errorf("the listen API on SeaweedFS: %+v %v, want an error", ev, ok)
 	}
 	t.Logf("select: %v; listen: %v", err, ev.Err)
+
+	// A mount stops asking for events at once (no retry loop) and says so.
+	m := seaweedMount(t, b)
+	waitFor(t, 10*time.Second, "the listen source to be off", func() bool {
+		out, _ := exec.Command(kfsBin, "status", m.dir).Output()
+		return strings.Contains(string(out), `"state": "off"`)
+	})
+	if n := strings.Count(m.logText(), "does not offer the listen API"); n != 1 {
+		t.Fatalf("the log says %d times that the listen API is missing:\n%s", n, m.logText())
+	}
 }
