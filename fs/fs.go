@@ -17,7 +17,12 @@
 //     fetches and commits.
 //  4. fileNode.mu, dirNode.mu, bucketsNode.mu, handle.mu: leaves
 //     protecting fields; never held across store calls or Inode.Notify*.
-//  5. FS-wide leaves: deleter.mu, walker.mu, FS.logMu, FS.notifyMu.
+//  5. deleter.flushMu: serialises delete batches; held across their
+//     store calls, taken before deleter.mu.
+//  6. FS-wide leaves: deleter.mu, walker.mu, deferred.mu (files holding
+//     attributes back), dirTimes.mu, notifier.mu, dirMetaSupport.mu,
+//     FS.rootMu, FS.logMu; never held across store calls (the
+//     directory-metadata check makes its HEAD with none held).
 //
 // A node's lock is never taken while another node's is held, except a
 // directory's mu after a file's mu is released. Kernel notifications are
