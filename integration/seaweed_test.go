@@ -107,7 +107,8 @@ func TestSeaweedStoreConformance(t *testing.T) {
 				}
 			},
 			NewBucketName: func() string { return "t-" + randomHex(6) },
-			Limits:        storetest.Limits{NoMetaLimit: true, EmptiedBucketNotEmpty: true, NoRetentionClear: true}}
+			Limits: storetest.Limits{NoMetaLimit: true, EmptiedBucketNotEmpty: true, NoRetentionClear: true,
+				NoSelect: true, NoListen: true, NoNotificationConfig: true}}
 	})
 }
 

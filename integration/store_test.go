@@ -3,8 +3,11 @@ package integration
 import (
 	"testing"
 
+	"kfs/fs/store/s3store"
 	"kfs/fs/store/storetest"
 )
+
+var _ storetest.Store = (*s3store.Store)(nil)
 
 // The MinIO adapter passes the same conformance suite as the fake.
 func TestMinioStoreConformance(t *testing.T) {

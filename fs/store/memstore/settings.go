@@ -2,6 +2,7 @@ package memstore
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
 	"net/url"
 	"time"
@@ -197,8 +198,15 @@ func (m *Store) GetNotification(ctx context.Context, name string) (doc []byte, e
 	return doc, err
 }
 
-// SetNotification replaces the notification XML.
+// SetNotification replaces the notification XML (nil: none); a document
+// that is not XML is refused, as S3 does.
 func (m *Store) SetNotification(ctx context.Context, name string, doc []byte) error {
+	if doc != nil {
+		var v struct{}
+		if err := xml.Unmarshal(doc, &v); err != nil {
+			return fmt.Errorf("notification: %v: %w", err, store.ErrInvalid)
+		}
+	}
 	return m.withBucket(ctx, "SetNotification", name, func(b *bucket) error { b.notify = doc; return nil })
 }
 
