@@ -16,7 +16,7 @@ if [ "${1:-up}" = down ]; then
   go run ./integration/kfsdemo down
   exit 0
 fi
-scripts/install-deps.sh
+KFS_DEPS=demo scripts/install-deps.sh # the test tools (SeaweedFS, csi-sanity) are not needed here
 go build -o .tools/bin/kfs .
 install -m 0755 .tools/bin/kfs /usr/local/bin/kfs
 go run ./integration/kfsdemo -credentials "$CRED" up

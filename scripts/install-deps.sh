@@ -28,8 +28,13 @@ if ((${#need[@]})); then
 fi
 [ -c /dev/fuse ] || { echo "/dev/fuse is missing: kfs needs FUSE" >&2; exit 1; }
 
+# KFS_DEPS=demo: only what the demo needs (the packages and MinIO), not
+# the test tools (staticcheck, csi-sanity, SeaweedFS).
+TEST_TOOLS=true
+[ "${KFS_DEPS:-all}" = demo ] && TEST_TOOLS=false
+
 STATICCHECK_VERSION=v0.8.2
-if [ ! -x .tools/bin/staticcheck ] || [ "$(cat .tools/bin/staticcheck.version 2>/dev/null)" != "$STATICCHECK_VERSION" ]; then
+if $TEST_TOOLS && { [ ! -x .tools/bin/staticcheck ] || [ "$(cat .tools/bin/staticcheck.version 2>/dev/null)" != "$STATICCHECK_VERSION" ]; }; then
   mkdir -p .tools/bin
   GOBIN="$PWD/.tools/bin" go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
   echo "$STATICCHECK_VERSION" > .tools/bin/staticcheck.version
@@ -37,7 +42,7 @@ fi
 
 # csi-sanity: the upstream conformance suite `kfs csi` is tested with.
 CSI_SANITY_VERSION=v5.4.0
-if [ ! -x .tools/bin/csi-sanity ] || [ "$(cat .tools/bin/csi-sanity.version 2>/dev/null)" != "$CSI_SANITY_VERSION" ]; then
+if $TEST_TOOLS && { [ ! -x .tools/bin/csi-sanity ] || [ "$(cat .tools/bin/csi-sanity.version 2>/dev/null)" != "$CSI_SANITY_VERSION" ]; }; then
   mkdir -p .tools/bin
   GOBIN="$PWD/.tools/bin" go install "github.com/kubernetes-csi/csi-test/v5/cmd/csi-sanity@$CSI_SANITY_VERSION"
   echo "$CSI_SANITY_VERSION" > .tools/bin/csi-sanity.version
@@ -47,7 +52,7 @@ fi
 # has a replace directive, so `go install` refuses it: a throwaway wrapper
 # module copies the replace and builds the pinned version.
 WEED_VERSION=v0.0.0-20261109003541-7506e5f91cd6
-if [ ! -x .tools/bin/weed ] || [ "$(cat .tools/bin/weed.version 2>/dev/null)" != "$WEED_VERSION" ]; then
+if $TEST_TOOLS && { [ ! -x .tools/bin/weed ] || [ "$(cat .tools/bin/weed.version 2>/dev/null)" != "$WEED_VERSION" ]; }; then
   echo "building SeaweedFS weed $WEED_VERSION into .tools/bin (a few minutes the first time)..."
   mkdir -p .tools/bin
   wrap=$(mktemp -d)
