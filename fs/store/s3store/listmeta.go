@@ -21,10 +21,17 @@ import (
 // cache keyed by object version (key, ETag, size, LastModified: any
 // change of metadata in S3 makes a new LastModified), so a directory
 // listed again costs no HEAD for what did not change.
+//
+// LastModified may count whole seconds, and a metadata change (a copy
+// onto itself) keeps ETag and size: a version changed again within the
+// second it was written would look the same. So an object is cached only
+// once it is settled (its LastModified more than settledAfter old when
+// looked up), and every write of this store to a key forgets it.
 
 const (
 	headsAtOnce   = 16
 	metaCacheSize = 32 << 10 // objects
+	settledAfter  = 2 * time.Second
 )
 
 type cachedMeta struct {
@@ -44,6 +51,17 @@ type metaFiller struct {
 func (m *metaFiller) get() *lru.Cache[string, cachedMeta] {
 	m.once.Do(func() { m.cache, _ = lru.New[string, cachedMeta](metaCacheSize) })
 	return m.cache
+}
+
+// forget drops what is cached of keys (this store just wrote them).
+func (m *metaFiller) forget(bucket string, keys ...string) {
+	m.once.Do(func() { m.cache, _ = lru.New[string, cachedMeta](metaCacheSize) })
+	if m.cache.Len() == 0 {
+		return // servers with metadata listings never fill it
+	}
+	for _, k := range keys {
+		m.cache.Remove(bucket + "\x00" + k)
+	}
 }
 
 // fillMeta gives every object of a metadata listing its metadata: from
@@ -97,8 +115,10 @@ func (s *Store) fillMeta(ctx context.Context, bucket string, p *store.ListPage) 
 			key := o.Key
 			*o = store.ObjectInfo{Key: key, Size: info.Size, ETag: info.ETag, LastModified: info.LastModified,
 				Meta: info.Meta, ContentType: info.ContentType}
-			cache.Add(bucket+"\x00"+key, cachedMeta{etag: info.ETag, size: info.Size, modified: info.LastModified,
-				meta: info.Meta, contentType: info.ContentType})
+			if time.Since(info.LastModified) > settledAfter {
+				cache.Add(bucket+"\x00"+key, cachedMeta{etag: info.ETag, size: info.Size, modified: info.LastModified,
+					meta: info.Meta, contentType: info.ContentType})
+			}
 		}()
 	}
 	wg.Wait()

@@ -81,3 +81,55 @@ func TestListMetaFromHeads(t *testing.T) {
 		t.Fatalf("told %d times", told)
 	}
 }
+
+// A version written a moment ago is not cached (a change within the same
+// second of a whole-second LastModified would look the same), and a
+// write of this store to a key forgets what was cached of it.
+func TestListMetaCacheProvesItself(t *testing.T) {
+	var heads atomic.Int32
+	modified := map[string]time.Time{"old": time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), "new": time.Now().UTC().Truncate(time.Second)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := strings.TrimPrefix(r.URL.Path, "/bkt/")
+		switch {
+		case r.Method == http.MethodGet && r.URL.Query().Get("list-type") == "2":
+			fmt.Fprint(w, `<ListBucketResult><Name>bkt</Name>`)
+			for _, k := range []string{"new", "old"} {
+				fmt.Fprintf(w, `<Contents><Key>%s</Key><ETag>&#34;e&#34;</ETag><Size>1</Size><LastModified>%s</LastModified></Contents>`, k, modified[k].Format(time.RFC3339))
+			}
+			fmt.Fprint(w, `</ListBucketResult>`)
+		case r.Method == http.MethodHead:
+			heads.Add(1)
+			w.Header().Set("ETag", `"e"`)
+			w.Header().Set("Content-Length", "1")
+			w.Header().Set("Last-Modified", modified[key].Format(http.TimeFormat))
+			w.Header().Set("X-Amz-Meta-Mode", "33188")
+		case r.Method == http.MethodDelete:
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			w.WriteHeader(http.StatusNotImplemented)
+		}
+	}))
+	defer srv.Close()
+	s, err := New(Config{Endpoint: srv.URL, AccessKey: "k", SecretKey: "secret-key", Region: "us-east-1", Timeout: 5 * time.Second, Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	list := func() {
+		if _, err := s.List(ctx, store.ListRequest{Bucket: "bkt", Meta: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list()
+	list()
+	if got := heads.Load(); got != 3 { // new twice, old once
+		t.Fatalf("%d HEADs, want 3: a version a moment old was cached", got)
+	}
+	if err := s.Remove(ctx, store.ObjectRef{Bucket: "bkt", Key: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	list()
+	if got := heads.Load(); got != 5 { // new again, old forgotten
+		t.Fatalf("%d HEADs, want 5: a key this store wrote stayed cached", got)
+	}
+}

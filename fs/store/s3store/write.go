@@ -45,6 +45,7 @@ func uploaded(key string, u minio.UploadInfo, size int64, o store.PutOptions) st
 
 // Put stores an object of size bytes read from r in one request.
 func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, opts store.PutOptions) (store.ObjectInfo, error) {
+	defer s.lm.forget(bucket, key)
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	po := putOpts(opts)
@@ -107,6 +108,7 @@ func (s *Store) CopyPart(ctx context.Context, bucket, key, uploadID string, num 
 
 // CompleteUpload assembles the parts (in order) into the object.
 func (s *Store) CompleteUpload(ctx context.Context, bucket, key, uploadID string, parts []store.Part) (store.ObjectInfo, error) {
+	defer s.lm.forget(bucket, key)
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	cps := make([]minio.CompletePart, len(parts))
@@ -195,6 +197,7 @@ func (s *Store) ListUploads(ctx context.Context, bucket, prefix string) ([]store
 // size: up to 5 GiB in one CopyObject, larger part by part (tags are copied
 // too). Conditions refuse with ErrStale.
 func (s *Store) Copy(ctx context.Context, src, dst store.ObjectRef, o store.CopyOptions) (store.ObjectInfo, error) {
+	defer s.lm.forget(dst.Bucket, dst.Key)
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	what := fmt.Sprintf("copy %s/%s to %s/%s", src.Bucket, src.Key, dst.Bucket, dst.Key)
@@ -257,6 +260,7 @@ func (s *Store) Copy(ctx context.Context, src, dst store.ObjectRef, o store.Copy
 // Compose concatenates srcs into dst server side. Every source but the
 // last must be at least 5 MiB (S3's part minimum).
 func (s *Store) Compose(ctx context.Context, dst store.ObjectRef, srcs []store.ObjectRef, opts *store.PutOptions) (store.ObjectInfo, error) {
+	defer s.lm.forget(dst.Bucket, dst.Key)
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	so := make([]minio.CopySrcOptions, len(srcs))
@@ -284,6 +288,7 @@ func (s *Store) Compose(ctx context.Context, dst store.ObjectRef, srcs []store.O
 // Remove deletes one object (or version); removing a missing object is
 // not an error.
 func (s *Store) Remove(ctx context.Context, o store.ObjectRef) error {
+	defer s.lm.forget(o.Bucket, o.Key)
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	return mapErr(s.c.RemoveObject(ctx, o.Bucket, o.Key, minio.RemoveObjectOptions{VersionID: o.VersionID}), "remove "+o.Bucket+"/"+o.Key)
@@ -292,6 +297,7 @@ func (s *Store) Remove(ctx context.Context, o store.ObjectRef) error {
 // RemoveMany deletes keys in batches of up to 1,000, reporting each key
 // left in place.
 func (s *Store) RemoveMany(ctx context.Context, bucket string, keys []string) ([]store.KeyError, error) {
+	defer s.lm.forget(bucket, keys...)
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	ch := make(chan minio.ObjectInfo, len(keys))
