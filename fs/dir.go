@@ -250,12 +250,11 @@ func (d *dirNode) setattr(ctx context.Context, in *fuse.SetAttrIn) error {
 // directory metadata: times show until the mount ends (rsync -a and tar
 // set them on every directory; failing would fail those tools); a mode or
 // owner, which decide who may enter, is refused rather than shown and
-// lost.
+// lost. (The log said so when the server's answer was learnt.)
 func (d *dirNode) timesInMemory(timesOnly bool, a posix, now time.Time) error {
 	if !timesOnly {
 		return errNoDirMeta
 	}
-	d.fsys.logOnce("directory times on this server last until the mount ends (it keeps no metadata on directory objects)", "bucket", d.bucket)
 	d.mu.Lock()
 	d.local, d.localExact = times{atime: a.atime, mtime: a.mtime, ctime: now}, true
 	d.mu.Unlock()
@@ -275,9 +274,7 @@ func (f *FS) putMarker(ctx context.Context, bucket, key string, meta map[string]
 	if len(meta) == 0 {
 		return info, nil
 	}
-	if kept, err := f.dirMeta.check(ctx, f, bucket, key, meta); err != nil {
-		return store.ObjectInfo{}, err
-	} else if !kept {
+	if !f.dirMeta.check(ctx, f, bucket, key, meta) {
 		info.Meta = map[string]string{}
 		return info, errNoDirMeta
 	}
@@ -297,20 +294,21 @@ type dirMetaSupport struct {
 	known map[string]bool // GUARDED_BY(mu): bucket -> metadata kept
 }
 
-// check says whether the server kept meta on the marker key just stored.
-func (s *dirMetaSupport) check(ctx context.Context, f *FS, bucket, key string, meta map[string]string) (bool, error) {
+// check says whether the server kept meta on the marker key just stored
+// (when it cannot tell, yes: the next marker stored looks again).
+func (s *dirMetaSupport) check(ctx context.Context, f *FS, bucket, key string, meta map[string]string) bool {
 	s.mu.Lock()
 	kept, ok := s.known[bucket]
 	s.mu.Unlock()
 	if ok {
-		return kept, nil
+		return kept
 	}
 	if k, ok := f.store.(interface{ KeepsDirMeta() bool }); ok && k.KeepsDirMeta() {
-		return true, nil // known (MinIO, the fake): no HEAD
+		return true // known (MinIO, the fake): no HEAD
 	}
 	got, err := f.store.Stat(ctx, store.ObjectRef{Bucket: bucket, Key: key})
 	if err != nil {
-		return false, err
+		return true // unknown (the marker went meanwhile, the store is down): the next marker looks again
 	}
 	kept = len(got.Meta) > 0
 	for k := range meta { // names, not values: a server may normalise a value
@@ -324,9 +322,9 @@ func (s *dirMetaSupport) check(ctx context.Context, f *FS, bucket, key string, m
 	s.known[bucket] = kept
 	s.mu.Unlock()
 	if !kept {
-		f.cfg.Log.Warn("the server keeps no metadata on directory objects: directories show the mount's --dir-mode, --uid and --gid, and changing their mode, owner, times or extended attributes fails with ENOTSUP (README: Compatibility)", "bucket", bucket)
+		f.cfg.Log.Warn("the server keeps no metadata on directory objects: directories show the mount's --dir-mode, --uid and --gid, and changing their mode, owner or extended attributes fails with ENOTSUP; their times last until the mount ends (README: Compatibility)", "bucket", bucket)
 	}
-	return kept, nil
+	return kept
 }
 
 // keepsNone says whether bucket is known to keep no directory metadata.
