@@ -219,10 +219,14 @@ func (f *FS) moveTree(ctx context.Context, bucket, from, to string) error {
 // removeFolders deletes the directory keys of a moved tree (from and
 // every directory under it), deepest first, once its objects are gone:
 // servers that keep folders of their own (SeaweedFS) would otherwise list
-// the emptied source (and ignore the delete of a folder not yet empty);
-// elsewhere these are deletes of absent keys. A failure leaves an empty
-// directory, logged.
+// the emptied source (and ignore the delete of a folder not yet empty).
+// Where the store is known to keep no folders (MinIO) nothing is sent;
+// elsewhere (AWS S3) these are deletes of absent keys. A failure leaves
+// an empty directory, logged.
 func (f *FS) removeFolders(ctx context.Context, bucket, from string, keys []string) {
+	if s, ok := f.store.(interface{ FoldersVanish() bool }); ok && s.FoldersVanish() {
+		return // nothing left behind: no request
+	}
 	seen := map[string]bool{}
 	var dirs []string
 	for _, k := range keys {

@@ -466,3 +466,6 @@ func (m *Store) Get(ctx context.Context, r store.ObjectRef, rg store.Range) (io.
 
 // KeepsDirMeta: the fake keeps every object's metadata, markers too.
 func (m *Store) KeepsDirMeta() bool { return true }
+
+// FoldersVanish: the fake has keys, no folders.
+func (m *Store) FoldersVanish() bool { return true }

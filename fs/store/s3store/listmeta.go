@@ -156,7 +156,13 @@ func (s serverName) RoundTrip(r *http.Request) (*http.Response, error) {
 // KeepsDirMeta says whether the server is known to keep the metadata of
 // directory marker objects ("dir/") as of any other object: MinIO does
 // (it says its name in every answer). Elsewhere kfs looks once.
-func (s *Store) KeepsDirMeta() bool {
+func (s *Store) KeepsDirMeta() bool { return s.isMinIO() }
+
+// FoldersVanish says whether the server is known to list a prefix only
+// while objects are under it (MinIO); SeaweedFS keeps emptied folders.
+func (s *Store) FoldersVanish() bool { return s.isMinIO() }
+
+func (s *Store) isMinIO() bool {
 	name, _ := s.server.Load().(string)
 	return strings.HasPrefix(name, "MinIO")
 }
