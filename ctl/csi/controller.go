@@ -49,16 +49,47 @@ func (d *Driver) ControllerGetCapabilities(context.Context, *csipb.ControllerGet
 	}}, nil
 }
 
-func (d *Driver) storeFor(secrets map[string]string) (Store, error) {
+// storeFor opens the store with a request's credentials.
+func (d *Driver) storeFor(secrets map[string]string) (Store, Secrets, error) {
 	s, err := parseSecrets(secrets, d.cfg.Defaults)
 	if err != nil {
-		return nil, err
+		return nil, s, err
 	}
 	st, err := d.cfg.Stores(s)
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "store: %v", err)
+		return nil, s, status.Errorf(codes.InvalidArgument, "store: %v", err)
 	}
-	return st, nil
+	return st, s, nil
+}
+
+// lockedStore marks the volume busy (see lock) and opens the store with
+// the request's credentials; unlock ends the operation.
+func (d *Driver) lockedStore(v volume, secrets map[string]string) (st Store, s Secrets, unlock func(), err error) {
+	unlock, err = d.lock(v.ID())
+	if err != nil {
+		return nil, s, nil, err
+	}
+	if st, s, err = d.storeFor(secrets); err != nil {
+		unlock()
+		return nil, s, nil, err
+	}
+	return st, s, unlock, nil
+}
+
+// hasObjects says whether anything is stored under the volume's prefix.
+func hasObjects(ctx context.Context, st Store, v volume) (bool, error) {
+	page, err := st.List(ctx, store.ListRequest{Bucket: v.Bucket, Prefix: v.Prefix, Max: 1, Recursive: true})
+	if err != nil {
+		return false, storeError("volume "+v.ID(), err)
+	}
+	return len(page.Objects) > 0, nil
+}
+
+// putMarker stores the volume's marker with its metadata.
+func putMarker(ctx context.Context, st Store, v volume, meta map[string]string) error {
+	_, err := st.Put(ctx, v.Bucket, v.Prefix, strings.NewReader(""), 0,
+		store.PutOptions{ContentType: "application/x-directory", Meta: meta})
+	return err
 }
 
 // storeError maps a store failure to a gRPC code.
@@ -100,16 +131,12 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csipb.CreateVolumeReques
 		return nil, err
 	}
 	v := volume{Bucket: p.Bucket, Prefix: req.GetName() + "/"}
-	unlock, err := d.lock(v.ID())
+	st, secrets, unlock, err := d.lockedStore(v, req.GetSecrets())
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := d.storeFor(req.GetSecrets())
-	if err != nil {
-		return nil, err
-	}
-	if err := ensureBucket(ctx, st, p.Bucket, d.cfg.Defaults.Region); err != nil {
+	if err := ensureBucket(ctx, st, p.Bucket, secrets.Region); err != nil {
 		return nil, err
 	}
 	want := map[string]string{metaVolume: req.GetName(), metaCapacity: strconv.FormatInt(capacity, 10),
@@ -128,8 +155,7 @@ func (d *Driver) CreateVolume(ctx context.Context, req *csipb.CreateVolumeReques
 	for k, w := range want {
 		meta[k] = w
 	}
-	if _, err := st.Put(ctx, v.Bucket, v.Prefix, strings.NewReader(""),
-		0, store.PutOptions{ContentType: "application/x-directory", Meta: meta}); err != nil {
+	if err := putMarker(ctx, st, v, meta); err != nil {
 		return nil, storeError("volume "+v.ID(), err)
 	}
 	d.cfg.Log.Info("volume created", "volume", v.ID(), "capacity", capacity, "keep_data", p.KeepData)
@@ -189,12 +215,11 @@ func existingVolume(ctx context.Context, st Store, v volume, want map[string]str
 	case !errors.Is(err, store.ErrNotFound):
 		return false, 0, storeError("volume "+v.ID(), err)
 	}
-	page, err := st.List(ctx, store.ListRequest{Bucket: v.Bucket, Prefix: v.Prefix, Max: 1, Recursive: true})
-	if err != nil {
-		return false, 0, storeError("volume "+v.ID(), err)
-	}
-	if len(page.Objects) > 0 {
-		return false, 0, status.Errorf(codes.AlreadyExists, "%s/%s holds objects not made by this driver", v.Bucket, v.Prefix)
+	if found, err := hasObjects(ctx, st, v); err != nil || found {
+		if err == nil {
+			err = status.Errorf(codes.AlreadyExists, "%s/%s holds objects not made by this driver", v.Bucket, v.Prefix)
+		}
+		return false, 0, err
 	}
 	return false, 0, nil
 }
@@ -235,15 +260,11 @@ func (d *Driver) DeleteVolume(ctx context.Context, req *csipb.DeleteVolumeReques
 	if err != nil || v.Prefix == "" || strings.Count(v.Prefix, "/") != 1 {
 		return &csipb.DeleteVolumeResponse{}, nil // not a dynamic volume's ID
 	}
-	unlock, err := d.lock(v.ID())
+	st, _, unlock, err := d.lockedStore(v, req.GetSecrets())
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := d.storeFor(req.GetSecrets())
-	if err != nil {
-		return nil, err
-	}
 	marker, err := st.Stat(ctx, store.ObjectRef{Bucket: v.Bucket, Key: v.Prefix})
 	if errors.Is(err, store.ErrNotFound) {
 		return &csipb.DeleteVolumeResponse{}, nil
@@ -319,7 +340,7 @@ func (d *Driver) ValidateVolumeCapabilities(ctx context.Context, req *csipb.Vali
 	if len(req.GetVolumeCapabilities()) == 0 {
 		return nil, status.Error(codes.InvalidArgument, "volume capabilities missing")
 	}
-	st, err := d.storeFor(req.GetSecrets())
+	st, _, err := d.storeFor(req.GetSecrets())
 	if err != nil {
 		return nil, err
 	}
@@ -327,12 +348,11 @@ func (d *Driver) ValidateVolumeCapabilities(ctx context.Context, req *csipb.Vali
 		return nil, storeError("volume "+v.ID(), err)
 	}
 	if v.Prefix != "" {
-		page, err := st.List(ctx, store.ListRequest{Bucket: v.Bucket, Prefix: v.Prefix, Max: 1, Recursive: true})
-		if err != nil {
-			return nil, storeError("volume "+v.ID(), err)
-		}
-		if len(page.Objects) == 0 {
-			return nil, status.Errorf(codes.NotFound, "volume %s: nothing under %s/%s", v.ID(), v.Bucket, v.Prefix)
+		if found, err := hasObjects(ctx, st, v); err != nil || !found {
+			if err == nil {
+				err = status.Errorf(codes.NotFound, "volume %s: nothing under %s/%s", v.ID(), v.Bucket, v.Prefix)
+			}
+			return nil, err
 		}
 	}
 	if err := checkCapabilities(req.GetVolumeCapabilities()); err != nil {
@@ -357,15 +377,11 @@ func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csipb.Controll
 	if limit := req.GetCapacityRange().GetLimitBytes(); want < 0 || (limit > 0 && want > limit) {
 		return nil, status.Errorf(codes.OutOfRange, "capacity range %d..%d", want, limit)
 	}
-	unlock, err := d.lock(v.ID())
+	st, _, unlock, err := d.lockedStore(v, req.GetSecrets())
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	st, err := d.storeFor(req.GetSecrets())
-	if err != nil {
-		return nil, err
-	}
 	if err := st.StatBucket(ctx, v.Bucket); err != nil {
 		return nil, storeError("volume "+v.ID(), err)
 	}
@@ -374,13 +390,12 @@ func (d *Driver) ControllerExpandVolume(ctx context.Context, req *csipb.Controll
 		return resp, nil
 	}
 	marker, err := st.Stat(ctx, store.ObjectRef{Bucket: v.Bucket, Key: v.Prefix})
-	if errors.Is(err, store.ErrNotFound) {
-		page, err := st.List(ctx, store.ListRequest{Bucket: v.Bucket, Prefix: v.Prefix, Max: 1, Recursive: true})
-		if err != nil {
-			return nil, storeError("volume "+v.ID(), err)
-		}
-		if len(page.Objects) == 0 {
-			return nil, status.Errorf(codes.NotFound, "volume %s: nothing under %s/%s", v.ID(), v.Bucket, v.Prefix)
+	if errors.Is(err, store.ErrNotFound) { // a static prefix
+		if found, err := hasObjects(ctx, st, v); err != nil || !found {
+			if err == nil {
+				err = status.Errorf(codes.NotFound, "volume %s: nothing under %s/%s", v.ID(), v.Bucket, v.Prefix)
+			}
+			return nil, err
 		}
 		return resp, nil
 	}
@@ -408,7 +423,5 @@ func recordCapacity(ctx context.Context, st Store, v volume, old map[string]stri
 		meta[k] = val
 	}
 	meta[metaCapacity] = strconv.FormatInt(capacity, 10)
-	_, err := st.Put(ctx, v.Bucket, v.Prefix, strings.NewReader(""), 0,
-		store.PutOptions{ContentType: "application/x-directory", Meta: meta})
-	return err
+	return putMarker(ctx, st, v, meta)
 }

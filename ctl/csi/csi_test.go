@@ -511,3 +511,33 @@ func TestDefaultBucket(t *testing.T) {
 		t.Fatalf("a class with a bucket: %+v %v", p, err)
 	}
 }
+
+// regionStore records the region a bucket is made in.
+type regionStore struct {
+	*memstore.Store
+	region string
+}
+
+func (r *regionStore) MakeBucket(ctx context.Context, b string, o store.MakeBucketOptions) error {
+	r.region = o.Region
+	return r.Store.MakeBucket(ctx, b, o)
+}
+
+// A bucket CreateVolume makes is made in the region of the request's
+// secret, not of the driver's own credentials.
+func TestCreateVolumeRegionFromSecret(t *testing.T) {
+	rs := &regionStore{Store: memstore.New()}
+	d, err := New(Config{Mode: ModeController, Defaults: Secrets{Region: "us-east-1"},
+		Stores: func(Secrets) (Store, error) { return rs, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := map[string]string{"endpoint": "http://e", "accessKeyID": "a", "secretAccessKey": "s", "region": "eu-west-3"}
+	if _, err := d.CreateVolume(context.Background(), &csipb.CreateVolumeRequest{Name: "v", VolumeCapabilities: []*csipb.VolumeCapability{rw},
+		Parameters: map[string]string{"bucket": "vols"}, Secrets: sec}); err != nil {
+		t.Fatal(err)
+	}
+	if rs.region != "eu-west-3" {
+		t.Fatalf("bucket made in %q, want the secret's eu-west-3", rs.region)
+	}
+}
