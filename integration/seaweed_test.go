@@ -227,6 +227,14 @@ func TestSeaweedUserJourney(t *testing.T) {
 		}
 	}
 
+	// An emptied directory stays, empty (the server keeps the folder).
+	if err := os.Remove(m.path("moved/b/z")); err != nil {
+		t.Fatal(err)
+	}
+	if ents, err := os.ReadDir(m.path("moved/b")); err != nil || len(ents) != 0 {
+		t.Fatalf("the emptied directory: %v %v", ents, err)
+	}
+
 	// Modes, times and symlinks survive a remount.
 	if err := os.Chmod(m.path("moved/top"), 0o600); err != nil {
 		t.Fatal(err)
@@ -242,6 +250,9 @@ func TestSeaweedUserJourney(t *testing.T) {
 	}
 	if target, err := os.Readlink(m2.path("link")); err != nil || target != "moved/top" {
 		t.Fatalf("symlink after a remount: %q %v", target, err)
+	}
+	if st, err := os.Stat(m2.path("moved/b")); err != nil || !st.IsDir() {
+		t.Fatalf("the emptied directory after a remount: %v", err)
 	}
 
 	// rsync -a twice: the second run transfers nothing.
