@@ -26,7 +26,9 @@ import (
 // onto itself) keeps ETag and size: a version changed again within the
 // second it was written would look the same. So an object is cached only
 // once it is settled (its LastModified more than settledAfter old when
-// looked up), and every write of this store to a key forgets it.
+// looked up, by this machine's clock: a server clock behind it by more
+// than that narrows the guard), and every write of this store to a key
+// forgets it.
 
 const (
 	headsAtOnce   = 16
