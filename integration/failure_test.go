@@ -264,6 +264,20 @@ func TestKillDuringStagedCommit(t *testing.T) {
 	if !within(20*time.Second, uploadStarted(t, b)) {
 		t.Fatal("the staged commit started no multipart upload")
 	}
+	// The journal records an upload once the server has named it: a kill
+	// between the two leaves an upload no journal knows (noted, not
+	// covered here). Kill once the record is written.
+	if !within(5*time.Second, func() bool {
+		js, _ := filepath.Glob(filepath.Join(cacheDir, "*", "uploads*.journal"))
+		for _, j := range js {
+			if data, _ := os.ReadFile(j); strings.Contains(string(data), " big\n") {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatal("the started upload was never recorded in the journal")
+	}
 	if err := m.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
