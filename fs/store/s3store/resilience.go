@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+
 	"kfs/fs/store"
 )
 
@@ -165,10 +167,22 @@ func retryable(err error) bool {
 	return errors.As(err, &ne) || errors.As(err, &se)
 }
 
+// maxBackoff caps the wait before any retry, kfs's own and minio-go's.
+const maxBackoff = 5 * time.Second
+
+func init() {
+	// minio-go retries PUTs, parts, copies and GETs itself, backing off up
+	// to its DefaultRetryCap (1 s): ten retries were over in about 5 s,
+	// shorter than a distributed MinIO answers SlowDownWrite while it
+	// decides a node is gone. One policy for every request: the same cap
+	// as kfs's own retries. Set once, before any client exists.
+	minio.DefaultRetryCap = maxBackoff
+}
+
 // backoff waits before retry attempt+1: exponential from 100 ms, capped at
-// 5 s, with full jitter.
+// maxBackoff, with full jitter.
 func (s *Store) backoff(ctx context.Context, attempt int) error {
-	d := min(100*time.Millisecond<<min(attempt, 6), 5*time.Second)
+	d := min(100*time.Millisecond<<min(attempt, 6), maxBackoff)
 	d = time.Duration(rand.Int64N(int64(d)) + 1)
 	select {
 	case <-time.After(d):
