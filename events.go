@@ -53,7 +53,7 @@ func listen(ctx context.Context, st *s3store.Store, bucket string, hub *ctl.Hub,
 	for ctx.Err() == nil {
 		s.SetState("listening", nil)
 		lctx, stop := context.WithCancel(ctx)
-		for e := range st.Listen(lctx, bucket, "", "") {
+		for e := range st.Listen(lctx, store.ListenRequest{Bucket: bucket}) {
 			if errors.Is(e.Err, store.ErrUnsupported) {
 				// SeaweedFS, AWS S3: nothing to retry.
 				stop()

@@ -65,7 +65,7 @@ func (s *Server) copyObject(ctx context.Context, body []byte) (any, error) {
 			o.Replace.ContentType = ct
 		}
 	}
-	info, err := s.be.Copy(ctx, src, dst, o)
+	info, err := s.be.Copy(ctx, store.CopyRequest{Src: src, Dst: dst, Options: o})
 	if errors.Is(err, store.ErrStale) {
 		return nil, httpError{http.StatusPreconditionFailed, "copy refused: " + s.unmet(ctx, src, o)}
 	}
@@ -179,7 +179,7 @@ func (s *Server) compose(ctx context.Context, body []byte) (any, error) {
 		}
 	}
 	opts := &store.PutOptions{ContentType: ct, Meta: meta}
-	info, err := s.be.Compose(ctx, dst, srcs, opts)
+	info, err := s.be.Compose(ctx, store.ComposeRequest{Dst: dst, Srcs: srcs, Options: opts})
 	if err != nil {
 		return nil, err
 	}

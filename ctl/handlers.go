@@ -135,7 +135,7 @@ func (s *Server) presign(ctx context.Context, body []byte) (any, error) {
 		}
 		params.Set(lk, v)
 	}
-	u, err := s.be.Presign(ctx, method, o, expires, params)
+	u, err := s.be.Presign(ctx, store.PresignRequest{ObjectRef: o, Method: method, Expires: expires, Params: params})
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +229,7 @@ func (s *Server) versions(ctx context.Context, body []byte) (any, error) {
 	if req.Recursive && key != "" {
 		prefix = strings.TrimSuffix(key, "/") + "/"
 	}
-	vs, err := s.be.ListVersions(ctx, bucket, prefix, !req.Recursive)
+	vs, err := s.be.ListVersions(ctx, store.PrefixRequest{Bucket: bucket, Prefix: prefix, Exact: !req.Recursive})
 	if err != nil {
 		return nil, err
 	}
@@ -321,7 +321,7 @@ func (s *Server) removeListed(ctx context.Context, bucket, prefix string, r *Rem
 			keys[i] = o.Key
 		}
 		if len(keys) > 0 {
-			failed, err := s.be.RemoveMany(ctx, bucket, keys)
+			failed, err := s.be.RemoveMany(ctx, store.RemoveManyRequest{Bucket: bucket, Keys: keys})
 			if err != nil {
 				return err
 			}

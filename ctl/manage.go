@@ -13,12 +13,6 @@ import (
 // mount for another mount's socket (server-side work across mounts of one
 // endpoint).
 
-// BucketAdmin is what bucket management needs (s3store and memstore have it).
-type BucketAdmin interface {
-	MakeBucket(ctx context.Context, bucket string, o store.MakeBucketOptions) error
-	RemoveBucket(ctx context.Context, bucket string) error
-}
-
 // MakeBucketRequest makes a bucket.
 type MakeBucketRequest struct {
 	Path       string `json:"path"` // DIR/NAME: DIR is the root of an all-buckets mount
@@ -52,14 +46,6 @@ type ResolveResponse struct {
 	Endpoint string `json:"endpoint"`
 }
 
-func (s *Server) admin() (BucketAdmin, error) {
-	a, ok := s.be.(BucketAdmin)
-	if !ok {
-		return nil, fmt.Errorf("bucket management: %w", store.ErrUnsupported)
-	}
-	return a, nil
-}
-
 // bucketPath maps DIR/NAME (DIR the root of an all-buckets mount) to NAME.
 func (s *Server) bucketPath(p string) (string, error) {
 	b, k, err := s.Resolve(p)
@@ -87,10 +73,7 @@ func (s *Server) makeBucket(ctx context.Context, body []byte) (any, error) {
 	if err := store.CheckBucketName(name); err != nil {
 		return nil, badRequest("%v", err)
 	}
-	a, err := s.admin()
-	if err != nil {
-		return nil, err
-	}
+	a := s.be
 	if err := a.MakeBucket(ctx, name, store.MakeBucketOptions{Region: req.Region, ObjectLock: req.ObjectLock, Versioning: req.Versioning}); err != nil {
 		return nil, err
 	}
@@ -111,10 +94,7 @@ func (s *Server) removeBucket(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.admin()
-	if err != nil {
-		return nil, err
-	}
+	a := s.be
 	if err := a.RemoveBucket(ctx, name); err != nil {
 		if errors.Is(err, store.ErrNotEmpty) {
 			return nil, httpError{409, fmt.Sprintf("bucket %s is not empty (kfs rm -r %s first)", name, req.Path)}
@@ -138,14 +118,14 @@ func (s *Server) restore(ctx context.Context, body []byte) (any, error) {
 	if err := s.allowChange(ctx, "restore", req.Path); err != nil {
 		return nil, err
 	}
-	vs, err := s.be.ListVersions(ctx, o.Bucket, o.Key, true)
+	vs, err := s.be.ListVersions(ctx, store.PrefixRequest{Bucket: o.Bucket, Prefix: o.Key, Exact: true})
 	if err != nil {
 		return nil, err
 	}
 	if req.VersionID != "" {
 		src := o
 		src.VersionID = req.VersionID
-		info, err := s.be.Copy(ctx, src, o, store.CopyOptions{})
+		info, err := s.be.Copy(ctx, store.CopyRequest{Src: src, Dst: o})
 		if err != nil {
 			return nil, err
 		}

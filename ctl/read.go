@@ -31,7 +31,7 @@ func (s *Server) cat(ctx context.Context, body []byte, w http.ResponseWriter) er
 	if req.Offset < 0 || req.Length < 0 {
 		return badRequest("offset and length must not be negative")
 	}
-	rc, _, err := s.be.Get(ctx, o, store.Range{Offset: req.Offset, Length: req.Length})
+	rc, _, err := s.be.Get(ctx, store.GetRequest{ObjectRef: o, Range: store.Range{Offset: req.Offset, Length: req.Length}})
 	if errors.Is(err, io.EOF) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		return nil // from past the end: nothing, as dd or tail would print
@@ -62,7 +62,7 @@ func (s *Server) warm(ctx context.Context, body []byte, w http.ResponseWriter) e
 	if s.cfg.Warm == nil {
 		return badRequest("%s has no disk cache (mount it with --disk-cache-size)", s.cfg.Mountpoint)
 	}
-	rc, info, err := s.be.Get(ctx, o, store.Range{})
+	rc, info, err := s.be.Get(ctx, store.GetRequest{ObjectRef: o})
 	if err != nil {
 		return s.explain(ctx, o, err)
 	}

@@ -86,7 +86,7 @@ func (n *fileNode) commit(ctx context.Context) error {
 	opts := n.uploadOptions()
 	if opts.Tags == nil && stored && baseKey != "" {
 		// A modified object keeps its tags (a new upload would drop them).
-		if t, err := n.fsys.store.GetTags(ctx, n.bucket, baseKey); err == nil && len(t) > 0 {
+		if t, err := n.fsys.store.GetTags(ctx, store.ObjectRef{Bucket: n.bucket, Key: baseKey}); err == nil && len(t) > 0 {
 			opts.Tags = t
 		}
 	}
@@ -118,7 +118,7 @@ func (n *fileNode) fixUp(ctx context.Context, info store.ObjectInfo, applied, wa
 	if !upload.SameMeta(applied, want) {
 		ref := store.ObjectRef{Bucket: n.bucket, Key: info.Key}
 		w := want
-		fresh, err := n.fsys.store.Copy(ctx, ref, ref, store.CopyOptions{IfMatch: info.ETag, Replace: &w, SrcSize: info.Size, SrcSizeKnown: true})
+		fresh, err := n.fsys.store.Copy(ctx, store.CopyRequest{Src: ref, Dst: ref, Options: store.CopyOptions{IfMatch: info.ETag, Replace: &w, SrcSize: info.Size, SrcSizeKnown: true}})
 		if err != nil {
 			return info, err
 		}
@@ -126,17 +126,17 @@ func (n *fileNode) fixUp(ctx context.Context, info store.ObjectInfo, applied, wa
 		info = fresh
 	}
 	if want.Tags != nil && !maps.Equal(want.Tags, applied.Tags) {
-		if err := n.fsys.store.PutTags(ctx, n.bucket, info.Key, want.Tags); err != nil {
+		if err := n.fsys.store.PutTags(ctx, store.ObjectRef{Bucket: n.bucket, Key: info.Key}, want.Tags); err != nil {
 			return info, err
 		}
 	}
 	if want.LockMode != "" && (want.LockMode != applied.LockMode || !want.LockUntil.Equal(applied.LockUntil)) {
-		if err := n.fsys.store.PutRetention(ctx, n.bucket, info.Key, want.LockMode, want.LockUntil, false); err != nil {
+		if err := n.fsys.store.PutRetention(ctx, store.RetentionRequest{ObjectRef: store.ObjectRef{Bucket: n.bucket, Key: info.Key}, Retention: store.Retention{Mode: want.LockMode, Until: want.LockUntil}}); err != nil {
 			return info, err
 		}
 	}
 	if want.LegalHold != nil && (applied.LegalHold == nil || *applied.LegalHold != *want.LegalHold) {
-		if err := n.fsys.store.PutLegalHold(ctx, n.bucket, info.Key, *want.LegalHold); err != nil {
+		if err := n.fsys.store.PutLegalHold(ctx, store.ObjectRef{Bucket: n.bucket, Key: info.Key}, *want.LegalHold); err != nil {
 			return info, err
 		}
 	}
@@ -262,7 +262,7 @@ func (n *fileNode) rewriteMeta(ctx context.Context, edit func(o *store.PutOption
 	n.busy.Add(1)
 	defer n.busy.Add(-1)
 	ref := store.ObjectRef{Bucket: n.bucket, Key: key}
-	fresh, err := n.fsys.store.Copy(ctx, ref, ref, store.CopyOptions{IfMatch: info.ETag, Replace: &opts, SrcSize: info.Size, SrcSizeKnown: true})
+	fresh, err := n.fsys.store.Copy(ctx, store.CopyRequest{Src: ref, Dst: ref, Options: store.CopyOptions{IfMatch: info.ETag, Replace: &opts, SrcSize: info.Size, SrcSizeKnown: true}})
 	if errors.Is(err, store.ErrStale) {
 		return err // changed by someone else meanwhile: nothing changed here
 	}

@@ -91,8 +91,7 @@ func (n *fileNode) copyFrom(ctx context.Context, bucket string, src store.Object
 	defer n.busy.Add(-1)
 	opts := n.uploadOptions()
 	opts.Tags = nil
-	info, err := n.fsys.store.Copy(ctx, store.ObjectRef{Bucket: bucket, Key: src.Key}, store.ObjectRef{Bucket: n.bucket, Key: n.objKey()},
-		store.CopyOptions{IfMatch: src.ETag, Replace: &opts, SrcSize: src.Size, SrcSizeKnown: true})
+	info, err := n.fsys.store.Copy(ctx, store.CopyRequest{Src: store.ObjectRef{Bucket: bucket, Key: src.Key}, Dst: store.ObjectRef{Bucket: n.bucket, Key: n.objKey()}, Options: store.CopyOptions{IfMatch: src.ETag, Replace: &opts, SrcSize: src.Size, SrcSizeKnown: true}})
 	if err != nil {
 		return store.ObjectInfo{}, err
 	}

@@ -165,7 +165,7 @@ func (d *dirNode) putEmpty(ctx context.Context, name string, typ uint32, a posix
 	if typ != syscall.S_IFREG {
 		ct = "application/octet-stream"
 	}
-	info, err := d.fsys.store.Put(ctx, d.bucket, key, strings.NewReader(body), int64(len(body)), store.PutOptions{ContentType: ct, Meta: meta})
+	info, err := d.fsys.store.Put(ctx, store.PutRequest{Bucket: d.bucket, Key: key, Body: strings.NewReader(body), Size: int64(len(body)), Options: store.PutOptions{ContentType: ct, Meta: meta}})
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +203,7 @@ func (n *fileNode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 		return nil, syscall.EINVAL
 	}
 	buf := make([]byte, info.Size)
-	m, err := n.fsys.store.ReadAt(ctx, n.bucket, key, "", buf, 0)
+	m, err := n.fsys.store.ReadAt(ctx, store.ReadRequest{Bucket: n.bucket, Key: key}, buf)
 	if err != nil {
 		return nil, n.fsys.errno("readlink", n.path(), err)
 	}

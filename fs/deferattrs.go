@@ -173,7 +173,7 @@ func (f *FS) flushAllDeferred(ctx context.Context, bucket, key string, all bool)
 func (f *FS) FinishAttrs(ctx context.Context, bucket, key, etag, contentType string, meta map[string]string) (bool, error) {
 	ref := store.ObjectRef{Bucket: bucket, Key: key}
 	opts := store.PutOptions{ContentType: contentType, Meta: meta}
-	_, err := f.store.Copy(ctx, ref, ref, store.CopyOptions{IfMatch: etag, Replace: &opts})
+	_, err := f.store.Copy(ctx, store.CopyRequest{Src: ref, Dst: ref, Options: store.CopyOptions{IfMatch: etag, Replace: &opts}})
 	if errors.Is(err, store.ErrStale) || errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"fmt"
+	"kfs/fs/store"
 	"strings"
 	"sync"
 	"time"
@@ -97,7 +98,7 @@ func (d *deleter) flush(ctx context.Context) error {
 	for bucket, keys := range batch {
 		for len(keys) > 0 {
 			n := min(len(keys), deleteBatch)
-			failed, rerr := d.fsys.store.RemoveMany(ctx, bucket, keys[:n])
+			failed, rerr := d.fsys.store.RemoveMany(ctx, store.RemoveManyRequest{Bucket: bucket, Keys: keys[:n]})
 			if rerr == nil && len(failed) > 0 {
 				rerr = failed[0].Err
 			}

@@ -266,7 +266,7 @@ func (d *dirNode) timesInMemory(timesOnly bool, a posix, now time.Time) error {
 // a folder of "name/"), the marker is stored all the same and
 // errNoDirMeta returned with it: its info then has no metadata.
 func (f *FS) putMarker(ctx context.Context, bucket, key string, meta map[string]string) (store.ObjectInfo, error) {
-	info, err := f.store.Put(ctx, bucket, key, strings.NewReader(""), 0, store.PutOptions{ContentType: "application/x-directory", Meta: meta})
+	info, err := f.store.Put(ctx, store.PutRequest{Bucket: bucket, Key: key, Body: strings.NewReader(""), Size: 0, Options: store.PutOptions{ContentType: "application/x-directory", Meta: meta}})
 	if err != nil {
 		return store.ObjectInfo{}, err
 	}

@@ -97,7 +97,7 @@ func (d *dirNode) storeTimes(ctx context.Context) {
 		return // nowhere to store them: they show until the mount ends
 	}
 	ref := store.ObjectRef{Bucket: d.bucket, Key: prefix}
-	fresh, err := d.fsys.store.Copy(ctx, ref, ref, store.CopyOptions{IfMatch: marker.ETag, Replace: &opts, SrcSize: marker.Size, SrcSizeKnown: true})
+	fresh, err := d.fsys.store.Copy(ctx, store.CopyRequest{Src: ref, Dst: ref, Options: store.CopyOptions{IfMatch: marker.ETag, Replace: &opts, SrcSize: marker.Size, SrcSizeKnown: true}})
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrStale) {
 			d.fsys.cfg.Log.Warn("could not store a directory's times (they show until the mount ends)", "path", d.path(""), "err", err)

@@ -507,10 +507,10 @@ func TestFinishRenameAfterACrash(t *testing.T) {
 	ctx := context.Background()
 	meta := map[string]string{"mtime": "1700000000"}
 	for _, k := range []string{"a", "b", "c", "sub/d"} {
-		m.store.Put(ctx, "bkt", "old/"+k, strings.NewReader("data "+k), int64(len("data "+k)), store.PutOptions{Meta: meta})
+		m.store.Put(ctx, store.PutRequest{Bucket: "bkt", Key: "old/" + k, Body: strings.NewReader("data " + k), Size: int64(len("data " + k)), Options: store.PutOptions{Meta: meta}})
 	}
-	m.store.Put(ctx, "bkt", "new/a", strings.NewReader("data a"), 6, store.PutOptions{Meta: meta}) // copied before the crash
-	m.store.Put(ctx, "bkt", "new/c", strings.NewReader("written since"), 13, store.PutOptions{})   // not a copy
+	m.store.Put(ctx, store.PutRequest{Bucket: "bkt", Key: "new/a", Body: strings.NewReader("data a"), Size: 6, Options: store.PutOptions{Meta: meta}}) // copied before the crash
+	m.store.Put(ctx, store.PutRequest{Bucket: "bkt", Key: "new/c", Body: strings.NewReader("written since"), Size: 13})                                // not a copy
 	id := log.BeginRename("bkt", "old/", "new/")
 	if err := m.fsys.FinishRename(ctx, id, "bkt", "old/", "new/"); err != nil {
 		t.Fatal(err)

@@ -127,7 +127,7 @@ func (n *fileNode) s3Value(ctx context.Context, name xattrs.Name) (string, error
 	}
 	switch name.Kind {
 	case xattrs.Tag, xattrs.Tags:
-		tags, err := n.fsys.store.GetTags(ctx, n.bucket, key)
+		tags, err := n.fsys.store.GetTags(ctx, store.ObjectRef{Bucket: n.bucket, Key: key})
 		if err != nil {
 			return "", err
 		}
@@ -142,7 +142,8 @@ func (n *fileNode) s3Value(ctx context.Context, name xattrs.Name) (string, error
 		}
 		return "", xattrs.ErrNoData
 	case xattrs.Retention:
-		mode, until, err := n.fsys.store.GetRetention(ctx, n.bucket, key)
+		r, err := n.fsys.store.GetRetention(ctx, store.ObjectRef{Bucket: n.bucket, Key: key})
+		mode, until := r.Mode, r.Until
 		if err != nil {
 			return "", err
 		}
@@ -151,7 +152,7 @@ func (n *fileNode) s3Value(ctx context.Context, name xattrs.Name) (string, error
 		}
 		return xattrs.FormatRetention(xattrs.RetentionValue{Mode: mode, Until: until}), nil
 	case xattrs.LegalHold:
-		on, err := n.fsys.store.GetLegalHold(ctx, n.bucket, key)
+		on, err := n.fsys.store.GetLegalHold(ctx, store.ObjectRef{Bucket: n.bucket, Key: key})
 		if err != nil {
 			return "", err
 		}

@@ -127,16 +127,16 @@ func (n *fileNode) setS3(ctx context.Context, name xattrs.Name, value string, fl
 				return err
 			}
 		}
-		return n.fsys.store.PutLegalHold(ctx, n.bucket, key, on)
+		return n.fsys.store.PutLegalHold(ctx, store.ObjectRef{Bucket: n.bucket, Key: key}, on)
 	case xattrs.Tag, xattrs.Tags:
-		tags, err := n.fsys.store.GetTags(ctx, n.bucket, key)
+		tags, err := n.fsys.store.GetTags(ctx, store.ObjectRef{Bucket: n.bucket, Key: key})
 		if err != nil {
 			return err
 		}
 		if tags, err = xattrs.ApplyTagChange(tags, name, value, flags, remove); err != nil {
 			return err
 		}
-		return n.fsys.store.PutTags(ctx, n.bucket, key, tags)
+		return n.fsys.store.PutTags(ctx, store.ObjectRef{Bucket: n.bucket, Key: key}, tags)
 	}
 	if _, err := n.current(ctx); err != nil {
 		return err
@@ -187,7 +187,8 @@ func (n *fileNode) setRetention(ctx context.Context, key, value string, remove b
 			return err
 		}
 	}
-	mode, until, err := n.fsys.store.GetRetention(ctx, n.bucket, key)
+	cur, err := n.fsys.store.GetRetention(ctx, store.ObjectRef{Bucket: n.bucket, Key: key})
+	mode, until := cur.Mode, cur.Until
 	if err != nil {
 		return err
 	}
@@ -200,7 +201,7 @@ func (n *fileNode) setRetention(ctx context.Context, key, value string, remove b
 	case remove && mode == "":
 		return xattrs.ErrNoData
 	}
-	return n.fsys.store.PutRetention(ctx, n.bucket, key, r.Mode, r.Until, r.Bypass)
+	return n.fsys.store.PutRetention(ctx, store.RetentionRequest{ObjectRef: store.ObjectRef{Bucket: n.bucket, Key: key}, Retention: store.Retention{Mode: r.Mode, Until: r.Until}, Bypass: r.Bypass})
 }
 
 // setPending records an attribute for the coming upload.

@@ -42,7 +42,7 @@ func (f *FS) readObject(ctx context.Context, bucket string, o store.ObjectInfo, 
 		// several in flight) goes through the blocks while the file fills
 		// the disk cache, so the fill does not miss its blocks.
 		if r.fill = f.fillingFor(bucket, o); r.fill == nil || r.fill.Has(first) && r.fill.Has(last) {
-			m, err := f.store.ReadAt(ctx, bucket, o.Key, o.ETag, dest[:n], off)
+			m, err := f.store.ReadAt(ctx, store.ReadRequest{Bucket: bucket, Key: o.Key, ETag: o.ETag, Offset: off}, dest[:n])
 			return fuse.ReadResultData(dest[:m]), err
 		}
 	} else {
@@ -125,7 +125,7 @@ func (r objReader) blockLen(b int64) int {
 
 func (r objReader) fetch(b int64) cache.FetchFunc {
 	return func(ctx context.Context, buf []byte) (int, error) {
-		n, err := r.f.store.ReadAt(ctx, r.bucket, r.o.Key, r.o.ETag, buf, b*r.f.cfg.BlockSize)
+		n, err := r.f.store.ReadAt(ctx, store.ReadRequest{Bucket: r.bucket, Key: r.o.Key, ETag: r.o.ETag, Offset: b * r.f.cfg.BlockSize}, buf)
 		if err != nil {
 			return 0, err
 		}

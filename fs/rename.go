@@ -192,7 +192,7 @@ func (f *FS) moveTree(ctx context.Context, bucket, from, to string) error {
 	for i, o := range objs {
 		keys[i] = o.Key
 	}
-	if failed, err := f.store.RemoveMany(ctx, bucket, keys); err != nil || len(failed) > 0 {
+	if failed, err := f.store.RemoveMany(ctx, store.RemoveManyRequest{Bucket: bucket, Keys: keys}); err != nil || len(failed) > 0 {
 		if err == nil {
 			err = failed[0].Err
 		}
@@ -248,7 +248,7 @@ func (f *FS) removeFolders(ctx context.Context, bucket, from string, keys []stri
 	if len(dirs) == 0 {
 		return
 	}
-	if failed, err := f.store.RemoveMany(ctx, bucket, dirs); err != nil || len(failed) > 0 {
+	if failed, err := f.store.RemoveMany(ctx, store.RemoveManyRequest{Bucket: bucket, Keys: dirs}); err != nil || len(failed) > 0 {
 		f.cfg.Log.Warn("directory rename: the emptied source directories could not all be removed", "bucket", bucket, "from", from, "err", err, "failed", len(failed))
 	}
 }
@@ -349,7 +349,7 @@ func (f *FS) FinishRename(ctx context.Context, id, bucket, from, to string) erro
 		}
 		done = append(done, o.Key)
 	}
-	if failed, err := f.store.RemoveMany(ctx, bucket, done); err != nil || len(failed) > 0 {
+	if failed, err := f.store.RemoveMany(ctx, store.RemoveManyRequest{Bucket: bucket, Keys: done}); err != nil || len(failed) > 0 {
 		if err == nil {
 			err = failed[0].Err
 		}
@@ -379,7 +379,7 @@ func (f *FS) undoCopies(ctx context.Context, bucket, from, to string) error {
 	}); err != nil {
 		return err
 	}
-	if failed, err := f.store.RemoveMany(ctx, bucket, drop); err != nil || len(failed) > 0 {
+	if failed, err := f.store.RemoveMany(ctx, store.RemoveManyRequest{Bucket: bucket, Keys: drop}); err != nil || len(failed) > 0 {
 		if err == nil {
 			err = failed[0].Err
 		}

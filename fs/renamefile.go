@@ -109,8 +109,8 @@ func (f *FS) copyKeepingTimes(ctx context.Context, bucket string, src store.Obje
 	a.mtime = objectTimes(src, a).mtime
 	a.ctime = f.now()
 	opts := store.PutOptions{ContentType: src.ContentType, Meta: a.toMeta(src.Meta)}
-	info, err := f.store.Copy(ctx, ref, store.ObjectRef{Bucket: bucket, Key: dstKey}, store.CopyOptions{IfMatch: src.ETag, Replace: &opts,
-		SrcSize: src.Size, SrcSizeKnown: true})
+	info, err := f.store.Copy(ctx, store.CopyRequest{Src: ref, Dst: store.ObjectRef{Bucket: bucket, Key: dstKey}, Options: store.CopyOptions{IfMatch: src.ETag, Replace: &opts,
+		SrcSize: src.Size, SrcSizeKnown: true}})
 	if err != nil {
 		return store.ObjectInfo{}, err
 	}

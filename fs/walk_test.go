@@ -153,8 +153,7 @@ func TestReaddirOfDirectoriesOverlapsMarkerHeads(t *testing.T) {
 	for d := 0; d < 30; d++ {
 		m.store.PutBytes("bkt", fmt.Sprintf("top/d%02d/f", d), []byte("x"))
 	}
-	if _, err := m.store.Put(t.Context(), "bkt", "top/d07/", strings.NewReader(""), 0,
-		store.PutOptions{Meta: map[string]string{"mode": fmt.Sprint(0o40700)}}); err != nil {
+	if _, err := m.store.Put(t.Context(), store.PutRequest{Bucket: "bkt", Key: "top/d07/", Body: strings.NewReader(""), Size: 0, Options: store.PutOptions{Meta: map[string]string{"mode": fmt.Sprint(0o40700)}}}); err != nil {
 		t.Fatal(err)
 	}
 	var inFlight, most, heads atomic.Int32

@@ -82,7 +82,7 @@ func seaweedMount(t *testing.T, args ...string) *mounted {
 
 func seaweedGet(t *testing.T, bucket, key string) ([]byte, store.ObjectInfo) {
 	t.Helper()
-	r, info, err := seaweedStore(t).Get(context.Background(), store.ObjectRef{Bucket: bucket, Key: key}, store.Range{})
+	r, info, err := seaweedStore(t).Get(context.Background(), store.GetRequest{ObjectRef: store.ObjectRef{Bucket: bucket, Key: key}})
 	if err != nil {
 		t.Fatalf("GET %s/%s: %v", bucket, key, err)
 	}
@@ -102,7 +102,7 @@ func TestSeaweedStoreConformance(t *testing.T) {
 		st := seaweedStore(t)
 		return storetest.Env{Store: st, Bucket: b,
 			Put: func(k string, d []byte) {
-				if _, err := st.Put(context.Background(), b, k, bytes.NewReader(d), int64(len(d)), store.PutOptions{}); err != nil {
+				if _, err := st.Put(context.Background(), store.PutRequest{Bucket: b, Key: k, Body: bytes.NewReader(d), Size: int64(len(d))}); err != nil {
 					t.Fatal(err)
 				}
 			},
@@ -214,7 +214,7 @@ func TestSeaweedUserJourney(t *testing.T) {
 	if _, err := os.Stat(m.path("tree")); !os.IsNotExist(err) {
 		t.Fatalf("the old tree after mv: %v", err)
 	}
-	page, err := seaweedStore(t).List(context.Background(), store.ListRequest{Bucket: b, Prefix: ""})
+	page, err := seaweedStore(t).List(context.Background(), store.ListRequest{Bucket: b})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +279,7 @@ func TestSeaweedUserJourney(t *testing.T) {
 	if err := xattr.Set(f, "user.s3.meta.owner", []byte("data-team")); err != nil {
 		t.Fatal(err)
 	}
-	tags, err := seaweedStore(t).GetTags(context.Background(), b, "moved/a/x")
+	tags, err := seaweedStore(t).GetTags(context.Background(), store.ObjectRef{Bucket: b, Key: "moved/a/x"})
 	if err != nil || tags["project"] != "kfs" || tags["stage"] != "raw" {
 		t.Fatalf("tags on the server: %v %v", tags, err)
 	}
@@ -300,7 +300,7 @@ func TestSeaweedMissingFeatures(t *testing.T) {
 	st := seaweedStore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := st.Put(ctx, b, "t.csv", strings.NewReader("a,b\n1,2\n"), 8, store.PutOptions{}); err != nil {
+	if _, err := st.Put(ctx, store.PutRequest{Bucket: b, Key: "t.csv", Body: strings.NewReader("a,b\n1,2\n"), Size: 8}); err != nil {
 		t.Fatal(err)
 	}
 	sel, err := st.Select(ctx, store.ObjectRef{Bucket: b, Key: "t.csv"}, store.SelectOptions{SQL: "select * from s3object", Input: "csv", CSVHeader: "use", Output: "csv"})
@@ -311,7 +311,7 @@ func TestSeaweedMissingFeatures(t *testing.T) {
 	if !errors.Is(err, store.ErrUnsupported) {
 		t.Errorf("S3 Select on SeaweedFS: %v, want ErrUnsupported", err)
 	}
-	ev, ok := <-st.Listen(ctx, b, "", "")
+	ev, ok := <-st.Listen(ctx, store.ListenRequest{Bucket: b})
 	if !ok || ev.Err == nil {
 		t.Errorf("the listen API on SeaweedFS: %+v %v, want an error", ev, ok)
 	}

@@ -3,7 +3,6 @@ package csi
 import (
 	"context"
 	"errors"
-	"io"
 	"strconv"
 	"strings"
 
@@ -16,13 +15,8 @@ import (
 
 // Store is what the controller needs of the object store.
 type Store interface {
-	ListBuckets(ctx context.Context) ([]store.BucketInfo, error)
-	StatBucket(ctx context.Context, bucket string) error
-	MakeBucket(ctx context.Context, bucket string, o store.MakeBucketOptions) error
-	Stat(ctx context.Context, o store.ObjectRef) (store.ObjectInfo, error)
-	Put(ctx context.Context, bucket, key string, r io.Reader, size int64, opts store.PutOptions) (store.ObjectInfo, error)
-	List(ctx context.Context, r store.ListRequest) (store.ListPage, error)
-	RemoveMany(ctx context.Context, bucket string, keys []string) ([]store.KeyError, error)
+	store.Buckets
+	store.Objects
 }
 
 // A dynamic volume is the prefix NAME/ in the StorageClass's bucket, made
@@ -87,8 +81,7 @@ func hasObjects(ctx context.Context, st Store, v volume) (bool, error) {
 
 // putMarker stores the volume's marker with its metadata.
 func putMarker(ctx context.Context, st Store, v volume, meta map[string]string) error {
-	_, err := st.Put(ctx, v.Bucket, v.Prefix, strings.NewReader(""), 0,
-		store.PutOptions{ContentType: "application/x-directory", Meta: meta})
+	_, err := st.Put(ctx, store.PutRequest{Bucket: v.Bucket, Key: v.Prefix, Body: strings.NewReader(""), Size: 0, Options: store.PutOptions{ContentType: "application/x-directory", Meta: meta}})
 	return err
 }
 
@@ -318,7 +311,7 @@ func removePrefix(ctx context.Context, st Store, bucket, prefix string) (int, er
 }
 
 func removeKeys(ctx context.Context, st Store, bucket string, keys []string) error {
-	failed, err := st.RemoveMany(ctx, bucket, keys)
+	failed, err := st.RemoveMany(ctx, store.RemoveManyRequest{Bucket: bucket, Keys: keys})
 	if err != nil {
 		return err
 	}

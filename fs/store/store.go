@@ -1,8 +1,10 @@
 // Package store is the seam between kfs and the object store: the request
-// and answer types every layer shares, and the sentinel errors the adapter
-// maps S3 answers to. It declares no interface of its own: each user (the
-// filesystem, the upload pipeline, the control socket) declares the narrow
-// one it needs, and package s3store satisfies them all.
+// and answer types every layer shares, the sentinel errors the adapter
+// maps S3 answers to, and the store's capabilities as small interfaces
+// (Objects, Multipart, ObjectMeta, Buckets, BucketSettings, Events,
+// Selector). Each user (the filesystem, the upload pipeline, the control
+// socket, the CSI controller) composes the ones it needs; package s3store
+// implements All, and memstore fakes it.
 //
 // Errors: every failure of an adapter wraps exactly one of the sentinels
 // below (or a context error, or a transport error for "could not reach the
@@ -10,9 +12,12 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -84,7 +89,10 @@ const (
 	MaxKeyLen     = 1024
 )
 
-// ObjectRef names one object, or one version of it.
+// ObjectRef names one object, or one version of it. Calls that act on
+// one version (Stat, Get, Remove, tags, retention, legal hold, a copy's
+// source) honour VersionID; memstore keeps only the latest version, so
+// another VersionID is not found there.
 type ObjectRef struct {
 	Bucket, Key string
 	VersionID   string // "" = the latest
@@ -293,4 +301,192 @@ func CheckBucketName(b string) error {
 		}
 	}
 	return nil
+}
+
+// ReadRequest is a ranged read of an object into a caller's buffer.
+type ReadRequest struct {
+	Bucket, Key string
+	ETag        string // "" = any version; else the read fails with ErrStale once the object changed
+	Offset      int64
+}
+
+// PutRequest is a whole object written in one request.
+type PutRequest struct {
+	Bucket, Key string
+	Body        io.Reader
+	Size        int64 // -1: unknown (the store then sends it in parts)
+	Options     PutOptions
+}
+
+// UploadRef names one multipart upload.
+type UploadRef struct {
+	Bucket, Key, ID string
+}
+
+// PartRequest uploads part Number of an upload from Body.
+type PartRequest struct {
+	Upload UploadRef
+	Number int
+	Body   io.ReadSeeker
+	Size   int64
+}
+
+// CopyPartRequest makes part Number of an upload from Length bytes at
+// Offset of the object Src, which must still have SrcETag.
+type CopyPartRequest struct {
+	Upload         UploadRef
+	Number         int
+	Src            ObjectRef
+	SrcETag        string
+	Offset, Length int64
+}
+
+// CopyRequest is a server-side copy of Src to Dst.
+type CopyRequest struct {
+	Src, Dst ObjectRef
+	Options  CopyOptions
+}
+
+// ComposeRequest makes Dst from the concatenation of Srcs, server side.
+type ComposeRequest struct {
+	Dst     ObjectRef
+	Srcs    []ObjectRef
+	Options *PutOptions // nil: the first source's metadata
+}
+
+// GetRequest is a streamed read of an object or a range of it.
+type GetRequest struct {
+	ObjectRef
+	Range Range
+}
+
+// RemoveManyRequest removes many objects of one bucket in batches.
+type RemoveManyRequest struct {
+	Bucket string
+	Keys   []string
+}
+
+// PrefixRequest names the keys of a bucket under a prefix (with Exact,
+// the key Prefix alone).
+type PrefixRequest struct {
+	Bucket, Prefix string
+	Exact          bool
+}
+
+// ListenRequest asks for the events of keys of a bucket under Prefix and
+// ending in Suffix.
+type ListenRequest struct {
+	Bucket, Prefix, Suffix string
+}
+
+// Retention is an object's retention: Mode GOVERNANCE or COMPLIANCE until
+// Until, or none ("" Mode).
+type Retention struct {
+	Mode  string
+	Until time.Time
+}
+
+// RetentionRequest sets an object's retention; Bypass lifts GOVERNANCE.
+type RetentionRequest struct {
+	ObjectRef
+	Retention
+	Bypass bool
+}
+
+// PresignRequest asks for a URL that performs Method on an object until
+// it expires.
+type PresignRequest struct {
+	ObjectRef
+	Method  string
+	Expires time.Duration
+	Params  url.Values
+}
+
+// The store's capabilities, declared once. Each consumer composes the ones
+// it uses; both stores (s3store, memstore) assert they implement All.
+// Every method is safe for concurrent use, and every failure wraps one of
+// the sentinels above.
+
+// Objects reads, writes, copies and removes whole objects.
+type Objects interface {
+	Stat(ctx context.Context, o ObjectRef) (ObjectInfo, error)
+	List(ctx context.Context, r ListRequest) (ListPage, error)
+	ListVersions(ctx context.Context, r PrefixRequest) ([]Version, error)
+	ReadAt(ctx context.Context, r ReadRequest, p []byte) (int, error)
+	Get(ctx context.Context, r GetRequest) (io.ReadCloser, ObjectInfo, error)
+	Put(ctx context.Context, r PutRequest) (ObjectInfo, error)
+	Copy(ctx context.Context, r CopyRequest) (ObjectInfo, error)
+	Remove(ctx context.Context, o ObjectRef) error
+	RemoveMany(ctx context.Context, r RemoveManyRequest) ([]KeyError, error)
+	Presign(ctx context.Context, r PresignRequest) (string, error)
+}
+
+// Multipart builds objects from parts, uploaded or copied server side.
+type Multipart interface {
+	NewUpload(ctx context.Context, o ObjectRef, opts PutOptions) (UploadRef, error)
+	PutPart(ctx context.Context, r PartRequest) (Part, error)
+	CopyPart(ctx context.Context, r CopyPartRequest) (Part, error)
+	CompleteUpload(ctx context.Context, u UploadRef, parts []Part) (ObjectInfo, error)
+	AbortUpload(ctx context.Context, u UploadRef) error
+	ListUploads(ctx context.Context, r PrefixRequest) ([]Upload, error)
+	Compose(ctx context.Context, r ComposeRequest) (ObjectInfo, error)
+}
+
+// ObjectMeta are an object's tags, retention and legal hold.
+type ObjectMeta interface {
+	GetTags(ctx context.Context, o ObjectRef) (map[string]string, error)
+	PutTags(ctx context.Context, o ObjectRef, tags map[string]string) error
+	GetRetention(ctx context.Context, o ObjectRef) (Retention, error)
+	PutRetention(ctx context.Context, r RetentionRequest) error
+	GetLegalHold(ctx context.Context, o ObjectRef) (bool, error)
+	PutLegalHold(ctx context.Context, o ObjectRef, on bool) error
+}
+
+// Buckets lists, checks, makes and removes buckets.
+type Buckets interface {
+	ListBuckets(ctx context.Context) ([]BucketInfo, error)
+	StatBucket(ctx context.Context, bucket string) error
+	MakeBucket(ctx context.Context, bucket string, o MakeBucketOptions) error
+	RemoveBucket(ctx context.Context, bucket string) error
+}
+
+// BucketSettings are a bucket's configuration documents.
+type BucketSettings interface {
+	GetVersioning(ctx context.Context, bucket string) (string, error)
+	SetVersioning(ctx context.Context, bucket, status string) error
+	GetEncryption(ctx context.Context, bucket string) (Encryption, error)
+	SetEncryption(ctx context.Context, bucket string, e Encryption) error
+	GetLifecycle(ctx context.Context, bucket string) ([]byte, error)
+	SetLifecycle(ctx context.Context, bucket string, doc []byte) error
+	GetBucketTags(ctx context.Context, bucket string) (map[string]string, error)
+	SetBucketTags(ctx context.Context, bucket string, tags map[string]string) error
+	GetObjectLock(ctx context.Context, bucket string) (ObjectLock, error)
+	SetObjectLock(ctx context.Context, bucket string, l ObjectLock) error
+	GetNotification(ctx context.Context, bucket string) ([]byte, error)
+	SetNotification(ctx context.Context, bucket string, doc []byte) error
+	GetPolicy(ctx context.Context, bucket string) (string, error)
+	SetPolicy(ctx context.Context, bucket, policy string) error
+}
+
+// Events streams a bucket's changes.
+type Events interface {
+	// Listen streams bucket events until ctx ends (the channel then closes).
+	Listen(ctx context.Context, r ListenRequest) <-chan Event
+}
+
+// Selector runs S3 Select queries.
+type Selector interface {
+	Select(ctx context.Context, o ObjectRef, r SelectOptions) (SelectStream, error)
+}
+
+// All is every capability: what the stores implement and the conformance
+// suite checks.
+type All interface {
+	Objects
+	Multipart
+	ObjectMeta
+	Buckets
+	BucketSettings
+	Events
+	Selector
 }

@@ -14,11 +14,9 @@ import (
 // multipart is one upload whose parts are sent in the background, at most
 // Parallel at a time.
 type multipart struct {
-	p      *Pipeline
-	bucket string
-	key    string
-	id     string
-	opts   store.PutOptions // what the upload was started with
+	p    *Pipeline
+	up   store.UploadRef
+	opts store.PutOptions // what the upload was started with
 
 	sem chan struct{}  // bounds the parts in flight
 	wg  sync.WaitGroup // parts in flight
@@ -53,14 +51,14 @@ type sentPart struct {
 }
 
 func (f *File) startLocked(ctx context.Context, opts store.PutOptions) error {
-	id, err := f.p.cfg.Store.NewUpload(ctx, f.bucket, f.key, opts)
+	up, err := f.p.cfg.Store.NewUpload(ctx, store.ObjectRef{Bucket: f.bucket, Key: f.key}, opts)
 	if err != nil {
 		return err
 	}
 	if j := f.p.cfg.Journal; j != nil {
-		j.Record(f.bucket, f.key, id, true)
+		j.Record(up, true)
 	}
-	f.mp = &multipart{p: f.p, bucket: f.bucket, key: f.key, id: id, opts: opts,
+	f.mp = &multipart{p: f.p, up: up, opts: opts,
 		sem: make(chan struct{}, f.p.cfg.Parallel), sent: map[int]sentPart{}, pending: map[int]uint32{},
 		progress: make(chan struct{}, 1)}
 	return nil
@@ -140,7 +138,7 @@ func (m *multipart) run(ctx context.Context, num int, gen uint32, size int64, un
 		defer cancel()
 		p, err := send(ctx)
 		if err != nil {
-			m.p.cfg.Log.Debug("background part upload failed; the commit sends it again", "bucket", m.bucket, "key", m.key, "part", num, "err", err)
+			m.p.cfg.Log.Debug("background part upload failed; the commit sends it again", "bucket", m.up.Bucket, "key", m.up.Key, "part", num, "err", err)
 			return
 		}
 		m.record(num, gen, size, p)
@@ -194,7 +192,7 @@ func (f *File) sendPassedLocked(ctx context.Context, off, end int64) error {
 func (f *File) goSendLocked(ctx context.Context, n int, lo, hi int64) error {
 	m, sf := f.mp, f.f
 	return m.goPart(ctx, n, f.gen(n), hi-lo, func(ctx context.Context) (store.Part, error) {
-		return f.p.cfg.Store.PutPart(ctx, m.bucket, m.key, m.id, n, io.NewSectionReader(sf, lo, hi-lo), hi-lo)
+		return f.p.cfg.Store.PutPart(ctx, store.PartRequest{Upload: m.up, Number: n, Body: io.NewSectionReader(sf, lo, hi-lo), Size: hi - lo})
 	})
 }
 
@@ -228,12 +226,12 @@ func (f *File) abortLocked() {
 	m.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), f.p.cfg.Timeout)
 	defer cancel()
-	if err := f.p.cfg.Store.AbortUpload(ctx, m.bucket, m.key, m.id); err != nil {
-		f.p.cfg.Log.Warn("could not abort an upload (the next mount cleans it up)", "bucket", m.bucket, "key", m.key, "upload", m.id, "err", err)
+	if err := f.p.cfg.Store.AbortUpload(ctx, m.up); err != nil {
+		f.p.cfg.Log.Warn("could not abort an upload (the next mount cleans it up)", "bucket", m.up.Bucket, "key", m.up.Key, "upload", m.up.ID, "err", err)
 		return
 	}
 	if j := f.p.cfg.Journal; j != nil {
-		j.Record(m.bucket, m.key, m.id, false)
+		j.Record(m.up, false)
 	}
 }
 
@@ -313,7 +311,7 @@ func (f *File) putLocked(ctx context.Context, opts store.PutOptions) (store.Obje
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.p.cfg.Timeout)
 	defer cancel()
-	return f.p.cfg.Store.Put(ctx, f.bucket, f.key, body, f.size, opts)
+	return f.p.cfg.Store.Put(ctx, store.PutRequest{Bucket: f.bucket, Key: f.key, Body: body, Size: f.size, Options: opts})
 }
 
 // multipartStreamLocked completes a streaming upload: the parts not sent
@@ -354,13 +352,13 @@ func (f *File) completeLocked(ctx context.Context) (store.ObjectInfo, error) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, f.p.cfg.Timeout)
 	defer cancel()
-	info, err := f.p.cfg.Store.CompleteUpload(cctx, m.bucket, m.key, m.id, parts)
+	info, err := f.p.cfg.Store.CompleteUpload(cctx, m.up, parts)
 	if err != nil {
 		return store.ObjectInfo{}, err
 	}
 	f.mp = nil
 	if j := f.p.cfg.Journal; j != nil {
-		j.Record(m.bucket, m.key, m.id, false)
+		j.Record(m.up, false)
 	}
 	return info, nil
 }
@@ -396,7 +394,7 @@ func (f *File) multipartLocked(ctx context.Context, opts store.PutOptions) (stor
 		if f.canCopy(lo, hi) {
 			src, etag, num := f.base.Key, f.base.ETag, n
 			err = m.goPart(ctx, n, f.gen(n), hi-lo, func(ctx context.Context) (store.Part, error) {
-				return f.p.cfg.Store.CopyPart(ctx, m.bucket, m.key, m.id, num, src, etag, lo, hi-lo)
+				return f.p.cfg.Store.CopyPart(ctx, store.CopyPartRequest{Upload: m.up, Number: num, Src: store.ObjectRef{Bucket: m.up.Bucket, Key: src}, SrcETag: etag, Offset: lo, Length: hi - lo})
 			})
 		} else {
 			err = f.goSendLocked(ctx, n, lo, hi)
@@ -432,15 +430,15 @@ func (f *File) completeSentLocked(ctx context.Context) (store.ObjectInfo, int, e
 	}
 	cctx, cancel := context.WithTimeout(ctx, f.p.cfg.Timeout)
 	defer cancel()
-	info, err := f.p.cfg.Store.CompleteUpload(cctx, m.bucket, m.key, m.id, parts)
+	info, err := f.p.cfg.Store.CompleteUpload(cctx, m.up, parts)
 	if err != nil {
 		return store.ObjectInfo{}, 0, err
 	}
 	f.mp = nil
 	if j := f.p.cfg.Journal; j != nil {
-		j.Record(m.bucket, m.key, m.id, false)
+		j.Record(m.up, false)
 	}
-	info.Key, info.Size = m.key, size
+	info.Key, info.Size = m.up.Key, size
 	return info, len(parts), nil
 }
 

@@ -393,12 +393,12 @@ func TestJournalRecoverAbortsLeftovers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id1, _ := m.NewUpload(ctx, "b", "a\nb", store.PutOptions{})
-	id2, _ := m.NewUpload(ctx, "b", "done", store.PutOptions{})
-	j.Record("b", "a\nb", id1, true)
-	j.Record("b", "done", id2, true)
-	j.Record("b", "done", id2, false)
-	j.Record("b", "gone", "no-such-upload", true)
+	id1, _ := m.NewUpload(ctx, store.ObjectRef{Bucket: "b", Key: "a\nb"}, store.PutOptions{})
+	id2, _ := m.NewUpload(ctx, store.ObjectRef{Bucket: "b", Key: "done"}, store.PutOptions{})
+	j.Record(id1, true)
+	j.Record(id2, true)
+	j.Record(id2, false)
+	j.Record(store.UploadRef{Bucket: "b", Key: "gone", ID: "no-such-upload"}, true)
 	done := j.BeginRename("b", "x/", "y/")
 	j.EndRename(done)
 	j.BeginRename("b", "old dir/", "new\ndir/")

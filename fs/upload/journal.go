@@ -145,11 +145,6 @@ func (j *Journal) EndRename(id string) {
 	fmt.Fprintf(j.f, "R- %s\n", id)
 }
 
-// Aborter is what Recover needs of the store.
-type Aborter interface {
-	AbortUpload(ctx context.Context, bucket, key, uploadID string) error
-}
-
 // ErrJournalBusy says another live mount holds the journal.
 var ErrJournalBusy = errors.New("journal in use by another kfs process")
 
@@ -228,20 +223,20 @@ func (j *Journal) Finish() (idle bool, err error) {
 }
 
 // Record notes an upload starting or ending.
-func (j *Journal) Record(bucket, key, id string, start bool) {
+func (j *Journal) Record(u store.UploadRef, start bool) {
 	op := "-"
 	if start {
 		op = "+"
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	fmt.Fprintf(j.f, "%s %s %s %s\n", op, bucket, id, strings.ReplaceAll(key, "\n", "\\n"))
+	fmt.Fprintf(j.f, "%s %s %s %s\n", op, u.Bucket, u.ID, strings.ReplaceAll(u.Key, "\n", "\\n"))
 }
 
 // Recover aborts the uploads a previous run left unfinished and returns
 // the renames it left unfinished (still recorded: the caller ends each
 // with EndRename once it is finished). The journal then holds only those.
-func (j *Journal) Recover(ctx context.Context, s Aborter) (int, []Rename, error) {
+func (j *Journal) Recover(ctx context.Context, s store.Multipart) (int, []Rename, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if _, err := j.f.Seek(0, 0); err != nil {
@@ -253,7 +248,7 @@ func (j *Journal) Recover(ctx context.Context, s Aborter) (int, []Rename, error)
 	var firstErr error
 	var kept []openUpload
 	for _, u := range o.ups {
-		if err := s.AbortUpload(ctx, u.bucket, u.key, u.id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := s.AbortUpload(ctx, store.UploadRef{Bucket: u.bucket, Key: u.key, ID: u.id}); err != nil && !errors.Is(err, store.ErrNotFound) {
 			if firstErr == nil {
 				firstErr = err
 			}

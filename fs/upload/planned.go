@@ -50,11 +50,11 @@ func (f *File) plannedLocked(ctx context.Context, opts store.PutOptions) (store.
 		var err error
 		if s.copy { // no bytes pass through kfs: no memory budget
 			err = m.run(ctx, num, 0, s.hi-s.lo, 0, func(ctx context.Context) (store.Part, error) {
-				return f.p.cfg.Store.CopyPart(ctx, m.bucket, m.key, m.id, num, src, etag, s.lo, s.hi-s.lo)
+				return f.p.cfg.Store.CopyPart(ctx, store.CopyPartRequest{Upload: m.up, Number: num, Src: store.ObjectRef{Bucket: m.up.Bucket, Key: src}, SrcETag: etag, Offset: s.lo, Length: s.hi - s.lo})
 			})
 		} else {
 			err = m.goPart(ctx, num, 0, s.hi-s.lo, func(ctx context.Context) (store.Part, error) {
-				return f.p.cfg.Store.PutPart(ctx, m.bucket, m.key, m.id, num, io.NewSectionReader(sf, s.lo, s.hi-s.lo), s.hi-s.lo)
+				return f.p.cfg.Store.PutPart(ctx, store.PartRequest{Upload: m.up, Number: num, Body: io.NewSectionReader(sf, s.lo, s.hi-s.lo), Size: s.hi - s.lo})
 			})
 		}
 		if err != nil {
@@ -76,14 +76,14 @@ func (f *File) plannedLocked(ctx context.Context, opts store.PutOptions) (store.
 	}
 	cctx, cancel := context.WithTimeout(ctx, f.p.cfg.Timeout)
 	defer cancel()
-	info, err := f.p.cfg.Store.CompleteUpload(cctx, m.bucket, m.key, m.id, parts)
+	info, err := f.p.cfg.Store.CompleteUpload(cctx, m.up, parts)
 	if err != nil {
 		f.abortLocked()
 		return store.ObjectInfo{}, err
 	}
 	f.mp = nil
 	if j := f.p.cfg.Journal; j != nil {
-		j.Record(m.bucket, m.key, m.id, false)
+		j.Record(m.up, false)
 	}
 	return info, nil
 }

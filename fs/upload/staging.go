@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"kfs/fs/store"
 
 	"golang.org/x/sys/unix"
 )
@@ -124,7 +125,7 @@ func (f *File) ensureLocked(ctx context.Context, off, n int64) error {
 			return err
 		}
 		buf := make([]byte, hi-lo)
-		got, err := f.p.cfg.Store.ReadAt(ctx, f.bucket, f.base.Key, f.base.ETag, buf, lo)
+		got, err := f.p.cfg.Store.ReadAt(ctx, store.ReadRequest{Bucket: f.bucket, Key: f.base.Key, ETag: f.base.ETag, Offset: lo}, buf)
 		if err == nil && int64(got) != hi-lo {
 			err = fmt.Errorf("%s/%s: %d of %d bytes at %d: %w", f.bucket, f.base.Key, got, hi-lo, lo, io.ErrUnexpectedEOF)
 		}

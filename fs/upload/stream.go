@@ -148,7 +148,7 @@ func (f *File) resendFailedLocked(ctx context.Context) (bool, error) {
 		if size != l.size(n) || m.sentOrSending(n, f.gen(n), size) {
 			continue
 		}
-		p, err := f.p.cfg.Store.PutPart(ctx, m.bucket, m.key, m.id, n, bytes.NewReader(mb.b), size)
+		p, err := f.p.cfg.Store.PutPart(ctx, store.PartRequest{Upload: m.up, Number: n, Body: bytes.NewReader(mb.b), Size: size})
 		if err != nil {
 			return resent, fmt.Errorf("%s/%s: part %d: %w", f.bucket, f.key, n, err)
 		}
@@ -221,7 +221,7 @@ func (f *File) sendMemLocked(ctx context.Context, n int, mb *membuf) error {
 	}
 	data := mb.b
 	return m.goPartHeld(ctx, n, f.gen(n), size, func(ctx context.Context) (store.Part, error) {
-		return f.p.cfg.Store.PutPart(ctx, m.bucket, m.key, m.id, n, bytes.NewReader(data), size)
+		return f.p.cfg.Store.PutPart(ctx, store.PartRequest{Upload: m.up, Number: n, Body: bytes.NewReader(data), Size: size})
 	})
 }
 

@@ -33,7 +33,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -43,15 +42,11 @@ import (
 	"kfs/fs/store"
 )
 
-// Store is what the pipeline needs of the object store.
+// Store is what the pipeline needs of the object store: reads of the
+// base object, whole-object PUTs and multipart uploads.
 type Store interface {
-	ReadAt(ctx context.Context, bucket, key, etag string, p []byte, off int64) (int, error)
-	Put(ctx context.Context, bucket, key string, r io.Reader, size int64, opts store.PutOptions) (store.ObjectInfo, error)
-	NewUpload(ctx context.Context, bucket, key string, opts store.PutOptions) (string, error)
-	PutPart(ctx context.Context, bucket, key, uploadID string, num int, r io.ReadSeeker, size int64) (store.Part, error)
-	CopyPart(ctx context.Context, bucket, key, uploadID string, num int, srcKey, srcETag string, off, n int64) (store.Part, error)
-	CompleteUpload(ctx context.Context, bucket, key, uploadID string, parts []store.Part) (store.ObjectInfo, error)
-	AbortUpload(ctx context.Context, bucket, key, uploadID string) error
+	store.Objects
+	store.Multipart
 }
 
 // Config configures a pipeline (one per mount).

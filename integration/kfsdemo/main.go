@@ -163,7 +163,7 @@ func seed(c *s3store.Store) error {
 			if _, err := c.Stat(ctx, store.ObjectRef{Bucket: bucket, Key: key}); err == nil {
 				continue
 			}
-			if _, err := c.Put(ctx, bucket, key, bytes.NewReader([]byte(body)), int64(len(body)), store.PutOptions{}); err != nil {
+			if _, err := c.Put(ctx, store.PutRequest{Bucket: bucket, Key: key, Body: bytes.NewReader([]byte(body)), Size: int64(len(body))}); err != nil {
 				return err
 			}
 		}

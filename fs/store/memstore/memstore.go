@@ -181,6 +181,16 @@ func (m *Store) objectLocked(bkt, key string) (*bucket, *object, error) {
 	return b, o, nil
 }
 
+// refLocked finds the object ref names: the fake keeps only the latest
+// version, so another VersionID is not found.
+func (m *Store) refLocked(ref store.ObjectRef) (*bucket, *object, error) {
+	b, o, err := m.objectLocked(ref.Bucket, ref.Key)
+	if err == nil && ref.VersionID != "" && ref.VersionID != o.info.VersionID {
+		return b, nil, fmt.Errorf("%s/%s version %s: %w", ref.Bucket, ref.Key, ref.VersionID, store.ErrNotFound)
+	}
+	return b, o, err
+}
+
 // nowLocked hands out strictly increasing modification times.
 func (m *Store) nowLocked() time.Time {
 	t := time.Now().UTC().Truncate(time.Millisecond)
@@ -397,7 +407,8 @@ func (m *Store) List(ctx context.Context, r store.ListRequest) (store.ListPage, 
 
 // ListVersions lists the (latest) versions under prefix: the fake keeps
 // no history.
-func (m *Store) ListVersions(ctx context.Context, bkt, prefix string, exact bool) ([]store.Version, error) {
+func (m *Store) ListVersions(ctx context.Context, req store.PrefixRequest) ([]store.Version, error) {
+	bkt, prefix, exact := req.Bucket, req.Prefix, req.Exact
 	if err := m.begin(ctx, "ListVersions", bkt, prefix); err != nil {
 		return nil, err
 	}
@@ -421,7 +432,8 @@ func (m *Store) ListVersions(ctx context.Context, bkt, prefix string, exact bool
 
 // ReadAt reads like the MinIO adapter: fewer bytes only at the end,
 // ErrStale when etag no longer matches.
-func (m *Store) ReadAt(ctx context.Context, bkt, key, etag string, p []byte, off int64) (int, error) {
+func (m *Store) ReadAt(ctx context.Context, req store.ReadRequest, p []byte) (int, error) {
+	bkt, key, etag, off := req.Bucket, req.Key, req.ETag, req.Offset
 	if err := m.begin(ctx, "ReadAt", bkt, key); err != nil {
 		return 0, err
 	}
@@ -441,7 +453,8 @@ func (m *Store) ReadAt(ctx context.Context, bkt, key, etag string, p []byte, off
 }
 
 // Get streams an object.
-func (m *Store) Get(ctx context.Context, r store.ObjectRef, rg store.Range) (io.ReadCloser, store.ObjectInfo, error) {
+func (m *Store) Get(ctx context.Context, req store.GetRequest) (io.ReadCloser, store.ObjectInfo, error) {
+	r, rg := req.ObjectRef, req.Range
 	if err := m.begin(ctx, "Get", r.Bucket, r.Key); err != nil {
 		return nil, store.ObjectInfo{}, err
 	}
@@ -469,3 +482,6 @@ func (m *Store) KeepsDirMeta() bool { return true }
 
 // FoldersVanish: the fake has keys, no folders.
 func (m *Store) FoldersVanish() bool { return true }
+
+// The store implements every capability.
+var _ store.All = (*Store)(nil)

@@ -11,13 +11,14 @@ import (
 )
 
 // GetTags returns an object's tags.
-func (m *Store) GetTags(ctx context.Context, bkt, key string) (map[string]string, error) {
+func (m *Store) GetTags(ctx context.Context, ref store.ObjectRef) (map[string]string, error) {
+	bkt, key := ref.Bucket, ref.Key
 	if err := m.begin(ctx, "GetTags", bkt, key); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	_, o, err := m.objectLocked(bkt, key)
+	_, o, err := m.refLocked(ref)
 	if err != nil {
 		return nil, err
 	}
@@ -25,7 +26,8 @@ func (m *Store) GetTags(ctx context.Context, bkt, key string) (map[string]string
 }
 
 // PutTags replaces an object's tags.
-func (m *Store) PutTags(ctx context.Context, bkt, key string, tags map[string]string) error {
+func (m *Store) PutTags(ctx context.Context, ref store.ObjectRef, tags map[string]string) error {
+	bkt, key := ref.Bucket, ref.Key
 	if err := m.begin(ctx, "PutTags", bkt, key); err != nil {
 		return err
 	}
@@ -34,7 +36,7 @@ func (m *Store) PutTags(ctx context.Context, bkt, key string, tags map[string]st
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	_, o, err := m.objectLocked(bkt, key)
+	_, o, err := m.refLocked(ref)
 	if err != nil {
 		return err
 	}
@@ -42,25 +44,31 @@ func (m *Store) PutTags(ctx context.Context, bkt, key string, tags map[string]st
 	return nil
 }
 
-func (m *Store) lockedObject(bkt, key string) (*object, error) {
-	b, o, err := m.objectLocked(bkt, key)
+func (m *Store) lockedObject(ref store.ObjectRef) (*object, error) {
+	b, o, err := m.refLocked(ref)
 	if err != nil {
 		return nil, err
 	}
 	if !b.lock {
-		return nil, fmt.Errorf("bucket %s: %w", bkt, store.ErrNoObjectLock)
+		return nil, fmt.Errorf("bucket %s: %w", ref.Bucket, store.ErrNoObjectLock)
 	}
 	return o, nil
 }
 
-// GetRetention returns an object's retention.
-func (m *Store) GetRetention(ctx context.Context, bkt, key string) (string, time.Time, error) {
+// GetRetention answers an object's retention (none: "" Mode).
+func (m *Store) GetRetention(ctx context.Context, o store.ObjectRef) (store.Retention, error) {
+	mode, until, err := m.getRetention(ctx, o)
+	return store.Retention{Mode: mode, Until: until}, err
+}
+
+func (m *Store) getRetention(ctx context.Context, ref store.ObjectRef) (string, time.Time, error) {
+	bkt, key := ref.Bucket, ref.Key
 	if err := m.begin(ctx, "GetRetention", bkt, key); err != nil {
 		return "", time.Time{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	o, err := m.lockedObject(bkt, key)
+	o, err := m.lockedObject(ref)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -68,13 +76,14 @@ func (m *Store) GetRetention(ctx context.Context, bkt, key string) (string, time
 }
 
 // PutRetention sets an object's retention.
-func (m *Store) PutRetention(ctx context.Context, bkt, key, mode string, until time.Time, bypass bool) error {
+func (m *Store) PutRetention(ctx context.Context, req store.RetentionRequest) error {
+	bkt, key, mode, until, ref := req.Bucket, req.Key, req.Mode, req.Until, req.ObjectRef
 	if err := m.begin(ctx, "PutRetention", bkt, key); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	o, err := m.lockedObject(bkt, key)
+	o, err := m.lockedObject(ref)
 	if err != nil {
 		return err
 	}
@@ -86,13 +95,14 @@ func (m *Store) PutRetention(ctx context.Context, bkt, key, mode string, until t
 }
 
 // GetLegalHold reports an object's legal hold.
-func (m *Store) GetLegalHold(ctx context.Context, bkt, key string) (bool, error) {
+func (m *Store) GetLegalHold(ctx context.Context, ref store.ObjectRef) (bool, error) {
+	bkt, key := ref.Bucket, ref.Key
 	if err := m.begin(ctx, "GetLegalHold", bkt, key); err != nil {
 		return false, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	o, err := m.lockedObject(bkt, key)
+	o, err := m.lockedObject(ref)
 	if err != nil {
 		return false, err
 	}
@@ -100,13 +110,14 @@ func (m *Store) GetLegalHold(ctx context.Context, bkt, key string) (bool, error)
 }
 
 // PutLegalHold sets an object's legal hold.
-func (m *Store) PutLegalHold(ctx context.Context, bkt, key string, on bool) error {
+func (m *Store) PutLegalHold(ctx context.Context, ref store.ObjectRef, on bool) error {
+	bkt, key := ref.Bucket, ref.Key
 	if err := m.begin(ctx, "PutLegalHold", bkt, key); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	o, err := m.lockedObject(bkt, key)
+	o, err := m.lockedObject(ref)
 	if err != nil {
 		return err
 	}
@@ -222,7 +233,8 @@ func (m *Store) SetPolicy(ctx context.Context, name, p string) error {
 }
 
 // Presign returns a fake URL naming the request.
-func (m *Store) Presign(ctx context.Context, method string, o store.ObjectRef, expires time.Duration, params url.Values) (string, error) {
+func (m *Store) Presign(ctx context.Context, req store.PresignRequest) (string, error) {
+	method, o, expires, params := req.Method, req.ObjectRef, req.Expires, req.Params
 	if err := m.begin(ctx, "Presign", o.Bucket, o.Key); err != nil {
 		return "", err
 	}
@@ -241,7 +253,7 @@ func (m *Store) Select(ctx context.Context, o store.ObjectRef, r store.SelectOpt
 }
 
 // Listen delivers nothing: the fake has no event stream.
-func (m *Store) Listen(ctx context.Context, bkt, prefix, suffix string) <-chan store.Event {
+func (m *Store) Listen(ctx context.Context, req store.ListenRequest) <-chan store.Event {
 	ch := make(chan store.Event)
 	go func() {
 		<-ctx.Done()

@@ -12,7 +12,8 @@ import (
 )
 
 // Put stores an object.
-func (m *Store) Put(ctx context.Context, bkt, key string, r io.Reader, size int64, opts store.PutOptions) (store.ObjectInfo, error) {
+func (m *Store) Put(ctx context.Context, req store.PutRequest) (store.ObjectInfo, error) {
+	bkt, key, r, size, opts := req.Bucket, req.Key, req.Body, req.Size, req.Options
 	if err := m.begin(ctx, "Put", bkt, key); err != nil {
 		return store.ObjectInfo{}, err
 	}
@@ -39,7 +40,12 @@ func (m *Store) Put(ctx context.Context, bkt, key string, r io.Reader, size int6
 }
 
 // NewUpload starts a multipart upload.
-func (m *Store) NewUpload(ctx context.Context, bkt, key string, opts store.PutOptions) (string, error) {
+func (m *Store) NewUpload(ctx context.Context, o store.ObjectRef, opts store.PutOptions) (store.UploadRef, error) {
+	id, err := m.newUpload(ctx, o.Bucket, o.Key, opts)
+	return store.UploadRef{Bucket: o.Bucket, Key: o.Key, ID: id}, err
+}
+
+func (m *Store) newUpload(ctx context.Context, bkt, key string, opts store.PutOptions) (string, error) {
 	if err := m.begin(ctx, "NewUpload", bkt, key); err != nil {
 		return "", err
 	}
@@ -66,7 +72,8 @@ func (m *Store) uploadLocked(bkt, key, id string) (*upload, error) {
 }
 
 // PutPart uploads one part.
-func (m *Store) PutPart(ctx context.Context, bkt, key, id string, num int, r io.ReadSeeker, size int64) (store.Part, error) {
+func (m *Store) PutPart(ctx context.Context, req store.PartRequest) (store.Part, error) {
+	bkt, key, id, num, r, size := req.Upload.Bucket, req.Upload.Key, req.Upload.ID, req.Number, req.Body, req.Size
 	if err := m.begin(ctx, "PutPart", bkt, key); err != nil {
 		return store.Part{}, err
 	}
@@ -88,7 +95,8 @@ func (m *Store) PutPart(ctx context.Context, bkt, key, id string, num int, r io.
 }
 
 // CopyPart makes a part from a range of another object of the bucket.
-func (m *Store) CopyPart(ctx context.Context, bkt, key, id string, num int, srcKey, srcETag string, off, n int64) (store.Part, error) {
+func (m *Store) CopyPart(ctx context.Context, req store.CopyPartRequest) (store.Part, error) {
+	bkt, key, id, num, srcKey, srcETag, off, n := req.Upload.Bucket, req.Upload.Key, req.Upload.ID, req.Number, req.Src.Key, req.SrcETag, req.Offset, req.Length
 	if err := m.begin(ctx, "CopyPart", bkt, key); err != nil {
 		return store.Part{}, err
 	}
@@ -113,7 +121,8 @@ func (m *Store) CopyPart(ctx context.Context, bkt, key, id string, num int, srcK
 }
 
 // CompleteUpload assembles the parts.
-func (m *Store) CompleteUpload(ctx context.Context, bkt, key, id string, parts []store.Part) (store.ObjectInfo, error) {
+func (m *Store) CompleteUpload(ctx context.Context, ref store.UploadRef, parts []store.Part) (store.ObjectInfo, error) {
+	bkt, key, id := ref.Bucket, ref.Key, ref.ID
 	if err := m.begin(ctx, "CompleteUpload", bkt, key); err != nil {
 		return store.ObjectInfo{}, err
 	}
@@ -145,7 +154,8 @@ func (m *Store) CompleteUpload(ctx context.Context, bkt, key, id string, parts [
 }
 
 // AbortUpload discards an upload.
-func (m *Store) AbortUpload(ctx context.Context, bkt, key, id string) error {
+func (m *Store) AbortUpload(ctx context.Context, u store.UploadRef) error {
+	bkt, key, id := u.Bucket, u.Key, u.ID
 	if err := m.begin(ctx, "AbortUpload", bkt, key); err != nil {
 		return err
 	}
@@ -159,7 +169,8 @@ func (m *Store) AbortUpload(ctx context.Context, bkt, key, id string) error {
 }
 
 // ListUploads lists incomplete uploads under prefix.
-func (m *Store) ListUploads(ctx context.Context, bkt, prefix string) ([]store.Upload, error) {
+func (m *Store) ListUploads(ctx context.Context, req store.PrefixRequest) ([]store.Upload, error) {
+	bkt, prefix := req.Bucket, req.Prefix
 	if err := m.begin(ctx, "ListUploads", bkt, prefix); err != nil {
 		return nil, err
 	}
@@ -179,7 +190,8 @@ func (m *Store) ListUploads(ctx context.Context, bkt, prefix string) ([]store.Up
 }
 
 // Copy copies an object, within or across buckets.
-func (m *Store) Copy(ctx context.Context, src, dst store.ObjectRef, o store.CopyOptions) (store.ObjectInfo, error) {
+func (m *Store) Copy(ctx context.Context, req store.CopyRequest) (store.ObjectInfo, error) {
+	src, dst, o := req.Src, req.Dst, req.Options
 	if err := m.begin(ctx, "Copy", src.Bucket, src.Key); err != nil {
 		return store.ObjectInfo{}, err
 	}
@@ -212,7 +224,8 @@ func (m *Store) Copy(ctx context.Context, src, dst store.ObjectRef, o store.Copy
 }
 
 // Compose concatenates sources.
-func (m *Store) Compose(ctx context.Context, dst store.ObjectRef, srcs []store.ObjectRef, opts *store.PutOptions) (store.ObjectInfo, error) {
+func (m *Store) Compose(ctx context.Context, req store.ComposeRequest) (store.ObjectInfo, error) {
+	dst, srcs, opts := req.Dst, req.Srcs, req.Options
 	if err := m.begin(ctx, "Compose", dst.Bucket, dst.Key); err != nil {
 		return store.ObjectInfo{}, err
 	}
@@ -260,7 +273,8 @@ func (m *Store) Remove(ctx context.Context, r store.ObjectRef) error {
 }
 
 // RemoveMany deletes keys.
-func (m *Store) RemoveMany(ctx context.Context, bkt string, keys []string) ([]store.KeyError, error) {
+func (m *Store) RemoveMany(ctx context.Context, req store.RemoveManyRequest) ([]store.KeyError, error) {
+	bkt, keys := req.Bucket, req.Keys
 	if err := m.begin(ctx, "RemoveMany", bkt, ""); err != nil {
 		return nil, err
 	}

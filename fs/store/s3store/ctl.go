@@ -15,7 +15,8 @@ import (
 )
 
 // Presign returns a presigned URL (no network call: the region is set).
-func (s *Store) Presign(ctx context.Context, method string, o store.ObjectRef, expires time.Duration, params url.Values) (string, error) {
+func (s *Store) Presign(ctx context.Context, req store.PresignRequest) (string, error) {
+	method, o, expires, params := req.Method, req.ObjectRef, req.Expires, req.Params
 	u, err := s.c.Presign(ctx, method, o.Bucket, o.Key, expires, params)
 	if err != nil {
 		return "", fmt.Errorf("presign %s/%s: %v: %w", o.Bucket, o.Key, err, store.ErrInvalid)
@@ -106,7 +107,8 @@ func (s *Store) Select(ctx context.Context, o store.ObjectRef, r store.SelectOpt
 // Listen streams bucket events (created and removed) under prefix until ctx
 // ends; the channel then closes. An empty bucket listens to every bucket.
 // minio-go reconnects a broken stream; each break is an Event with Err.
-func (s *Store) Listen(ctx context.Context, bucket, prefix, suffix string) <-chan store.Event {
+func (s *Store) Listen(ctx context.Context, req store.ListenRequest) <-chan store.Event {
+	bucket, prefix, suffix := req.Bucket, req.Prefix, req.Suffix
 	out := make(chan store.Event)
 	go func() {
 		defer close(out)

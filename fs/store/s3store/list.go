@@ -144,7 +144,8 @@ func page(r minio.ListBucketV2Result) (store.ListPage, error) {
 
 // ListVersions lists every version and delete marker under prefix (of key
 // exactly when exact is set), newest first per key.
-func (s *Store) ListVersions(ctx context.Context, bucket, prefix string, exact bool) ([]store.Version, error) {
+func (s *Store) ListVersions(ctx context.Context, req store.PrefixRequest) ([]store.Version, error) {
+	bucket, prefix, exact := req.Bucket, req.Prefix, req.Exact
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var out []store.Version

@@ -13,10 +13,11 @@ import (
 )
 
 // GetTags returns an object's tag set (empty, not nil, when untagged).
-func (s *Store) GetTags(ctx context.Context, bucket, key string) (map[string]string, error) {
+func (s *Store) GetTags(ctx context.Context, ref store.ObjectRef) (map[string]string, error) {
+	bucket, key := ref.Bucket, ref.Key
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	t, err := s.c.GetObjectTagging(ctx, bucket, key, minio.GetObjectTaggingOptions{})
+	t, err := s.c.GetObjectTagging(ctx, bucket, key, minio.GetObjectTaggingOptions{VersionID: ref.VersionID})
 	if err != nil {
 		return nil, mapErr(err, "tags of "+bucket+"/"+key)
 	}
@@ -28,25 +29,32 @@ func (s *Store) GetTags(ctx context.Context, bucket, key string) (map[string]str
 }
 
 // PutTags replaces an object's tag set; an empty set removes it.
-func (s *Store) PutTags(ctx context.Context, bucket, key string, m map[string]string) error {
+func (s *Store) PutTags(ctx context.Context, ref store.ObjectRef, m map[string]string) error {
+	bucket, key := ref.Bucket, ref.Key
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	if len(m) == 0 {
-		return mapErr(s.c.RemoveObjectTagging(ctx, bucket, key, minio.RemoveObjectTaggingOptions{}), "remove tags of "+bucket+"/"+key)
+		return mapErr(s.c.RemoveObjectTagging(ctx, bucket, key, minio.RemoveObjectTaggingOptions{VersionID: ref.VersionID}), "remove tags of "+bucket+"/"+key)
 	}
 	t, err := tags.MapToObjectTags(m)
 	if err != nil {
 		return fmt.Errorf("tags of %s/%s: %v: %w", bucket, key, err, store.ErrInvalid)
 	}
-	return mapErr(s.c.PutObjectTagging(ctx, bucket, key, t, minio.PutObjectTaggingOptions{}), "set tags of "+bucket+"/"+key)
+	return mapErr(s.c.PutObjectTagging(ctx, bucket, key, t, minio.PutObjectTaggingOptions{VersionID: ref.VersionID}), "set tags of "+bucket+"/"+key)
 }
 
-// GetRetention returns the retention mode and date ("" when none). On a
+// GetRetention answers an object's retention ("" Mode when none). On a
 // bucket without object lock it wraps ErrNoObjectLock.
-func (s *Store) GetRetention(ctx context.Context, bucket, key string) (string, time.Time, error) {
+func (s *Store) GetRetention(ctx context.Context, o store.ObjectRef) (store.Retention, error) {
+	mode, until, err := s.getRetention(ctx, o)
+	return store.Retention{Mode: mode, Until: until}, err
+}
+
+func (s *Store) getRetention(ctx context.Context, o store.ObjectRef) (string, time.Time, error) {
+	bucket, key := o.Bucket, o.Key
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	mode, until, err := s.c.GetObjectRetention(ctx, bucket, key, "")
+	mode, until, err := s.c.GetObjectRetention(ctx, bucket, key, o.VersionID)
 	if err != nil {
 		if noneOnObject(err) {
 			return "", time.Time{}, nil
@@ -76,10 +84,11 @@ func noneOnObject(err error) bool {
 
 // PutRetention sets retention; mode "" clears it. bypass lets GOVERNANCE
 // retention be shortened or cleared.
-func (s *Store) PutRetention(ctx context.Context, bucket, key, mode string, until time.Time, bypass bool) error {
+func (s *Store) PutRetention(ctx context.Context, req store.RetentionRequest) error {
+	bucket, key, mode, until, bypass := req.Bucket, req.Key, req.Mode, req.Until, req.Bypass
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	opts := minio.PutObjectRetentionOptions{GovernanceBypass: bypass}
+	opts := minio.PutObjectRetentionOptions{GovernanceBypass: bypass, VersionID: req.VersionID}
 	if mode != "" {
 		m := minio.RetentionMode(mode)
 		u := until.UTC()
@@ -89,10 +98,11 @@ func (s *Store) PutRetention(ctx context.Context, bucket, key, mode string, unti
 }
 
 // GetLegalHold reports whether a legal hold is on.
-func (s *Store) GetLegalHold(ctx context.Context, bucket, key string) (bool, error) {
+func (s *Store) GetLegalHold(ctx context.Context, ref store.ObjectRef) (bool, error) {
+	bucket, key := ref.Bucket, ref.Key
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	st, err := s.c.GetObjectLegalHold(ctx, bucket, key, minio.GetObjectLegalHoldOptions{})
+	st, err := s.c.GetObjectLegalHold(ctx, bucket, key, minio.GetObjectLegalHoldOptions{VersionID: ref.VersionID})
 	if err != nil {
 		if noneOnObject(err) {
 			return false, nil
@@ -103,14 +113,15 @@ func (s *Store) GetLegalHold(ctx context.Context, bucket, key string) (bool, err
 }
 
 // PutLegalHold sets or clears the legal hold.
-func (s *Store) PutLegalHold(ctx context.Context, bucket, key string, on bool) error {
+func (s *Store) PutLegalHold(ctx context.Context, ref store.ObjectRef, on bool) error {
+	bucket, key := ref.Bucket, ref.Key
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	st := minio.LegalHoldDisabled
 	if on {
 		st = minio.LegalHoldEnabled
 	}
-	return s.lockErr(ctx, bucket, mapErr(s.c.PutObjectLegalHold(ctx, bucket, key, minio.PutObjectLegalHoldOptions{Status: &st}), "set legal hold of "+bucket+"/"+key))
+	return s.lockErr(ctx, bucket, mapErr(s.c.PutObjectLegalHold(ctx, bucket, key, minio.PutObjectLegalHoldOptions{Status: &st, VersionID: ref.VersionID}), "set legal hold of "+bucket+"/"+key))
 }
 
 // lockErr names a refusal of a retention or legal-hold call that the

@@ -333,7 +333,8 @@ func (s *Store) Stat(ctx context.Context, o store.ObjectRef) (store.ObjectInfo, 
 // cut short (a reset, a proxy giving up) is resumed where it stopped, a
 // bounded number of times with backoff: a short body is never taken for
 // the end of the object.
-func (s *Store) ReadAt(ctx context.Context, bucket, key, etag string, p []byte, off int64) (int, error) {
+func (s *Store) ReadAt(ctx context.Context, req store.ReadRequest, p []byte) (int, error) {
+	bucket, key, etag, off := req.Bucket, req.Key, req.ETag, req.Offset
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	got := 0
@@ -387,7 +388,8 @@ func (s *Store) readRange(ctx context.Context, bucket, key, etag string, p []byt
 }
 
 // Get streams an object (or a version) from the start.
-func (s *Store) Get(ctx context.Context, o store.ObjectRef, r store.Range) (io.ReadCloser, store.ObjectInfo, error) {
+func (s *Store) Get(ctx context.Context, req store.GetRequest) (io.ReadCloser, store.ObjectInfo, error) {
+	o, r := req.ObjectRef, req.Range
 	opts := minio.GetObjectOptions{VersionID: o.VersionID}
 	if r.Offset > 0 || r.Length > 0 {
 		end := int64(0)
@@ -404,3 +406,6 @@ func (s *Store) Get(ctx context.Context, o store.ObjectRef, r store.Range) (io.R
 	}
 	return body, fromObjectInfo(oi), nil
 }
+
+// The store implements every capability.
+var _ store.All = (*Store)(nil)

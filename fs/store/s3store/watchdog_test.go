@@ -72,7 +72,7 @@ func TestEarlyErrorAnswerThenResendIsWhole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Put(context.Background(), "bkt", "k", bytes.NewReader(data), int64(len(data)), store.PutOptions{}); err != nil {
+	if _, err := s.Put(context.Background(), store.PutRequest{Bucket: "bkt", Key: "k", Body: bytes.NewReader(data), Size: int64(len(data))}); err != nil {
 		t.Fatal(err)
 	}
 	if attempts.Load() < 2 {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"time"
 
@@ -44,7 +43,8 @@ func uploaded(key string, u minio.UploadInfo, size int64, o store.PutOptions) st
 }
 
 // Put stores an object of size bytes read from r in one request.
-func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, opts store.PutOptions) (store.ObjectInfo, error) {
+func (s *Store) Put(ctx context.Context, req store.PutRequest) (store.ObjectInfo, error) {
+	bucket, key, r, size, opts := req.Bucket, req.Key, req.Body, req.Size, req.Options
 	defer s.lm.forget(bucket, key)
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -65,7 +65,12 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, size i
 }
 
 // NewUpload starts a multipart upload.
-func (s *Store) NewUpload(ctx context.Context, bucket, key string, opts store.PutOptions) (string, error) {
+func (s *Store) NewUpload(ctx context.Context, o store.ObjectRef, opts store.PutOptions) (store.UploadRef, error) {
+	id, err := s.newUpload(ctx, o.Bucket, o.Key, opts)
+	return store.UploadRef{Bucket: o.Bucket, Key: o.Key, ID: id}, err
+}
+
+func (s *Store) newUpload(ctx context.Context, bucket, key string, opts store.PutOptions) (string, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	id, err := s.core.NewMultipartUpload(ctx, bucket, key, putOpts(opts))
@@ -77,7 +82,8 @@ func (s *Store) NewUpload(ctx context.Context, bucket, key string, opts store.Pu
 
 // PutPart uploads part num (1-based) of an upload from size bytes of r
 // (rewound on a retry).
-func (s *Store) PutPart(ctx context.Context, bucket, key, uploadID string, num int, r io.ReadSeeker, size int64) (store.Part, error) {
+func (s *Store) PutPart(ctx context.Context, req store.PartRequest) (store.Part, error) {
+	bucket, key, uploadID, num, r, size := req.Upload.Bucket, req.Upload.Key, req.Upload.ID, req.Number, req.Body, req.Size
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	p, err := s.core.PutObjectPart(ctx, bucket, key, uploadID, num, r, size, minio.PutObjectPartOptions{DisableContentSha256: true})
@@ -92,7 +98,8 @@ func (s *Store) PutPart(ctx context.Context, bucket, key, uploadID string, num i
 
 // CopyPart makes part num from n bytes at off of srcKey (same bucket),
 // server side, refusing with ErrStale unless srcKey still has srcETag.
-func (s *Store) CopyPart(ctx context.Context, bucket, key, uploadID string, num int, srcKey, srcETag string, off, n int64) (store.Part, error) {
+func (s *Store) CopyPart(ctx context.Context, req store.CopyPartRequest) (store.Part, error) {
+	bucket, key, uploadID, num, srcKey, srcETag, off, n := req.Upload.Bucket, req.Upload.Key, req.Upload.ID, req.Number, req.Src.Key, req.SrcETag, req.Offset, req.Length
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	hdr := map[string]string{}
@@ -107,7 +114,8 @@ func (s *Store) CopyPart(ctx context.Context, bucket, key, uploadID string, num 
 }
 
 // CompleteUpload assembles the parts (in order) into the object.
-func (s *Store) CompleteUpload(ctx context.Context, bucket, key, uploadID string, parts []store.Part) (store.ObjectInfo, error) {
+func (s *Store) CompleteUpload(ctx context.Context, ref store.UploadRef, parts []store.Part) (store.ObjectInfo, error) {
+	bucket, key, uploadID := ref.Bucket, ref.Key, ref.ID
 	defer s.lm.forget(bucket, key)
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -162,7 +170,8 @@ func multipartETag(parts []store.Part) (string, bool) {
 }
 
 // AbortUpload discards an upload and its parts.
-func (s *Store) AbortUpload(ctx context.Context, bucket, key, uploadID string) error {
+func (s *Store) AbortUpload(ctx context.Context, u store.UploadRef) error {
+	bucket, key, uploadID := u.Bucket, u.Key, u.ID
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	err := mapErr(s.core.AbortMultipartUpload(ctx, bucket, key, uploadID), "abort upload of "+bucket+"/"+key)
@@ -173,7 +182,8 @@ func (s *Store) AbortUpload(ctx context.Context, bucket, key, uploadID string) e
 }
 
 // ListUploads lists the incomplete uploads under prefix.
-func (s *Store) ListUploads(ctx context.Context, bucket, prefix string) ([]store.Upload, error) {
+func (s *Store) ListUploads(ctx context.Context, req store.PrefixRequest) ([]store.Upload, error) {
+	bucket, prefix := req.Bucket, req.Prefix
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var out []store.Upload
@@ -196,7 +206,8 @@ func (s *Store) ListUploads(ctx context.Context, bucket, prefix string) ([]store
 // Copy copies src to dst server side, within or across buckets and of any
 // size: up to 5 GiB in one CopyObject, larger part by part (tags are copied
 // too). Conditions refuse with ErrStale.
-func (s *Store) Copy(ctx context.Context, src, dst store.ObjectRef, o store.CopyOptions) (store.ObjectInfo, error) {
+func (s *Store) Copy(ctx context.Context, req store.CopyRequest) (store.ObjectInfo, error) {
+	src, dst, o := req.Src, req.Dst, req.Options
 	defer s.lm.forget(dst.Bucket, dst.Key)
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -259,7 +270,8 @@ func (s *Store) Copy(ctx context.Context, src, dst store.ObjectRef, o store.Copy
 
 // Compose concatenates srcs into dst server side. Every source but the
 // last must be at least 5 MiB (S3's part minimum).
-func (s *Store) Compose(ctx context.Context, dst store.ObjectRef, srcs []store.ObjectRef, opts *store.PutOptions) (store.ObjectInfo, error) {
+func (s *Store) Compose(ctx context.Context, req store.ComposeRequest) (store.ObjectInfo, error) {
+	dst, srcs, opts := req.Dst, req.Srcs, req.Options
 	defer s.lm.forget(dst.Bucket, dst.Key)
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -296,7 +308,8 @@ func (s *Store) Remove(ctx context.Context, o store.ObjectRef) error {
 
 // RemoveMany deletes keys in batches of up to 1,000, reporting each key
 // left in place.
-func (s *Store) RemoveMany(ctx context.Context, bucket string, keys []string) ([]store.KeyError, error) {
+func (s *Store) RemoveMany(ctx context.Context, req store.RemoveManyRequest) ([]store.KeyError, error) {
+	bucket, keys := req.Bucket, req.Keys
 	defer s.lm.forget(bucket, keys...)
 	ctx, cancel := s.bound(ctx)
 	defer cancel()

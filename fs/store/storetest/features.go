@@ -44,7 +44,7 @@ func selectCSV(t *testing.T, e Env) {
 // ErrUnsupported).
 func listen(t *testing.T, e Env) {
 	lctx, cancel := context.WithCancel(ctx)
-	ch := e.Store.Listen(lctx, e.Bucket, "", "")
+	ch := e.Store.Listen(lctx, store.ListenRequest{Bucket: e.Bucket})
 	select {
 	case ev, ok := <-ch:
 		if e.Limits.NoListen {

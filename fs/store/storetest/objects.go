@@ -12,11 +12,11 @@ import (
 
 func copyMetadata(t *testing.T, e Env) {
 	meta := map[string]string{"mode": "33188", "mtime": "1700000000"}
-	if _, err := e.Store.Put(ctx, e.Bucket, "a.csv", strings.NewReader("a,b\n"), 4, store.PutOptions{ContentType: "text/csv", Meta: meta}); err != nil {
+	if _, err := e.Store.Put(ctx, store.PutRequest{Bucket: e.Bucket, Key: "a.csv", Body: strings.NewReader("a,b\n"), Size: 4, Options: store.PutOptions{ContentType: "text/csv", Meta: meta}}); err != nil {
 		t.Fatal(err)
 	}
 	ref := func(k string) store.ObjectRef { return store.ObjectRef{Bucket: e.Bucket, Key: k} }
-	cp, err := e.Store.Copy(ctx, ref("a.csv"), ref("b.csv"), store.CopyOptions{})
+	cp, err := e.Store.Copy(ctx, store.CopyRequest{Src: ref("a.csv"), Dst: ref("b.csv")})
 	if err != nil || cp.Size != 4 || cp.ETag == "" {
 		t.Fatalf("Copy = %+v %v", cp, err)
 	}
@@ -24,15 +24,15 @@ func copyMetadata(t *testing.T, e Env) {
 	if err != nil || st.Meta["mode"] != "33188" || st.ContentType != "text/csv" {
 		t.Fatalf("copy kept metadata? %+v %v", st, err)
 	}
-	if _, err := e.Store.Copy(ctx, ref("b.csv"), ref("b.csv"), store.CopyOptions{Replace: &store.PutOptions{ContentType: "text/plain",
-		Meta: map[string]string{"mode": "33261"}}}); err != nil {
+	if _, err := e.Store.Copy(ctx, store.CopyRequest{Src: ref("b.csv"), Dst: ref("b.csv"), Options: store.CopyOptions{Replace: &store.PutOptions{ContentType: "text/plain",
+		Meta: map[string]string{"mode": "33261"}}}}); err != nil {
 		t.Fatal(err)
 	}
 	st, _ = e.Store.Stat(ctx, ref("b.csv"))
 	if st.Meta["mode"] != "33261" || st.Meta["mtime"] != "" || st.ContentType != "text/plain" || st.Size != 4 {
 		t.Fatalf("self-copy with new metadata: %+v", st)
 	}
-	if _, err := e.Store.Copy(ctx, ref("none"), ref("x"), store.CopyOptions{}); !errors.Is(err, store.ErrNotFound) {
+	if _, err := e.Store.Copy(ctx, store.CopyRequest{Src: ref("none"), Dst: ref("x")}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("copy of a missing object: %v", err)
 	}
 }
@@ -41,26 +41,26 @@ func copyConditions(t *testing.T, e Env) {
 	e.Put("c", []byte("data"))
 	ref := func(k string) store.ObjectRef { return store.ObjectRef{Bucket: e.Bucket, Key: k} }
 	st, _ := e.Store.Stat(ctx, ref("c"))
-	if _, err := e.Store.Copy(ctx, ref("c"), ref("d"), store.CopyOptions{IfMatch: "0123456789abcdef0123456789abcdef"}); !errors.Is(err, store.ErrStale) {
+	if _, err := e.Store.Copy(ctx, store.CopyRequest{Src: ref("c"), Dst: ref("d"), Options: store.CopyOptions{IfMatch: "0123456789abcdef0123456789abcdef"}}); !errors.Is(err, store.ErrStale) {
 		t.Fatalf("Copy with a wrong ETag: %v, want ErrStale", err)
 	}
-	if _, err := e.Store.Copy(ctx, ref("c"), ref("d"), store.CopyOptions{IfModifiedSince: time.Now().Add(time.Hour)}); !errors.Is(err, store.ErrStale) {
+	if _, err := e.Store.Copy(ctx, store.CopyRequest{Src: ref("c"), Dst: ref("d"), Options: store.CopyOptions{IfModifiedSince: time.Now().Add(time.Hour)}}); !errors.Is(err, store.ErrStale) {
 		t.Fatalf("Copy if modified since the future: %v, want ErrStale", err)
 	}
-	if _, err := e.Store.Copy(ctx, ref("c"), ref("d"), store.CopyOptions{IfNoneMatch: st.ETag}); !errors.Is(err, store.ErrStale) {
+	if _, err := e.Store.Copy(ctx, store.CopyRequest{Src: ref("c"), Dst: ref("d"), Options: store.CopyOptions{IfNoneMatch: st.ETag}}); !errors.Is(err, store.ErrStale) {
 		t.Fatalf("Copy if none match of its own ETag: %v, want ErrStale", err)
 	}
-	if _, err := e.Store.Copy(ctx, ref("c"), ref("d"), store.CopyOptions{IfUnmodifiedSince: st.LastModified.Add(-time.Hour)}); !errors.Is(err, store.ErrStale) {
+	if _, err := e.Store.Copy(ctx, store.CopyRequest{Src: ref("c"), Dst: ref("d"), Options: store.CopyOptions{IfUnmodifiedSince: st.LastModified.Add(-time.Hour)}}); !errors.Is(err, store.ErrStale) {
 		t.Fatalf("Copy if unmodified since an hour before it was written: %v, want ErrStale", err)
 	}
 	if _, err := e.Store.Stat(ctx, ref("d")); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a refused copy stored something: %v", err)
 	}
-	if _, err := e.Store.Copy(ctx, ref("c"), ref("d"), store.CopyOptions{IfMatch: st.ETag, IfModifiedSince: st.LastModified.Add(-time.Hour)}); err != nil {
+	if _, err := e.Store.Copy(ctx, store.CopyRequest{Src: ref("c"), Dst: ref("d"), Options: store.CopyOptions{IfMatch: st.ETag, IfModifiedSince: st.LastModified.Add(-time.Hour)}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Store.Copy(ctx, ref("c"), ref("e"), store.CopyOptions{IfNoneMatch: "0123456789abcdef0123456789abcdef",
-		IfUnmodifiedSince: time.Now().Add(time.Hour)}); err != nil {
+	if _, err := e.Store.Copy(ctx, store.CopyRequest{Src: ref("c"), Dst: ref("e"), Options: store.CopyOptions{IfNoneMatch: "0123456789abcdef0123456789abcdef",
+		IfUnmodifiedSince: time.Now().Add(time.Hour)}}); err != nil {
 		t.Fatalf("Copy if none match another ETag and unmodified since the future: %v", err)
 	}
 }
@@ -74,19 +74,19 @@ func copyAcrossBuckets(t *testing.T, e Env) {
 		_ = e.Store.Remove(ctx, store.ObjectRef{Bucket: other, Key: "x"})
 		_ = e.Store.RemoveBucket(ctx, other)
 	})
-	if _, err := e.Store.Put(ctx, e.Bucket, "x", strings.NewReader("xyz"), 3, store.PutOptions{Tags: map[string]string{"t": "1"},
-		Meta: map[string]string{"owner": "me"}}); err != nil {
+	if _, err := e.Store.Put(ctx, store.PutRequest{Bucket: e.Bucket, Key: "x", Body: strings.NewReader("xyz"), Size: 3, Options: store.PutOptions{Tags: map[string]string{"t": "1"},
+		Meta: map[string]string{"owner": "me"}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Store.Copy(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "x"}, store.ObjectRef{Bucket: other, Key: "x"}, store.CopyOptions{}); err != nil {
+	if _, err := e.Store.Copy(ctx, store.CopyRequest{Src: store.ObjectRef{Bucket: e.Bucket, Key: "x"}, Dst: store.ObjectRef{Bucket: other, Key: "x"}}); err != nil {
 		t.Fatal(err)
 	}
-	tags, err := e.Store.GetTags(ctx, other, "x")
+	tags, err := e.Store.GetTags(ctx, store.ObjectRef{Bucket: other, Key: "x"})
 	if err != nil || tags["t"] != "1" {
 		t.Fatalf("tags after a copy across buckets: %v %v", tags, err)
 	}
 	buf := make([]byte, 3)
-	if n, err := e.Store.ReadAt(ctx, other, "x", "", buf, 0); err != nil || string(buf[:n]) != "xyz" {
+	if n, err := e.Store.ReadAt(ctx, store.ReadRequest{Bucket: other, Key: "x"}, buf); err != nil || string(buf[:n]) != "xyz" {
 		t.Fatalf("copied bytes %q %v", buf[:n], err)
 	}
 }
@@ -97,15 +97,15 @@ func compose(t *testing.T, e Env) {
 	e.Put("p2", []byte("tail"))
 	e.Put("small", []byte("s"))
 	ref := func(k string) store.ObjectRef { return store.ObjectRef{Bucket: e.Bucket, Key: k} }
-	info, err := e.Store.Compose(ctx, ref("all"), []store.ObjectRef{ref("p1"), ref("p2")}, nil)
+	info, err := e.Store.Compose(ctx, store.ComposeRequest{Dst: ref("all"), Srcs: []store.ObjectRef{ref("p1"), ref("p2")}})
 	if err != nil || info.Size != store.MinPartSize+4 {
 		t.Fatalf("Compose = %+v %v", info, err)
 	}
 	buf := make([]byte, 6)
-	if n, _ := e.Store.ReadAt(ctx, e.Bucket, "all", "", buf, store.MinPartSize-2); string(buf[:n]) != "AAtail" {
+	if n, _ := e.Store.ReadAt(ctx, store.ReadRequest{Bucket: e.Bucket, Key: "all", Offset: store.MinPartSize - 2}, buf); string(buf[:n]) != "AAtail" {
 		t.Fatalf("composed bytes %q", buf[:n])
 	}
-	if _, err := e.Store.Compose(ctx, ref("bad"), []store.ObjectRef{ref("small"), ref("p2")}, nil); err == nil {
+	if _, err := e.Store.Compose(ctx, store.ComposeRequest{Dst: ref("bad"), Srcs: []store.ObjectRef{ref("small"), ref("p2")}}); err == nil {
 		t.Fatal("compose of a small first source succeeded")
 	}
 }
@@ -114,29 +114,29 @@ func multipart(t *testing.T, e Env) {
 	base := bytes.Repeat([]byte("B"), store.MinPartSize+10)
 	e.Put("src", base)
 	src, _ := e.Store.Stat(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "src"})
-	id, err := e.Store.NewUpload(ctx, e.Bucket, "dst", store.PutOptions{Meta: map[string]string{"uid": "7"}})
+	id, err := e.Store.NewUpload(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "dst"}, store.PutOptions{Meta: map[string]string{"uid": "7"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p1, err := e.Store.CopyPart(ctx, e.Bucket, "dst", id, 1, "src", src.ETag, 0, store.MinPartSize)
+	p1, err := e.Store.CopyPart(ctx, store.CopyPartRequest{Upload: id, Number: 1, Src: store.ObjectRef{Bucket: e.Bucket, Key: "src"}, SrcETag: src.ETag, Length: store.MinPartSize})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2, err := e.Store.PutPart(ctx, e.Bucket, "dst", id, 2, strings.NewReader("tail"), 4)
+	p2, err := e.Store.PutPart(ctx, store.PartRequest{Upload: id, Number: 2, Body: strings.NewReader("tail"), Size: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Store.CopyPart(ctx, e.Bucket, "dst", id, 3, "src", "0123456789abcdef0123456789abcdef", 0, 10); !errors.Is(err, store.ErrStale) {
+	if _, err := e.Store.CopyPart(ctx, store.CopyPartRequest{Upload: id, Number: 3, Src: store.ObjectRef{Bucket: e.Bucket, Key: "src"}, SrcETag: "0123456789abcdef0123456789abcdef", Length: 10}); !errors.Is(err, store.ErrStale) {
 		t.Fatalf("CopyPart with a stale ETag: %v", err)
 	}
-	ups, err := e.Store.ListUploads(ctx, e.Bucket, "")
-	if err != nil || len(ups) != 1 || ups[0].Key != "dst" || ups[0].ID != id {
+	ups, err := e.Store.ListUploads(ctx, store.PrefixRequest{Bucket: e.Bucket})
+	if err != nil || len(ups) != 1 || ups[0].Key != "dst" || ups[0].ID != id.ID {
 		t.Fatalf("ListUploads = %+v, %v", ups, err)
 	}
 	if _, err := e.Store.Stat(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "dst"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("an incomplete upload is visible: %v", err)
 	}
-	info, err := e.Store.CompleteUpload(ctx, e.Bucket, "dst", id, []store.Part{p1, p2})
+	info, err := e.Store.CompleteUpload(ctx, id, []store.Part{p1, p2})
 	if err != nil || info.ETag == "" {
 		t.Fatalf("Complete = %+v, %v", info, err)
 	}
@@ -145,28 +145,28 @@ func multipart(t *testing.T, e Env) {
 		t.Fatalf("Stat = %+v, %v", st, err)
 	}
 	buf := make([]byte, 8)
-	if n, _ := e.Store.ReadAt(ctx, e.Bucket, "dst", "", buf, store.MinPartSize-4); string(buf[:n]) != "BBBBtail" {
+	if n, _ := e.Store.ReadAt(ctx, store.ReadRequest{Bucket: e.Bucket, Key: "dst", Offset: store.MinPartSize - 4}, buf); string(buf[:n]) != "BBBBtail" {
 		t.Fatalf("assembled bytes %q", buf[:n])
 	}
-	id2, _ := e.Store.NewUpload(ctx, e.Bucket, "gone", store.PutOptions{})
-	if _, err := e.Store.PutPart(ctx, e.Bucket, "gone", id2, 1, strings.NewReader("x"), 1); err != nil {
+	id2, _ := e.Store.NewUpload(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "gone"}, store.PutOptions{})
+	if _, err := e.Store.PutPart(ctx, store.PartRequest{Upload: id2, Number: 1, Body: strings.NewReader("x"), Size: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.Store.AbortUpload(ctx, e.Bucket, "gone", id2); err != nil {
+	if err := e.Store.AbortUpload(ctx, id2); err != nil {
 		t.Fatal(err)
 	}
 	// An upload aborted underneath: its parts and completion say so (not
 	// "no such file"); aborting it again finds nothing to discard.
-	if _, err := e.Store.PutPart(ctx, e.Bucket, "gone", id2, 2, strings.NewReader("x"), 1); !errors.Is(err, store.ErrUploadGone) || errors.Is(err, store.ErrNotFound) {
+	if _, err := e.Store.PutPart(ctx, store.PartRequest{Upload: id2, Number: 2, Body: strings.NewReader("x"), Size: 1}); !errors.Is(err, store.ErrUploadGone) || errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("PutPart of an aborted upload: %v", err)
 	}
-	if _, err := e.Store.CompleteUpload(ctx, e.Bucket, "gone", id2, []store.Part{{Number: 1, ETag: "x"}}); !errors.Is(err, store.ErrUploadGone) {
+	if _, err := e.Store.CompleteUpload(ctx, id2, []store.Part{{Number: 1, ETag: "x"}}); !errors.Is(err, store.ErrUploadGone) {
 		t.Fatalf("CompleteUpload of an aborted upload: %v", err)
 	}
-	if err := e.Store.AbortUpload(ctx, e.Bucket, "gone", id2); err != nil {
+	if err := e.Store.AbortUpload(ctx, id2); err != nil {
 		t.Fatalf("AbortUpload of an aborted upload: %v", err)
 	}
-	if ups, _ := e.Store.ListUploads(ctx, e.Bucket, ""); len(ups) != 0 {
+	if ups, _ := e.Store.ListUploads(ctx, store.PrefixRequest{Bucket: e.Bucket}); len(ups) != 0 {
 		t.Fatalf("uploads left: %+v", ups)
 	}
 	if _, err := e.Store.Stat(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "gone"}); !errors.Is(err, store.ErrNotFound) {
@@ -186,7 +186,7 @@ func remove(t *testing.T, e Env) {
 	for i := 0; i < 3; i++ {
 		e.Put(fmt.Sprintf("many/%d", i), []byte("x"))
 	}
-	failed, err := e.Store.RemoveMany(ctx, e.Bucket, []string{"many/0", "many/1", "many/2", "many/none"})
+	failed, err := e.Store.RemoveMany(ctx, store.RemoveManyRequest{Bucket: e.Bucket, Keys: []string{"many/0", "many/1", "many/2", "many/none"}})
 	if err != nil || len(failed) != 0 {
 		t.Fatalf("RemoveMany: %v %v", failed, err)
 	}
@@ -197,23 +197,23 @@ func remove(t *testing.T, e Env) {
 
 func tags(t *testing.T, e Env) {
 	e.Put("t", []byte("x"))
-	if m, err := e.Store.GetTags(ctx, e.Bucket, "t"); err != nil || m == nil || len(m) != 0 {
+	if m, err := e.Store.GetTags(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "t"}); err != nil || m == nil || len(m) != 0 {
 		t.Fatalf("untagged: %v %v", m, err)
 	}
 	want := map[string]string{"project": "kfs", "team": "data science"}
-	if err := e.Store.PutTags(ctx, e.Bucket, "t", want); err != nil {
+	if err := e.Store.PutTags(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "t"}, want); err != nil {
 		t.Fatal(err)
 	}
-	if m, err := e.Store.GetTags(ctx, e.Bucket, "t"); err != nil || fmt.Sprint(m) != fmt.Sprint(want) {
+	if m, err := e.Store.GetTags(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "t"}); err != nil || fmt.Sprint(m) != fmt.Sprint(want) {
 		t.Fatalf("GetTags = %v %v", m, err)
 	}
-	if err := e.Store.PutTags(ctx, e.Bucket, "t", map[string]string{}); err != nil {
+	if err := e.Store.PutTags(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "t"}, map[string]string{}); err != nil {
 		t.Fatal(err)
 	}
-	if m, _ := e.Store.GetTags(ctx, e.Bucket, "t"); len(m) != 0 {
+	if m, _ := e.Store.GetTags(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "t"}); len(m) != 0 {
 		t.Fatalf("after clearing: %v", m)
 	}
-	if _, err := e.Store.GetTags(ctx, e.Bucket, "missing"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := e.Store.GetTags(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "missing"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("tags of a missing object: %v", err)
 	}
 }

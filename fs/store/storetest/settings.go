@@ -12,51 +12,52 @@ import (
 
 func retention(t *testing.T, e Env) {
 	e.Put("plain", []byte("x"))
-	if _, _, err := e.Store.GetRetention(ctx, e.Bucket, "plain"); !errors.Is(err, store.ErrNoObjectLock) {
+	if _, err := e.Store.GetRetention(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "plain"}); !errors.Is(err, store.ErrNoObjectLock) {
 		t.Fatalf("retention on a bucket without lock: %v, want ErrNoObjectLock", err)
 	}
-	if err := e.Store.PutLegalHold(ctx, e.Bucket, "plain", true); !errors.Is(err, store.ErrNoObjectLock) {
+	if err := e.Store.PutLegalHold(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "plain"}, true); !errors.Is(err, store.ErrNoObjectLock) {
 		t.Fatalf("legal hold on a bucket without lock: %v, want ErrNoObjectLock", err)
 	}
 	lb := e.NewBucketName()
 	if err := e.Store.MakeBucket(ctx, lb, store.MakeBucketOptions{ObjectLock: true}); err != nil {
 		t.Fatal(err)
 	}
-	info, err := e.Store.Put(ctx, lb, "f", strings.NewReader("x"), 1, store.PutOptions{})
+	info, err := e.Store.Put(ctx, store.PutRequest{Bucket: lb, Key: "f", Body: strings.NewReader("x"), Size: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mode, _, err := e.Store.GetRetention(ctx, lb, "f"); err != nil || mode != "" {
-		t.Fatalf("retention of an object without one: %q %v", mode, err)
+	if r, err := e.Store.GetRetention(ctx, store.ObjectRef{Bucket: lb, Key: "f"}); err != nil || r.Mode != "" {
+		t.Fatalf("retention of an object without one: %+v %v", r, err)
 	}
 	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-	if err := e.Store.PutRetention(ctx, lb, "f", "GOVERNANCE", until, false); err != nil {
+	if err := e.Store.PutRetention(ctx, store.RetentionRequest{ObjectRef: store.ObjectRef{Bucket: lb, Key: "f"}, Retention: store.Retention{Mode: "GOVERNANCE", Until: until}}); err != nil {
 		t.Fatal(err)
 	}
-	mode, got, err := e.Store.GetRetention(ctx, lb, "f")
+	r, err := e.Store.GetRetention(ctx, store.ObjectRef{Bucket: lb, Key: "f"})
+	mode, got := r.Mode, r.Until
 	if err != nil || mode != "GOVERNANCE" || !got.Equal(until) {
 		t.Fatalf("retention = %q %v %v", mode, got, err)
 	}
-	if err := e.Store.PutRetention(ctx, lb, "f", "GOVERNANCE", time.Now().Add(-time.Hour), true); !errors.Is(err, store.ErrInvalid) {
+	if err := e.Store.PutRetention(ctx, store.RetentionRequest{ObjectRef: store.ObjectRef{Bucket: lb, Key: "f"}, Retention: store.Retention{Mode: "GOVERNANCE", Until: time.Now().Add(-time.Hour)}, Bypass: true}); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("retention in the past: %v, want ErrInvalid", err)
 	}
-	err = e.Store.PutRetention(ctx, lb, "f", "", time.Time{}, true)
+	err = e.Store.PutRetention(ctx, store.RetentionRequest{ObjectRef: store.ObjectRef{Bucket: lb, Key: "f"}, Retention: store.Retention{Mode: "", Until: time.Time{}}, Bypass: true})
 	switch {
 	case e.Limits.NoRetentionClear && !errors.Is(err, store.ErrInvalid):
 		t.Fatalf("clearing GOVERNANCE with bypass on a server that refuses it: %v, want ErrInvalid", err)
 	case !e.Limits.NoRetentionClear && err != nil:
 		t.Fatalf("clearing GOVERNANCE with bypass: %v", err)
 	}
-	if on, err := e.Store.GetLegalHold(ctx, lb, "f"); err != nil || on {
+	if on, err := e.Store.GetLegalHold(ctx, store.ObjectRef{Bucket: lb, Key: "f"}); err != nil || on {
 		t.Fatalf("legal hold before: %v %v", on, err)
 	}
-	if err := e.Store.PutLegalHold(ctx, lb, "f", true); err != nil {
+	if err := e.Store.PutLegalHold(ctx, store.ObjectRef{Bucket: lb, Key: "f"}, true); err != nil {
 		t.Fatal(err)
 	}
-	if on, err := e.Store.GetLegalHold(ctx, lb, "f"); err != nil || !on {
+	if on, err := e.Store.GetLegalHold(ctx, store.ObjectRef{Bucket: lb, Key: "f"}); err != nil || !on {
 		t.Fatalf("legal hold after: %v %v", on, err)
 	}
-	if err := e.Store.PutLegalHold(ctx, lb, "f", false); err != nil {
+	if err := e.Store.PutLegalHold(ctx, store.ObjectRef{Bucket: lb, Key: "f"}, false); err != nil {
 		t.Fatal(err)
 	}
 	l, err := e.Store.GetObjectLock(ctx, lb)
@@ -153,8 +154,7 @@ func bucketSettings(t *testing.T, e Env) {
 }
 
 func presign(t *testing.T, e Env) {
-	u, err := e.Store.Presign(ctx, "GET", store.ObjectRef{Bucket: e.Bucket, Key: "dir/a b.csv"}, time.Hour,
-		url.Values{"response-content-type": {"text/csv"}})
+	u, err := e.Store.Presign(ctx, store.PresignRequest{ObjectRef: store.ObjectRef{Bucket: e.Bucket, Key: "dir/a b.csv"}, Method: "GET", Expires: time.Hour, Params: url.Values{"response-content-type": {"text/csv"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,11 +170,11 @@ func versions(t *testing.T, e Env) {
 		t.Fatal(err)
 	}
 	for _, s := range []string{"one", "two"} {
-		if _, err := e.Store.Put(ctx, e.Bucket, "v/f", strings.NewReader(s), int64(len(s)), store.PutOptions{}); err != nil {
+		if _, err := e.Store.Put(ctx, store.PutRequest{Bucket: e.Bucket, Key: "v/f", Body: strings.NewReader(s), Size: int64(len(s))}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	vs, err := e.Store.ListVersions(ctx, e.Bucket, "v/f", true)
+	vs, err := e.Store.ListVersions(ctx, store.PrefixRequest{Bucket: e.Bucket, Prefix: "v/f", Exact: true})
 	if err != nil || len(vs) == 0 || !vs[0].IsLatest || vs[0].Size != 3 || vs[0].VersionID == "" {
 		t.Fatalf("versions = %+v %v", vs, err)
 	}
@@ -191,7 +191,7 @@ func versions(t *testing.T, e Env) {
 	if err := e.Store.Remove(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "v/f"}); err != nil {
 		t.Fatal(err)
 	}
-	vs, _ = e.Store.ListVersions(ctx, e.Bucket, "v/", false)
+	vs, _ = e.Store.ListVersions(ctx, store.PrefixRequest{Bucket: e.Bucket, Prefix: "v/"})
 	if len(vs) != 3 || !vs[0].DeleteMarker || !vs[0].IsLatest {
 		t.Fatalf("versions after a delete = %+v, want a delete marker first", vs)
 	}

@@ -8,59 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"kfs/fs/store"
 )
 
-// Store is everything kfs asks of an object store.
+// Store is everything kfs asks of an object store: the union of the
+// capabilities, each checked by the suite.
 type Store interface {
-	ListBuckets(ctx context.Context) ([]store.BucketInfo, error)
-	StatBucket(ctx context.Context, bucket string) error
-	MakeBucket(ctx context.Context, bucket string, o store.MakeBucketOptions) error
-	RemoveBucket(ctx context.Context, bucket string) error
-	Stat(ctx context.Context, o store.ObjectRef) (store.ObjectInfo, error)
-	List(ctx context.Context, r store.ListRequest) (store.ListPage, error)
-	ListVersions(ctx context.Context, bucket, prefix string, exact bool) ([]store.Version, error)
-	ReadAt(ctx context.Context, bucket, key, etag string, p []byte, off int64) (int, error)
-	Get(ctx context.Context, o store.ObjectRef, r store.Range) (io.ReadCloser, store.ObjectInfo, error)
-	Put(ctx context.Context, bucket, key string, r io.Reader, size int64, opts store.PutOptions) (store.ObjectInfo, error)
-	NewUpload(ctx context.Context, bucket, key string, opts store.PutOptions) (string, error)
-	PutPart(ctx context.Context, bucket, key, uploadID string, num int, r io.ReadSeeker, size int64) (store.Part, error)
-	CopyPart(ctx context.Context, bucket, key, uploadID string, num int, srcKey, srcETag string, off, n int64) (store.Part, error)
-	CompleteUpload(ctx context.Context, bucket, key, uploadID string, parts []store.Part) (store.ObjectInfo, error)
-	AbortUpload(ctx context.Context, bucket, key, uploadID string) error
-	ListUploads(ctx context.Context, bucket, prefix string) ([]store.Upload, error)
-	Copy(ctx context.Context, src, dst store.ObjectRef, o store.CopyOptions) (store.ObjectInfo, error)
-	Compose(ctx context.Context, dst store.ObjectRef, srcs []store.ObjectRef, opts *store.PutOptions) (store.ObjectInfo, error)
-	Remove(ctx context.Context, o store.ObjectRef) error
-	RemoveMany(ctx context.Context, bucket string, keys []string) ([]store.KeyError, error)
-	GetTags(ctx context.Context, bucket, key string) (map[string]string, error)
-	PutTags(ctx context.Context, bucket, key string, tags map[string]string) error
-	GetRetention(ctx context.Context, bucket, key string) (string, time.Time, error)
-	PutRetention(ctx context.Context, bucket, key, mode string, until time.Time, bypass bool) error
-	GetLegalHold(ctx context.Context, bucket, key string) (bool, error)
-	PutLegalHold(ctx context.Context, bucket, key string, on bool) error
-	GetVersioning(ctx context.Context, bucket string) (string, error)
-	SetVersioning(ctx context.Context, bucket, status string) error
-	GetEncryption(ctx context.Context, bucket string) (store.Encryption, error)
-	SetEncryption(ctx context.Context, bucket string, e store.Encryption) error
-	GetLifecycle(ctx context.Context, bucket string) ([]byte, error)
-	SetLifecycle(ctx context.Context, bucket string, doc []byte) error
-	GetBucketTags(ctx context.Context, bucket string) (map[string]string, error)
-	SetBucketTags(ctx context.Context, bucket string, tags map[string]string) error
-	GetObjectLock(ctx context.Context, bucket string) (store.ObjectLock, error)
-	SetObjectLock(ctx context.Context, bucket string, l store.ObjectLock) error
-	GetPolicy(ctx context.Context, bucket string) (string, error)
-	SetPolicy(ctx context.Context, bucket, policy string) error
-	Presign(ctx context.Context, method string, o store.ObjectRef, expires time.Duration, params url.Values) (string, error)
-	Select(ctx context.Context, o store.ObjectRef, r store.SelectOptions) (store.SelectStream, error)
-	Listen(ctx context.Context, bucket, prefix, suffix string) <-chan store.Event
-	GetNotification(ctx context.Context, bucket string) ([]byte, error)
-	SetNotification(ctx context.Context, bucket string, doc []byte) error
+	store.All
 }
 
 // Env is a store with a fresh empty bucket and a way to write objects
@@ -178,7 +135,7 @@ func buckets(t *testing.T, e Env) {
 	if err != nil || !found {
 		t.Fatalf("ListBuckets = %+v, %v", bs, err)
 	}
-	if _, err := e.Store.Put(ctx, name, "x", strings.NewReader("x"), 1, store.PutOptions{}); err != nil {
+	if _, err := e.Store.Put(ctx, store.PutRequest{Bucket: name, Key: "x", Body: strings.NewReader("x"), Size: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.Store.RemoveBucket(ctx, name); !errors.Is(err, store.ErrNotEmpty) {
@@ -187,7 +144,7 @@ func buckets(t *testing.T, e Env) {
 	if err := e.Store.SetVersioning(ctx, name, "Suspended"); err != nil {
 		t.Fatal(err)
 	}
-	vs, _ := e.Store.ListVersions(ctx, name, "", false)
+	vs, _ := e.Store.ListVersions(ctx, store.PrefixRequest{Bucket: name})
 	for _, v := range vs {
 		if err := e.Store.Remove(ctx, store.ObjectRef{Bucket: name, Key: v.Key, VersionID: v.VersionID}); err != nil {
 			t.Fatal(err)
@@ -298,7 +255,7 @@ func listRecursive(t *testing.T, e Env) {
 
 func listWithMetadata(t *testing.T, e Env) {
 	meta := map[string]string{"mode": "33188", "mtime": "1700000000"}
-	if _, err := e.Store.Put(ctx, e.Bucket, "p/a.csv", strings.NewReader("a,b\n"), 4, store.PutOptions{ContentType: "text/csv", Meta: meta}); err != nil {
+	if _, err := e.Store.Put(ctx, store.PutRequest{Bucket: e.Bucket, Key: "p/a.csv", Body: strings.NewReader("a,b\n"), Size: 4, Options: store.PutOptions{ContentType: "text/csv", Meta: meta}}); err != nil {
 		t.Fatal(err)
 	}
 	e.Put("p/plain", []byte("x"))
@@ -321,28 +278,28 @@ func readAtRangesAndETag(t *testing.T, e Env) {
 	e.Put("r", data)
 	info, _ := e.Store.Stat(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "r"})
 	buf := make([]byte, 5)
-	n, err := e.Store.ReadAt(ctx, e.Bucket, "r", info.ETag, buf, 3)
+	n, err := e.Store.ReadAt(ctx, store.ReadRequest{Bucket: e.Bucket, Key: "r", ETag: info.ETag, Offset: 3}, buf)
 	if err != nil || string(buf[:n]) != "34567" {
 		t.Fatalf("ReadAt = %q, %v", buf[:n], err)
 	}
-	if n, err = e.Store.ReadAt(ctx, e.Bucket, "r", "", make([]byte, 10), 15); err != nil || n != 5 {
+	if n, err = e.Store.ReadAt(ctx, store.ReadRequest{Bucket: e.Bucket, Key: "r", Offset: 15}, make([]byte, 10)); err != nil || n != 5 {
 		t.Fatalf("short read at the end = %d, %v", n, err)
 	}
-	if n, err := e.Store.ReadAt(ctx, e.Bucket, "r", "", buf, 20); err != nil || n != 0 {
+	if n, err := e.Store.ReadAt(ctx, store.ReadRequest{Bucket: e.Bucket, Key: "r", Offset: 20}, buf); err != nil || n != 0 {
 		t.Fatalf("read at EOF = %d, %v", n, err)
 	}
 	e.Put("r", []byte("changed"))
-	if _, err := e.Store.ReadAt(ctx, e.Bucket, "r", info.ETag, buf, 0); !errors.Is(err, store.ErrStale) {
+	if _, err := e.Store.ReadAt(ctx, store.ReadRequest{Bucket: e.Bucket, Key: "r", ETag: info.ETag}, buf); !errors.Is(err, store.ErrStale) {
 		t.Fatalf("read with the old ETag: %v, want ErrStale", err)
 	}
-	if _, err := e.Store.ReadAt(ctx, e.Bucket, "gone", "", buf, 0); !errors.Is(err, store.ErrNotFound) {
+	if _, err := e.Store.ReadAt(ctx, store.ReadRequest{Bucket: e.Bucket, Key: "gone"}, buf); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("read of a missing key: %v", err)
 	}
 }
 
 func getStreams(t *testing.T, e Env) {
 	e.Put("g", []byte("whole object"))
-	rc, info, err := e.Store.Get(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "g"}, store.Range{})
+	rc, info, err := e.Store.Get(ctx, store.GetRequest{ObjectRef: store.ObjectRef{Bucket: e.Bucket, Key: "g"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,14 +308,14 @@ func getStreams(t *testing.T, e Env) {
 	if string(b) != "whole object" || info.Size != 12 {
 		t.Fatalf("Get = %q %+v", b, info)
 	}
-	if _, _, err := e.Store.Get(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "none"}, store.Range{}); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := e.Store.Get(ctx, store.GetRequest{ObjectRef: store.ObjectRef{Bucket: e.Bucket, Key: "none"}}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Get of a missing key: %v", err)
 	}
 	for _, c := range []struct {
 		r    store.Range
 		want string
 	}{{store.Range{Offset: 6}, "object"}, {store.Range{Offset: 1, Length: 4}, "hole"}, {store.Range{Length: 5}, "whole"}, {store.Range{Offset: 6, Length: 100}, "object"}} {
-		rc, _, err := e.Store.Get(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "g"}, c.r)
+		rc, _, err := e.Store.Get(ctx, store.GetRequest{ObjectRef: store.ObjectRef{Bucket: e.Bucket, Key: "g"}, Range: c.r})
 		if err != nil {
 			t.Fatalf("Get %+v: %v", c.r, err)
 		}
@@ -368,15 +325,15 @@ func getStreams(t *testing.T, e Env) {
 			t.Fatalf("Get %+v = %q, want %q", c.r, b, c.want)
 		}
 	}
-	if _, _, err := e.Store.Get(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "g"}, store.Range{Offset: 12}); !errors.Is(err, io.EOF) {
+	if _, _, err := e.Store.Get(ctx, store.GetRequest{ObjectRef: store.ObjectRef{Bucket: e.Bucket, Key: "g"}, Range: store.Range{Offset: 12}}); !errors.Is(err, io.EOF) {
 		t.Fatalf("Get past the end: %v, want io.EOF", err)
 	}
 }
 
 func putAndStat(t *testing.T, e Env) {
 	meta := map[string]string{"mode": "33188", "owner": "Data Team"}
-	info, err := e.Store.Put(ctx, e.Bucket, "p/a.csv", strings.NewReader("a,b\n"), 4, store.PutOptions{ContentType: "text/csv", Meta: meta,
-		Tags: map[string]string{"k": "v"}})
+	info, err := e.Store.Put(ctx, store.PutRequest{Bucket: e.Bucket, Key: "p/a.csv", Body: strings.NewReader("a,b\n"), Size: 4, Options: store.PutOptions{ContentType: "text/csv", Meta: meta,
+		Tags: map[string]string{"k": "v"}}})
 	if err != nil || info.ETag == "" || info.Size != 4 || info.Key != "p/a.csv" {
 		t.Fatalf("Put = %+v, %v", info, err)
 	}
@@ -384,7 +341,7 @@ func putAndStat(t *testing.T, e Env) {
 	if err != nil || st.ContentType != "text/csv" || st.Meta["mode"] != "33188" || st.Meta["owner"] != "Data Team" || st.ETag != info.ETag || st.TagCount != 1 {
 		t.Fatalf("Stat after Put = %+v, %v", st, err)
 	}
-	if _, err := e.Store.Put(ctx, e.Bucket, "short", strings.NewReader("abc"), 5, store.PutOptions{}); err == nil {
+	if _, err := e.Store.Put(ctx, store.PutRequest{Bucket: e.Bucket, Key: "short", Body: strings.NewReader("abc"), Size: 5}); err == nil {
 		t.Fatal("a Put whose reader ends early succeeded")
 	}
 	if _, err := e.Store.Stat(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "short"}); !errors.Is(err, store.ErrNotFound) {
@@ -400,10 +357,10 @@ func userMetadataLimit(t *testing.T, e Env) {
 	meta := func(total int) map[string]string {
 		return map[string]string{"big": strings.Repeat("v", total-len("x-amz-meta-big"))}
 	}
-	if _, err := e.Store.Put(ctx, e.Bucket, "fits", strings.NewReader("x"), 1, store.PutOptions{Meta: meta(2048)}); err != nil {
+	if _, err := e.Store.Put(ctx, store.PutRequest{Bucket: e.Bucket, Key: "fits", Body: strings.NewReader("x"), Size: 1, Options: store.PutOptions{Meta: meta(2048)}}); err != nil {
 		t.Fatalf("2048 bytes of user metadata: %v", err)
 	}
-	_, err := e.Store.Put(ctx, e.Bucket, "over", strings.NewReader("x"), 1, store.PutOptions{Meta: meta(2049)})
+	_, err := e.Store.Put(ctx, store.PutRequest{Bucket: e.Bucket, Key: "over", Body: strings.NewReader("x"), Size: 1, Options: store.PutOptions{Meta: meta(2049)}})
 	if e.Limits.NoMetaLimit {
 		if err != nil {
 			t.Fatalf("2049 bytes of user metadata on a server without the limit: %v", err)
@@ -416,11 +373,11 @@ func userMetadataLimit(t *testing.T, e Env) {
 	if _, err := e.Store.Stat(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "over"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a refused put stored something: %v", err)
 	}
-	if _, err := e.Store.NewUpload(ctx, e.Bucket, "over", store.PutOptions{Meta: meta(2049)}); !errors.Is(err, store.ErrMetaTooLarge) {
+	if _, err := e.Store.NewUpload(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "over"}, store.PutOptions{Meta: meta(2049)}); !errors.Is(err, store.ErrMetaTooLarge) {
 		t.Fatalf("NewUpload with 2049 bytes of user metadata: %v", err)
 	}
 	ref := store.ObjectRef{Bucket: e.Bucket, Key: "fits"}
-	_, err = e.Store.Copy(ctx, ref, ref, store.CopyOptions{Replace: &store.PutOptions{Meta: meta(2049)}})
+	_, err = e.Store.Copy(ctx, store.CopyRequest{Src: ref, Dst: ref, Options: store.CopyOptions{Replace: &store.PutOptions{Meta: meta(2049)}}})
 	if !errors.Is(err, store.ErrMetaTooLarge) {
 		t.Fatalf("Copy with 2049 bytes of user metadata: %v", err)
 	}
