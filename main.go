@@ -9,6 +9,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"kfs/ctl/cli"
+	"kfs/ctl/csi"
+	"kfs/fs/mountproc"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -17,30 +20,25 @@ import (
 
 func main() {
 	var stderr io.Writer = os.Stderr
-	if statusPipe != nil {
-		stderr = statusPipe // a daemon child reports start-up errors to its parent
+	if p := mountproc.StatusPipe(); p != nil {
+		stderr = p // a daemon child reports start-up errors to its parent
 	}
 	os.Exit(run(filepath.Base(os.Args[0]), os.Args[1:], os.Stdout, stderr))
 }
 
-// commandTable is the dispatch table of `kfs COMMAND` (help aside).
-func commandTable() []*command {
-	return []*command{mountCmd(), unmountCmd(), presignCmd(), statCmd(), lsCmd(), versionsCmd(), restoreCmd(), catCmd(), warmCmd(), rmCmd(),
-		cpCmd(), composeCmd(), selectCmd(), watchCmd(), mbCmd(), rbCmd(), bucketsCmd(), statusCmd(), metricsCmd(), csiCmd(), versionCmd()}
-}
-
-func lookupCommand(name string) *command {
-	for _, c := range commandTable() {
-		if c.name == name || c.alias == name {
-			return c
-		}
-	}
-	return nil
+// commandTable is the dispatch table of `kfs COMMAND`: the mount
+// process's command, the client subcommands, the CSI driver, version and
+// help.
+func commandTable() cli.Table {
+	t := cli.Table{mountproc.Command()}
+	t = append(t, cli.Commands()...)
+	t = append(t, csi.Command(), versionCmd())
+	return append(t, cli.Help(t, printUsage))
 }
 
 func run(prog string, args []string, stdout, stderr io.Writer) int {
 	if strings.HasPrefix(prog, "mount.") { // mount(8) helper: SOURCE MOUNTPOINT -o opts
-		return runMount(append([]string{"--daemon"}, args...), stdout, stderr)
+		return mountproc.Run(append([]string{"--daemon"}, args...), stdout, stderr)
 	}
 	if len(args) == 0 {
 		printUsage(stderr)
@@ -52,11 +50,10 @@ func run(prog string, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "--version", "-version":
 		return runVersion(nil, stdout, stderr)
-	case "help":
-		return runHelp(args[1:], stdout, stderr)
 	}
-	if c := lookupCommand(args[0]); c != nil {
-		return c.run(args[1:], stdout, stderr)
+	t := commandTable()
+	if c := t.Lookup(args[0]); c != nil {
+		return c.Run(args[1:], stdout, stderr)
 	}
 	hasO := false
 	for _, a := range args {
@@ -64,13 +61,13 @@ func run(prog string, args []string, stdout, stderr io.Writer) int {
 	}
 	if strings.HasPrefix(args[0], "-") {
 		msg := fmt.Sprintf("kfs: unknown flag %s", args[0])
-		if s := suggestFlag(args[0], []string{"help", "version"}); s != "" {
+		if s := cli.SuggestFlag(args[0], []string{"help", "version"}); s != "" {
 			msg += fmt.Sprintf(" (did you mean --%s?)", s)
 		}
 		fmt.Fprintln(stderr, msg+"; commands come first: see kfs --help")
 		return 2
 	}
-	if s := suggest(args[0], append(commandNames(), "help")); len(args) < 2 || (s != "" && !hasO) {
+	if s := cli.Suggest(args[0], t.Names()); len(args) < 2 || (s != "" && !hasO) {
 		msg := fmt.Sprintf("kfs: unknown command %q", args[0])
 		if s != "" {
 			msg += fmt.Sprintf(" (did you mean %s?)", s)
@@ -79,15 +76,7 @@ func run(prog string, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	// `kfs SOURCE MOUNTPOINT -o ...` as mount.fuse3 runs a fuse.kfs helper.
-	return runMount(append([]string{"--daemon"}, args...), stdout, stderr)
-}
-
-func commandNames() []string {
-	var out []string
-	for _, c := range commandTable() {
-		out = append(out, c.name)
-	}
-	return out
+	return mountproc.Run(append([]string{"--daemon"}, args...), stdout, stderr)
 }
 
 func printUsage(w io.Writer) {
@@ -99,9 +88,8 @@ Usage: kfs COMMAND [flags] [ARGS]
 Commands:
 `)
 	for _, c := range commandTable() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.Name, c.Summary)
 	}
-	fmt.Fprintf(w, "  %-10s %s\n", "help", "help on a command, or on a topic: kfs help xattrs")
 	fmt.Fprint(w, `
 Object tags, retention, legal hold, metadata and bucket settings are extended
 attributes (setfattr/getfattr): see 'kfs help xattrs'.
@@ -111,8 +99,8 @@ lists every mount option with its default.
 `)
 }
 
-func versionCmd() *command {
-	return &command{name: "version", summary: "print the version", run: runVersion}
+func versionCmd() *cli.Command {
+	return &cli.Command{Name: "version", Summary: "print the version", Run: runVersion}
 }
 
 func runVersion(args []string, stdout, stderr io.Writer) int {
@@ -138,11 +126,3 @@ func runVersion(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, v)
 	return 0
 }
-
-// exitError carries an exit code with an error.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e exitError) Error() string { return e.err.Error() }

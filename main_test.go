@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"kfs/fs/mountproc"
 	"os"
 	"regexp"
 	"strings"
@@ -12,7 +13,7 @@ import (
 // (the cache-dir default had drifted apart).
 func TestReadmeOptionDefaultsMatchHelp(t *testing.T) {
 	var help bytes.Buffer
-	printMountHelp(&help)
+	mountproc.PrintHelp(&help)
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,7 @@ import (
 func TestDocumentedExamplesAreAccepted(t *testing.T) {
 	setfattr := regexp.MustCompile(`setfattr -n (user\.s3\.[a-z.-]+[A-Za-z0-9_.-]*) -v ('[^']*'|"[^"$]*"|[^ '"$]+)`)
 	found := 0
-	for _, file := range []string{"../README.md", "../cmd_admin.go"} {
+	for _, file := range []string{"../README.md", "../ctl/cli/admin.go"} {
 		text, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)

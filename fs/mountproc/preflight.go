@@ -1,4 +1,4 @@
-package main
+package mountproc
 
 import (
 	"context"
@@ -11,13 +11,12 @@ import (
 
 	"kfs/ctl"
 	"kfs/fs/store"
-	"kfs/fs/store/s3store"
 	"kfs/mountopts"
 )
 
 // preflight proves the endpoint answers, the credentials work and the
 // bucket exists, before anything is mounted.
-func preflight(st *s3store.Store, m mountopts.Mount) error {
+func preflight(st store.Buckets, m mountopts.Mount) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	var err error

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -16,15 +16,15 @@ import (
 	"kfs/xattrs"
 )
 
-func cpCmd() *command {
-	c := &command{name: "cp", args: "[--server-side [conditions]] [--metadata k=v]... [--content-type T] [--tags k=v&...] SRC|- DST",
-		summary: "copy a file between a local path (or stdin: -) and a mount with a progress bar, or inside the store (--server-side)",
-		examples: []string{"kfs cp ~/big.bin /kfs_private/",
+func cpCmd() *Command {
+	c := &Command{Name: "cp", Args: "[--server-side [conditions]] [--metadata k=v]... [--content-type T] [--tags k=v&...] SRC|- DST",
+		Summary: "copy a file between a local path (or stdin: -) and a mount with a progress bar, or inside the store (--server-side)",
+		Examples: []string{"kfs cp ~/big.bin /kfs_private/",
 			"kfs cp --metadata owner=me --content-type text/csv --tags 'project=kfs' data.csv /kfs_private/data.csv   # one PUT, one version",
 			"produce | kfs cp - /kfs_private/out.bin",
 			"kfs cp --server-side --if-modified-since 2026-01-01T00:00:00Z --metadata owner=me /kfs_public/a.csv /kfs_private/a.csv"}}
-	c.run = func(args []string, stdout, stderr io.Writer) int {
-		fs := c.flags(stdout)
+	c.Run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.Flags(stdout)
 		serverSide := fs.Bool("server-side", false, "copy inside the store (both paths in kfs mounts of one endpoint)")
 		ifMatch := fs.String("if-match", "", "copy only if the source has this ETag")
 		ifNoneMatch := fs.String("if-none-match", "", "copy only if the source does not have this ETag")
@@ -36,12 +36,12 @@ func cpCmd() *command {
 		tags := fs.String("tags", "", "object tags of the copy, URL-query form k1=v1&k2=v2 (into a mount: with the upload)")
 		meta := headerFlags{}
 		fs.Var(meta, "metadata", "user metadata k=v of the copy (repeatable); into a mount they travel with the upload (one PUT)")
-		pos, code, ok := c.parse(fs, args, stderr)
+		pos, code, ok := c.Parse(fs, args, stderr)
 		if !ok {
 			return code
 		}
 		if len(pos) != 2 {
-			return c.usageError(stderr)
+			return c.UsageError(stderr)
 		}
 		if !*serverSide {
 			if *ifMatch != "" || *ifNoneMatch != "" || *ifModSince != "" || *ifUnmod != "" || *versionID != "" || *replace {
@@ -68,7 +68,7 @@ func cpCmd() *command {
 				errw = os.Stderr
 			}
 			if err := copyFile(pos[0], pos[1], errw, attrs); err != nil {
-				return fail(c, stderr, err)
+				return Fail(c, stderr, err)
 			}
 			return 0
 		}
@@ -94,11 +94,11 @@ func cpCmd() *command {
 		}
 		cl, src, err := clientFor(pos[0])
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		dst, err := filepath.Abs(pos[1])
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		if st, err := os.Stat(dst); err == nil && st.IsDir() {
 			dst = filepath.Join(dst, filepath.Base(src))
@@ -107,13 +107,13 @@ func cpCmd() *command {
 		if !sameMount(src, dst) {
 			n, _, err := resolveElsewhere(dst, cl, true)
 			if err != nil {
-				return fail(c, stderr, err)
+				return Fail(c, stderr, err)
 			}
 			req.DstBucket, req.DstKey = n.Bucket, n.Key
 		}
 		st, err := cl.Copy(req)
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		return printJSON(stdout, st)
 	}

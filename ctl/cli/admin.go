@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -7,58 +7,32 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
-
-	"kfs/mountopts"
 )
 
-func mountCmd() *command {
-	return &command{name: "mount", args: "[flags] [BUCKET[:PREFIX]] MOUNTPOINT",
-		summary: "mount one bucket (or a prefix of it), every bucket, or the credentials file's two buckets",
-		run:     runMount}
-}
-
-func printMountHelp(w io.Writer) {
-	fmt.Fprint(w, `Usage:
-  kfs mount [flags] BUCKET[:PREFIX] MOUNTPOINT   one bucket, or a prefix of it
-  kfs mount [flags] MOUNTPOINT                   every bucket, one directory each (mkdir/rmdir make and remove buckets)
-  kfs mount --config FILE [flags]                PUBLIC_BUCKET at /kfs_public and PRIVATE_BUCKET at /kfs_private
-
-Every flag is also an -o option for fstab (-o name=value, with - or _).
-
-Flags:
-`)
-	printFlags(w, mountopts.FlagSet(io.Discard))
-	fmt.Fprint(w, `
-Examples:
-  kfs mount --config ~/.config/kfs/credentials.json --daemon
-  kfs mount --endpoint http://127.0.0.1:9000 --cache-size 256MiB shared-storage /kfs_public
-  mount -t fuse.kfs shared-storage /kfs_public -o config=/root/.config/kfs/credentials.json,allow_other
-`)
-}
-
-func unmountCmd() *command {
-	c := &command{name: "unmount", alias: "umount", args: "[--lazy] MOUNTPOINT", summary: "unmount (also: fusermount3 -u MOUNTPOINT)",
-		examples: []string{"kfs unmount /kfs_public"}}
-	c.run = func(args []string, stdout, stderr io.Writer) int {
-		fs := c.flags(stdout)
+// Unmount is `kfs unmount`.
+func Unmount() *Command {
+	c := &Command{Name: "unmount", Alias: "umount", Args: "[--lazy] MOUNTPOINT", Summary: "unmount (also: fusermount3 -u MOUNTPOINT)",
+		Examples: []string{"kfs unmount /kfs_public"}}
+	c.Run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.Flags(stdout)
 		lazy := fs.Bool("lazy", false, "detach now, clean up when no longer busy (umount -l)")
-		pos, code, ok := c.parse(fs, args, stderr)
+		pos, code, ok := c.Parse(fs, args, stderr)
 		if !ok {
 			return code
 		}
 		if len(pos) != 1 {
-			return c.usageError(stderr)
+			return c.UsageError(stderr)
 		}
-		if err := unmount(pos[0], *lazy); err != nil {
-			return fail(c, stderr, err)
+		if err := UnmountDir(pos[0], *lazy); err != nil {
+			return Fail(c, stderr, err)
 		}
 		return 0
 	}
 	return c
 }
 
-// unmount detaches dir: directly as root, else through fusermount3.
-func unmount(dir string, lazy bool) error {
+// UnmountDir detaches dir: directly as root, else through fusermount3.
+func UnmountDir(dir string, lazy bool) error {
 	flags := 0
 	if lazy {
 		flags = syscall.MNT_DETACH
@@ -86,30 +60,35 @@ func unmount(dir string, lazy bool) error {
 	return nil
 }
 
-func runHelp(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		printUsage(stdout)
-		return 0
-	}
-	switch args[0] {
-	case "xattrs", "xattr", "attributes":
-		fmt.Fprint(stdout, xattrHelp)
-		return 0
-	case "mount":
-		printMountHelp(stdout)
-		return 0
-	}
-	if c := lookupCommand(args[0]); c != nil {
-		fs := c.flags(stdout)
-		c.parse(fs, []string{"--help"}, stderr)
-		return 0
-	}
-	msg := fmt.Sprintf("kfs help: no help on %q", args[0])
-	if s := suggest(args[0], append(commandNames(), "xattrs")); s != "" {
-		msg += fmt.Sprintf(" (did you mean %s?)", s)
-	}
-	fmt.Fprintln(stderr, msg+"; try kfs help xattrs or kfs --help")
-	return 2
+// Help is `kfs help [COMMAND|xattrs]` over a program's commands; usage
+// prints the program's own usage.
+func Help(t Table, usage func(io.Writer)) *Command {
+	return &Command{Name: "help", Summary: "help on a command, or on a topic: kfs help xattrs", Run: func(args []string, stdout, stderr io.Writer) int {
+		if len(args) == 0 {
+			usage(stdout)
+			return 0
+		}
+		switch args[0] {
+		case "xattrs", "xattr", "attributes":
+			fmt.Fprint(stdout, xattrHelp)
+			return 0
+		}
+		if c := t.Lookup(args[0]); c != nil {
+			if c.Help != nil {
+				c.Help(stdout)
+				return 0
+			}
+			fs := c.Flags(stdout)
+			c.Parse(fs, []string{"--help"}, stderr)
+			return 0
+		}
+		msg := fmt.Sprintf("kfs help: no help on %q", args[0])
+		if s := Suggest(args[0], append(t.Names(), "xattrs")); s != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", s)
+		}
+		fmt.Fprintln(stderr, msg+"; try kfs help xattrs or kfs --help")
+		return 2
+	}}
 }
 
 const xattrHelp = `Extended attributes: what S3 keeps beside the bytes, with setfattr/getfattr.

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -26,8 +26,9 @@ func (h headerFlags) Set(v string) error {
 	return nil
 }
 
-func fail(c *command, stderr io.Writer, err error) int {
-	fmt.Fprintf(stderr, "kfs %s: %v\n", c.name, err)
+// Fail reports a command's error on one line of stderr; the exit code is 1.
+func Fail(c *Command, stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "kfs %s: %v\n", c.Name, err)
 	return 1
 }
 
@@ -52,27 +53,27 @@ func printJSON(w io.Writer, v any) int {
 }
 
 // onePath runs a command taking exactly one path.
-func onePath(c *command, pos []string, stderr io.Writer) (string, bool) {
+func onePath(c *Command, pos []string, stderr io.Writer) (string, bool) {
 	if len(pos) != 1 {
-		c.usageError(stderr)
+		c.UsageError(stderr)
 		return "", false
 	}
 	return pos[0], true
 }
 
-func presignCmd() *command {
-	c := &command{name: "presign", args: "[flags] PATH", summary: "print a presigned URL of a file (GET by default, 7 days)",
-		examples: []string{"kfs presign /kfs_public/movies_data/2020.csv",
+func presignCmd() *Command {
+	c := &Command{Name: "presign", Args: "[flags] PATH", Summary: "print a presigned URL of a file (GET by default, 7 days)",
+		Examples: []string{"kfs presign /kfs_public/movies_data/2020.csv",
 			"kfs presign --method PUT --expires 2h /kfs_private/upload.bin",
 			"kfs presign --expires 1d --response-header response-content-type=text/csv /kfs_private/report.csv"}}
-	c.run = func(args []string, stdout, stderr io.Writer) int {
-		fs := c.flags(stdout)
+	c.Run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.Flags(stdout)
 		method := fs.String("method", "GET", "GET, PUT, DELETE or HEAD")
 		expires := fs.String("expires", "7d", "how long the URL works: 90m, 2h, 1d ... at most 7d")
 		version := fs.String("version-id", "", "a version of the object")
 		headers := headerFlags{}
 		fs.Var(headers, "response-header", "a response-* parameter of the URL, e.g. response-content-type=text/csv (repeatable)")
-		pos, code, ok := c.parse(fs, args, stderr)
+		pos, code, ok := c.Parse(fs, args, stderr)
 		if !ok {
 			return code
 		}
@@ -82,11 +83,11 @@ func presignCmd() *command {
 		}
 		cl, abs, err := clientFor(path)
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		r, err := cl.Presign(ctl.PresignRequest{Path: abs, Method: *method, Expires: *expires, VersionID: *version, ResponseHeaders: headers})
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		fmt.Fprintln(stdout, r.URL)
 		return 0
@@ -94,13 +95,13 @@ func presignCmd() *command {
 	return c
 }
 
-func statCmd() *command {
-	c := &command{name: "stat", args: "[--version-id V] PATH", summary: "everything stat_object says of a file, as JSON",
-		examples: []string{"kfs stat /kfs_private/report.csv", "kfs stat --version-id 3f2a... /kfs_private/report.csv"}}
-	c.run = func(args []string, stdout, stderr io.Writer) int {
-		fs := c.flags(stdout)
+func statCmd() *Command {
+	c := &Command{Name: "stat", Args: "[--version-id V] PATH", Summary: "everything stat_object says of a file, as JSON",
+		Examples: []string{"kfs stat /kfs_private/report.csv", "kfs stat --version-id 3f2a... /kfs_private/report.csv"}}
+	c.Run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.Flags(stdout)
 		version := fs.String("version-id", "", "a version of the object")
-		pos, code, ok := c.parse(fs, args, stderr)
+		pos, code, ok := c.Parse(fs, args, stderr)
 		if !ok {
 			return code
 		}
@@ -110,24 +111,24 @@ func statCmd() *command {
 		}
 		cl, abs, err := clientFor(path)
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		st, err := cl.Stat(ctl.StatRequest{Path: abs, VersionID: *version})
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		return printJSON(stdout, st)
 	}
 	return c
 }
 
-func versionsCmd() *command {
-	c := &command{name: "versions", args: "[-r] PATH", summary: "list the versions and delete markers of a file (-r: of every file under a directory)",
-		examples: []string{"kfs versions /kfs_private/report.csv", "kfs versions -r /kfs_private/data"}}
-	c.run = func(args []string, stdout, stderr io.Writer) int {
-		fs := c.flags(stdout)
+func versionsCmd() *Command {
+	c := &Command{Name: "versions", Args: "[-r] PATH", Summary: "list the versions and delete markers of a file (-r: of every file under a directory)",
+		Examples: []string{"kfs versions /kfs_private/report.csv", "kfs versions -r /kfs_private/data"}}
+	c.Run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.Flags(stdout)
 		rec := fs.Bool("r", false, "every version of every file under the directory")
-		pos, code, ok := c.parse(fs, args, stderr)
+		pos, code, ok := c.Parse(fs, args, stderr)
 		if !ok {
 			return code
 		}
@@ -137,11 +138,11 @@ func versionsCmd() *command {
 		}
 		cl, abs, err := clientFor(path)
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		vs, err := cl.Versions(ctl.VersionsRequest{Path: abs, Recursive: *rec})
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 		if *rec {
@@ -161,13 +162,13 @@ func versionsCmd() *command {
 	return c
 }
 
-func restoreCmd() *command {
-	c := &command{name: "restore", args: "[--version-id V] PATH", summary: "bring back a deleted file of a versioned bucket (or an older version)",
-		examples: []string{"kfs restore /kfs_private/report.csv", "kfs restore --version-id 3f2a... /kfs_private/report.csv"}}
-	c.run = func(args []string, stdout, stderr io.Writer) int {
-		fs := c.flags(stdout)
+func restoreCmd() *Command {
+	c := &Command{Name: "restore", Args: "[--version-id V] PATH", Summary: "bring back a deleted file of a versioned bucket (or an older version)",
+		Examples: []string{"kfs restore /kfs_private/report.csv", "kfs restore --version-id 3f2a... /kfs_private/report.csv"}}
+	c.Run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.Flags(stdout)
 		version := fs.String("version-id", "", "copy this version over the current one instead")
-		pos, code, ok := c.parse(fs, args, stderr)
+		pos, code, ok := c.Parse(fs, args, stderr)
 		if !ok {
 			return code
 		}
@@ -177,27 +178,27 @@ func restoreCmd() *command {
 		}
 		cl, abs, err := clientFor(path)
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		var st ctl.ObjectStat
 		if err := cl.Call("/v1/restore", ctl.RestoreRequest{Path: abs, VersionID: *version}, &st); err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		return printJSON(stdout, st)
 	}
 	return c
 }
 
-func catCmd() *command {
-	c := &command{name: "cat", args: "[--version-id V] [--offset N] [--length N] PATH", summary: "print a file, one version of it, or a byte range (a ranged GET)",
-		examples: []string{"kfs cat --version-id 3f2a... /kfs_private/report.csv > old.csv",
+func catCmd() *Command {
+	c := &Command{Name: "cat", Args: "[--version-id V] [--offset N] [--length N] PATH", Summary: "print a file, one version of it, or a byte range (a ranged GET)",
+		Examples: []string{"kfs cat --version-id 3f2a... /kfs_private/report.csv > old.csv",
 			"kfs cat --version-id 3f2a... --offset 1048576 --length 4096 /kfs_private/big.bin | xxd"}}
-	c.run = func(args []string, stdout, stderr io.Writer) int {
-		fs := c.flags(stdout)
+	c.Run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.Flags(stdout)
 		version := fs.String("version-id", "", "the version to print")
 		offset := fs.Int64("offset", 0, "first byte to print")
 		length := fs.Int64("length", 0, "bytes to print from --offset (0: to the end)")
-		pos, code, ok := c.parse(fs, args, stderr)
+		pos, code, ok := c.Parse(fs, args, stderr)
 		if !ok {
 			return code
 		}
@@ -212,29 +213,29 @@ func catCmd() *command {
 		}
 		cl, abs, err := clientFor(path)
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		if _, err := cl.Stream("/v1/cat", ctl.CatRequest{Path: abs, VersionID: *version, Offset: *offset, Length: *length}, stdout); err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		return 0
 	}
 	return c
 }
 
-func rmCmd() *command {
-	c := &command{name: "rm", args: "[--version-id V | -r] PATH...", summary: "delete files (one version of a file, or every file under a directory in batches)",
-		examples: []string{"kfs rm --version-id 3f2a... /kfs_private/report.csv", "kfs rm -r /kfs_private/old", "kfs rm /kfs_private/a.csv /kfs_private/b.csv"}}
-	c.run = func(args []string, stdout, stderr io.Writer) int {
-		fs := c.flags(stdout)
+func rmCmd() *Command {
+	c := &Command{Name: "rm", Args: "[--version-id V | -r] PATH...", Summary: "delete files (one version of a file, or every file under a directory in batches)",
+		Examples: []string{"kfs rm --version-id 3f2a... /kfs_private/report.csv", "kfs rm -r /kfs_private/old", "kfs rm /kfs_private/a.csv /kfs_private/b.csv"}}
+	c.Run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.Flags(stdout)
 		version := fs.String("version-id", "", "delete this version only")
 		recursive := fs.Bool("r", false, "delete every object under the directory, in batches")
-		pos, code, ok := c.parse(fs, args, stderr)
+		pos, code, ok := c.Parse(fs, args, stderr)
 		if !ok {
 			return code
 		}
 		if len(pos) == 0 || *version != "" && len(pos) > 1 {
-			return c.usageError(stderr)
+			return c.UsageError(stderr)
 		}
 		removed, failed := 0, false
 		for _, path := range pos {
@@ -262,18 +263,18 @@ func rmCmd() *command {
 	return c
 }
 
-func lsCmd() *command {
-	c := &command{name: "ls", args: "[-r] [-l] [--start-after NAME] [--max N] DIR",
-		summary: "list a directory in S3 key order, from a given name on (list_objects with start_after)",
-		examples: []string{"kfs ls --start-after 2019.csv --max 10 /kfs_public/movies_data",
+func lsCmd() *Command {
+	c := &Command{Name: "ls", Args: "[-r] [-l] [--start-after NAME] [--max N] DIR",
+		Summary: "list a directory in S3 key order, from a given name on (list_objects with start_after)",
+		Examples: []string{"kfs ls --start-after 2019.csv --max 10 /kfs_public/movies_data",
 			"kfs ls -r -l /kfs_private/data"}}
-	c.run = func(args []string, stdout, stderr io.Writer) int {
-		fs := c.flags(stdout)
+	c.Run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.Flags(stdout)
 		rec := fs.Bool("r", false, "every file under the directory, not its subdirectories")
 		long := fs.Bool("l", false, "size, last modified and ETag before each path")
 		after := fs.String("start-after", "", "start after this name (or path) in key order")
 		max := fs.Int("max", 0, "at most this many entries (0: all)")
-		pos, code, ok := c.parse(fs, args, stderr)
+		pos, code, ok := c.Parse(fs, args, stderr)
 		if !ok {
 			return code
 		}
@@ -287,11 +288,11 @@ func lsCmd() *command {
 		}
 		cl, abs, err := clientFor(path)
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		ents, err := cl.List(ctl.ListRequest{Path: abs, Recursive: *rec, StartAfter: *after, Max: *max})
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 		for _, e := range ents {

@@ -1,4 +1,4 @@
-package main
+package mountproc
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"kfs/cache/disk"
-	"kfs/fs/store/s3store"
+	"kfs/fs/store"
 	"kfs/fs/upload"
 	"kfs/mountopts"
 )
@@ -28,7 +28,7 @@ import (
 // process holds (a crash's, in any slot, or in a <hash>-<pid> folder of
 // earlier versions) are replayed: their uploads aborted, their renames
 // and deletions adopted by this mount's journal, and their files removed.
-func prepareCacheDir(o mountopts.Options, m mountopts.Mount, st *s3store.Store, l *slog.Logger) (string, *upload.Journal, []upload.Rename, error) {
+func prepareCacheDir(o mountopts.Options, m mountopts.Mount, st store.Multipart, l *slog.Logger) (string, *upload.Journal, []upload.Rename, error) {
 	base := cacheBase(o)
 	sum := sha256.Sum256([]byte(o.Endpoint + "\x00" + m.Bucket + "\x00" + m.Prefix))
 	dir := filepath.Join(base, hex.EncodeToString(sum[:8]))
@@ -94,7 +94,7 @@ func journalSlot(dir string) (*upload.Journal, error) {
 
 // adoptOrphans replays into j the journals of dir (and of <dir>-<pid>
 // folders) that no live process holds.
-func adoptOrphans(ctx context.Context, j *upload.Journal, dir string, st *s3store.Store, l *slog.Logger) {
+func adoptOrphans(ctx context.Context, j *upload.Journal, dir string, st store.Multipart, l *slog.Logger) {
 	paths, _ := filepath.Glob(filepath.Join(dir, "uploads*.journal"))
 	legacy, _ := filepath.Glob(dir + "-*/uploads.journal")
 	for _, p := range append(paths, legacy...) {

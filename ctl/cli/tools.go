@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -42,37 +42,37 @@ func sameMount(a, b string) bool {
 	return err1 == nil && err2 == nil && ma == mb
 }
 
-func composeCmd() *command {
-	c := &command{name: "compose", args: "[--content-type T] [--metadata k=v]... DST SRC...", summary: "concatenate files into DST server side (all sources but the last >= 5 MiB)",
-		examples: []string{"kfs compose /kfs_private/all.csv /kfs_private/part1.csv /kfs_private/part2.csv",
+func composeCmd() *Command {
+	c := &Command{Name: "compose", Args: "[--content-type T] [--metadata k=v]... DST SRC...", Summary: "concatenate files into DST server side (all sources but the last >= 5 MiB)",
+		Examples: []string{"kfs compose /kfs_private/all.csv /kfs_private/part1.csv /kfs_private/part2.csv",
 			"kfs compose --content-type text/csv --metadata source=export /kfs_private/all.dat /kfs_private/p1 /kfs_private/p2"}}
-	c.run = func(args []string, stdout, stderr io.Writer) int {
-		fs := c.flags(stdout)
+	c.Run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.Flags(stdout)
 		ct := fs.String("content-type", "", "Content-Type of the result (default: from DST's extension, else application/octet-stream)")
 		meta := headerFlags{}
 		fs.Var(meta, "metadata", "user metadata k=v of the result (repeatable)")
-		pos, code, ok := c.parse(fs, args, stderr)
+		pos, code, ok := c.Parse(fs, args, stderr)
 		if !ok {
 			return code
 		}
 		if len(pos) < 2 {
-			return c.usageError(stderr)
+			return c.UsageError(stderr)
 		}
 		cl, dst, err := clientFor(pos[0])
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		req := ctl.ComposeRequest{Dst: dst, ContentType: *ct, Metadata: meta}
 		for i, s := range pos[1:] {
 			abs, err := filepath.Abs(s)
 			if err != nil {
-				return fail(c, stderr, err)
+				return Fail(c, stderr, err)
 			}
 			req.Srcs = append(req.Srcs, abs)
 			if !sameMount(dst, abs) {
 				n, _, err := resolveElsewhere(abs, cl, false)
 				if err != nil {
-					return fail(c, stderr, err)
+					return Fail(c, stderr, err)
 				}
 				for len(req.SrcRefs) < i {
 					req.SrcRefs = append(req.SrcRefs, ctl.ObjectName{})
@@ -82,19 +82,19 @@ func composeCmd() *command {
 		}
 		st, err := cl.Compose(req)
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		return printJSON(stdout, st)
 	}
 	return c
 }
 
-func selectCmd() *command {
-	c := &command{name: "select", args: "PATH --sql QUERY [flags]", summary: "run S3 Select on a CSV, JSON or Parquet file; records go to stdout",
-		examples: []string{`kfs select /kfs_public/movies_data/2020.csv --sql "select title from S3Object where rating > '7.5'"`,
+func selectCmd() *Command {
+	c := &Command{Name: "select", Args: "PATH --sql QUERY [flags]", Summary: "run S3 Select on a CSV, JSON or Parquet file; records go to stdout",
+		Examples: []string{`kfs select /kfs_public/movies_data/2020.csv --sql "select title from S3Object where rating > '7.5'"`,
 			`kfs select data.json.gz --sql "select * from S3Object s" --output json   # input and compression from the name`}}
-	c.run = func(args []string, stdout, stderr io.Writer) int {
-		fs := c.flags(stdout)
+	c.Run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.Flags(stdout)
 		var r ctl.SelectRequest
 		fs.StringVar(&r.SQL, "sql", "", "the query, e.g. \"select * from S3Object\"")
 		fs.StringVar(&r.Input, "input", "", "csv, json or parquet (default: from the file name, else csv)")
@@ -104,7 +104,7 @@ func selectCmd() *command {
 		fs.StringVar(&r.Compression, "compression", "", "none, gzip or bzip2 (default: from the file name)")
 		fs.StringVar(&r.Output, "output", "csv", "csv or json")
 		stats := fs.Bool("stats", false, "print bytes scanned, processed and returned to stderr")
-		pos, code, ok := c.parse(fs, args, stderr)
+		pos, code, ok := c.Parse(fs, args, stderr)
 		if !ok {
 			return code
 		}
@@ -119,18 +119,18 @@ func selectCmd() *command {
 		inferSelect(&r, path)
 		cl, abs, err := clientFor(path)
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		r.Path = abs
 		trailer, err := cl.Stream("/v1/select", r, stdout)
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		var st ctl.SelectStats
 		if raw := trailer.Get(ctl.StatsTrailer); raw != "" {
 			var e struct{ Error string }
 			if json.Unmarshal([]byte(raw), &e) == nil && e.Error != "" {
-				return fail(c, stderr, fmt.Errorf("select stopped: %s", e.Error))
+				return Fail(c, stderr, fmt.Errorf("select stopped: %s", e.Error))
 			}
 			_ = json.Unmarshal([]byte(raw), &st)
 		}
@@ -168,14 +168,14 @@ func inferSelect(r *ctl.SelectRequest, path string) {
 	}
 }
 
-func watchCmd() *command {
-	c := &command{name: "watch", args: "[--events E,...] [--suffix S] DIR", summary: "print one JSON line per bucket event under DIR",
-		examples: []string{"kfs watch /kfs_private", "kfs watch --events created --suffix .csv /kfs_private/incoming"}}
-	c.run = func(args []string, stdout, stderr io.Writer) int {
-		fs := c.flags(stdout)
+func watchCmd() *Command {
+	c := &Command{Name: "watch", Args: "[--events E,...] [--suffix S] DIR", Summary: "print one JSON line per bucket event under DIR",
+		Examples: []string{"kfs watch /kfs_private", "kfs watch --events created --suffix .csv /kfs_private/incoming"}}
+	c.Run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.Flags(stdout)
 		events := fs.String("events", "created,removed", "comma-separated: created, removed, accessed, or full names (s3:ObjectCreated:Put)")
 		suffix := fs.String("suffix", "", "only keys ending so, e.g. .csv")
-		pos, code, ok := c.parse(fs, args, stderr)
+		pos, code, ok := c.Parse(fs, args, stderr)
 		if !ok {
 			return code
 		}
@@ -185,7 +185,7 @@ func watchCmd() *command {
 		}
 		cl, abs, err := clientFor(path)
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		if st, err := cl.Status(); err == nil && !eventSourceLive(st) {
 			fmt.Fprintln(stderr, "kfs watch: this mount has no live event source, so only the listen API can deliver events (the pinned MinIO never flushes it);"+
@@ -193,7 +193,7 @@ func watchCmd() *command {
 		}
 		req := ctl.WatchRequest{Path: abs, Suffix: *suffix, Events: strings.Split(*events, ",")}
 		if _, err := cl.Stream("/v1/watch", req, stdout); err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		return 0
 	}
@@ -215,15 +215,15 @@ func eventSourceLive(st ctl.Status) bool {
 	return false
 }
 
-func mbCmd() *command {
-	c := &command{name: "mb", args: "[--with-lock] [--versioning] [--region R] DIR/NAME", summary: "make a bucket (DIR: the root of an all-buckets mount)",
-		examples: []string{"kfs mb /mnt/s3/reports", "kfs mb --with-lock /mnt/s3/audit   # object lock is chosen at creation only"}}
-	c.run = func(args []string, stdout, stderr io.Writer) int {
-		fs := c.flags(stdout)
+func mbCmd() *Command {
+	c := &Command{Name: "mb", Args: "[--with-lock] [--versioning] [--region R] DIR/NAME", Summary: "make a bucket (DIR: the root of an all-buckets mount)",
+		Examples: []string{"kfs mb /mnt/s3/reports", "kfs mb --with-lock /mnt/s3/audit   # object lock is chosen at creation only"}}
+	c.Run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.Flags(stdout)
 		lock := fs.Bool("with-lock", false, "with object lock (and versioning); it cannot be added later")
 		ver := fs.Bool("versioning", false, "with versioning enabled")
 		region := fs.String("region", "", "region of the bucket (default: the server's)")
-		pos, code, ok := c.parse(fs, args, stderr)
+		pos, code, ok := c.Parse(fs, args, stderr)
 		if !ok {
 			return code
 		}
@@ -233,12 +233,12 @@ func mbCmd() *command {
 		}
 		cl, abs, err := clientFor(filepath.Dir(path))
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		var b ctl.Bucket
 		req := ctl.MakeBucketRequest{Path: filepath.Join(abs, filepath.Base(path)), ObjectLock: *lock, Versioning: *ver, Region: *region}
 		if err := cl.Call("/v1/mb", req, &b); err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		fmt.Fprintf(stdout, "made bucket %s\n", b.Name)
 		return 0
@@ -246,11 +246,11 @@ func mbCmd() *command {
 	return c
 }
 
-func rbCmd() *command {
-	c := &command{name: "rb", args: "DIR/NAME", summary: "remove an empty bucket", examples: []string{"kfs rb /mnt/s3/reports"}}
-	c.run = func(args []string, stdout, stderr io.Writer) int {
-		fs := c.flags(stdout)
-		pos, code, ok := c.parse(fs, args, stderr)
+func rbCmd() *Command {
+	c := &Command{Name: "rb", Args: "DIR/NAME", Summary: "remove an empty bucket", Examples: []string{"kfs rb /mnt/s3/reports"}}
+	c.Run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.Flags(stdout)
+		pos, code, ok := c.Parse(fs, args, stderr)
 		if !ok {
 			return code
 		}
@@ -260,11 +260,11 @@ func rbCmd() *command {
 		}
 		cl, abs, err := clientFor(path)
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		var b ctl.Bucket
 		if err := cl.Call("/v1/rb", ctl.RemoveBucketRequest{Path: abs}, &b); err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		fmt.Fprintf(stdout, "removed bucket %s\n", b.Name)
 		return 0
@@ -272,12 +272,12 @@ func rbCmd() *command {
 	return c
 }
 
-func bucketsCmd() *command {
-	c := &command{name: "buckets", args: "PATH", summary: "list the buckets the credentials of the mount holding PATH see",
-		examples: []string{"kfs buckets /kfs_public"}}
-	c.run = func(args []string, stdout, stderr io.Writer) int {
-		fs := c.flags(stdout)
-		pos, code, ok := c.parse(fs, args, stderr)
+func bucketsCmd() *Command {
+	c := &Command{Name: "buckets", Args: "PATH", Summary: "list the buckets the credentials of the mount holding PATH see",
+		Examples: []string{"kfs buckets /kfs_public"}}
+	c.Run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.Flags(stdout)
+		pos, code, ok := c.Parse(fs, args, stderr)
 		if !ok {
 			return code
 		}
@@ -287,11 +287,11 @@ func bucketsCmd() *command {
 		}
 		cl, _, err := clientFor(path)
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		bs, err := cl.Buckets()
 		if err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 		for _, b := range bs {
 			fmt.Fprintf(stdout, "%s\t%s\n", b.Created.Format("2006-01-02T15:04:05Z"), b.Name)
@@ -301,12 +301,12 @@ func bucketsCmd() *command {
 	return c
 }
 
-func statusCmd() *command {
-	c := &command{name: "status", args: "[PATH]", summary: "the mount serving PATH (every kfs mount without PATH): bucket, endpoint, cache, uploads, events, problems",
-		examples: []string{"kfs status", "kfs status /kfs_private"}}
-	c.run = func(args []string, stdout, stderr io.Writer) int {
-		fs := c.flags(stdout)
-		pos, code, ok := c.parse(fs, args, stderr)
+func statusCmd() *Command {
+	c := &Command{Name: "status", Args: "[PATH]", Summary: "the mount serving PATH (every kfs mount without PATH): bucket, endpoint, cache, uploads, events, problems",
+		Examples: []string{"kfs status", "kfs status /kfs_private"}}
+	c.Run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.Flags(stdout)
+		pos, code, ok := c.Parse(fs, args, stderr)
 		if !ok {
 			return code
 		}
@@ -314,7 +314,7 @@ func statusCmd() *command {
 		case 0:
 			mps, err := ctl.Mounts()
 			if err != nil {
-				return fail(c, stderr, err)
+				return Fail(c, stderr, err)
 			}
 			all := []any{}
 			failed := 0
@@ -348,25 +348,25 @@ func statusCmd() *command {
 		case 1:
 			cl, _, err := clientFor(pos[0])
 			if err != nil {
-				return fail(c, stderr, err)
+				return Fail(c, stderr, err)
 			}
 			st, err := cl.Status()
 			if err != nil {
-				return fail(c, stderr, err)
+				return Fail(c, stderr, err)
 			}
 			return printJSON(stdout, st)
 		}
-		return c.usageError(stderr)
+		return c.UsageError(stderr)
 	}
 	return c
 }
 
-func metricsCmd() *command {
-	c := &command{name: "metrics", args: "[PATH]", summary: "print the Prometheus metrics of the kfs process serving PATH (of every mount without PATH)",
-		examples: []string{"kfs metrics /kfs_private | grep kfs_s3_requests_total", "kfs mount --metrics-addr 127.0.0.1:9567 ...   # for a scraper"}}
-	c.run = func(args []string, stdout, stderr io.Writer) int {
-		fs := c.flags(stdout)
-		pos, code, ok := c.parse(fs, args, stderr)
+func metricsCmd() *Command {
+	c := &Command{Name: "metrics", Args: "[PATH]", Summary: "print the Prometheus metrics of the kfs process serving PATH (of every mount without PATH)",
+		Examples: []string{"kfs metrics /kfs_private | grep kfs_s3_requests_total", "kfs mount --metrics-addr 127.0.0.1:9567 ...   # for a scraper"}}
+	c.Run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.Flags(stdout)
+		pos, code, ok := c.Parse(fs, args, stderr)
 		if !ok {
 			return code
 		}
@@ -376,24 +376,24 @@ func metricsCmd() *command {
 		case 1:
 			cl, _, err := clientFor(pos[0])
 			if err != nil {
-				return fail(c, stderr, err)
+				return Fail(c, stderr, err)
 			}
 			if err := cl.Metrics(stdout); err != nil {
-				return fail(c, stderr, err)
+				return Fail(c, stderr, err)
 			}
 			return 0
 		}
-		return c.usageError(stderr)
+		return c.UsageError(stderr)
 	}
 	return c
 }
 
 // allMetrics prints the metrics of every kfs process with a mount, once
 // per process (its mounts share them).
-func allMetrics(c *command, stdout, stderr io.Writer) int {
+func allMetrics(c *Command, stdout, stderr io.Writer) int {
 	mps, err := ctl.Mounts()
 	if err != nil {
-		return fail(c, stderr, err)
+		return Fail(c, stderr, err)
 	}
 	seen := map[int]bool{}
 	for _, mp := range mps {
@@ -416,11 +416,11 @@ func allMetrics(c *command, stdout, stderr io.Writer) int {
 		seen[st.PID] = true
 		fmt.Fprintf(stdout, "# kfs process %d, serving %s\n", st.PID, mp)
 		if err := cl.Metrics(stdout); err != nil {
-			return fail(c, stderr, err)
+			return Fail(c, stderr, err)
 		}
 	}
 	if len(seen) == 0 {
-		return fail(c, stderr, fmt.Errorf("no kfs mount answered"))
+		return Fail(c, stderr, fmt.Errorf("no kfs mount answered"))
 	}
 	return 0
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -12,18 +12,18 @@ import (
 	"kfs/ctl"
 )
 
-func warmCmd() *command {
-	c := &command{name: "warm", args: "[-j N] PATH...", summary: "fetch files (directories: every file under them) into the mount's disk cache, so they read at local speed",
-		examples: []string{"kfs warm /kfs_public/movies_data", "kfs warm -j 8 /kfs_private/train/*.parquet"}}
-	c.run = func(args []string, stdout, stderr io.Writer) int {
-		fs := c.flags(stdout)
+func warmCmd() *Command {
+	c := &Command{Name: "warm", Args: "[-j N] PATH...", Summary: "fetch files (directories: every file under them) into the mount's disk cache, so they read at local speed",
+		Examples: []string{"kfs warm /kfs_public/movies_data", "kfs warm -j 8 /kfs_private/train/*.parquet"}}
+	c.Run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.Flags(stdout)
 		jobs := fs.Int("j", 4, "files fetched at once")
-		pos, code, ok := c.parse(fs, args, stderr)
+		pos, code, ok := c.Parse(fs, args, stderr)
 		if !ok {
 			return code
 		}
 		if len(pos) == 0 || *jobs < 1 || *jobs > 64 {
-			return c.usageError(stderr)
+			return c.UsageError(stderr)
 		}
 		var files []warmFile
 		var total int64

@@ -1,4 +1,4 @@
-package main
+package mountproc
 
 import (
 	"context"
@@ -21,6 +21,7 @@ import (
 	"kfs/cache"
 	"kfs/cache/disk"
 	"kfs/ctl"
+	"kfs/ctl/cli"
 	"kfs/ctl/metrics"
 	kfs "kfs/fs"
 	"kfs/fs/store/s3store"
@@ -28,10 +29,11 @@ import (
 	"kfs/mountopts"
 )
 
-func runMount(args []string, stdout, stderr io.Writer) int {
+// Run is `kfs mount ARGS`; it returns the exit code.
+func Run(args []string, stdout, stderr io.Writer) int {
 	for _, a := range args {
 		if a == "-h" || a == "-help" || a == "--help" {
-			printMountHelp(stdout)
+			PrintHelp(stdout)
 			return 0
 		}
 	}
@@ -220,7 +222,7 @@ func waitUnmounted(mounts []*mounted, sigs <-chan os.Signal, done <-chan struct{
 			for _, m := range mounts {
 				var err error
 				if lazy {
-					err = unmount(m.mountpoint, true)
+					err = cli.UnmountDir(m.mountpoint, true)
 				} else {
 					err = m.srv.Unmount()
 				}
