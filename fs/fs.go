@@ -52,7 +52,6 @@ type Config struct {
 	EntryTTL          time.Duration // also how long kfs trusts its own listings
 	NegativeTTL       time.Duration // how long "no such name" is trusted
 	ReadOnly          bool
-	BlockSize         int64
 	MaxReadahead      int64
 	ACL               bool          // store POSIX ACLs (the kernel enforces them)
 	Mountpoint        string        // where the filesystem is mounted (to recognise descriptors of it)

@@ -194,7 +194,7 @@ func TestAllBucketsRootOnFake(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "mnt")
 	os.Mkdir(dir, 0o755)
 	cfg := kfs.Config{FileMode: 0o644, DirMode: 0o755, AttrTTL: time.Minute, EntryTTL: time.Minute, NegativeTTL: time.Second,
-		BlockSize: 1 << 20, Mountpoint: dir}
+		Mountpoint: dir}
 	fsys := kfs.New(m, cache.New(8<<20, 1<<20, time.Minute), upload.New(upload.Config{Store: m, Dir: t.TempDir()}), cfg)
 	srv, err := fsys.Mount(dir, fsys.AllBucketsRoot(), kfs.MountConfig{Name: "kfs:all"}, nil)
 	if err != nil {

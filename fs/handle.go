@@ -41,8 +41,7 @@ var (
 
 func newHandle(n *fileNode, write bool, pid uint32) *handle {
 	f := n.fsys
-	return &handle{node: n, write: write, pid: pid, ra: cache.Readahead{BlockSize: f.cfg.BlockSize, Max: f.cfg.MaxReadahead,
-		Slack: min(f.cfg.BlockSize, 1<<20), Shared: f.streams}}
+	return &handle{node: n, write: write, pid: pid, ra: f.blocks.Readahead(f.cfg.MaxReadahead, f.streams)}
 }
 
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {

@@ -42,12 +42,12 @@ func mountFake(t *testing.T, opts ...mountOpt) *fakeMount {
 	dir := filepath.Join(base, "mnt")
 	os.Mkdir(dir, 0o755)
 	cfg := kfs.Config{UID: 0, GID: 0, FileMode: 0o644, DirMode: 0o755, AttrTTL: time.Minute, EntryTTL: time.Minute,
-		NegativeTTL: 5 * time.Second, BlockSize: 1 << 20, MaxReadahead: 4 << 20, Mountpoint: dir, Log: log}
+		NegativeTTL: 5 * time.Second, MaxReadahead: 4 << 20, Mountpoint: dir, Log: log}
 	ucfg := upload.Config{Store: m, Dir: t.TempDir(), PartSize: 5 << 20, DiskLimit: 1 << 30, Log: log}
 	for _, o := range opts {
 		o(&cfg, &ucfg)
 	}
-	fsys := kfs.New(m, cache.New(16<<20, int(cfg.BlockSize), time.Minute), upload.New(ucfg), cfg)
+	fsys := kfs.New(m, cache.New(16<<20, 1<<20, time.Minute), upload.New(ucfg), cfg)
 	srv, err := fsys.Mount(dir, fsys.BucketRoot("bkt", ""), kfs.MountConfig{Name: "kfs:test", AllowOther: true}, nil)
 	if err != nil {
 		t.Fatal(err)

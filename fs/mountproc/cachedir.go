@@ -145,7 +145,8 @@ func checkPrivateDir(dir string) error {
 	return nil
 }
 
-// openDiskCache opens the dataset cache under the cache directory, or
+// openDiskCache opens the dataset cache under the cache directory, in the
+// block cache's blocks (fills arrive in them), or
 // returns nil with --disk-cache-size 0. Each kfs process has a slot of its
 // own (objects/0, objects/1, ...: one process per slot, entries named by
 // endpoint, bucket, key and version), so separate `kfs mount` commands
@@ -153,7 +154,7 @@ func checkPrivateDir(dir string) error {
 // the same endpoint and mounts, waiting up to 15 s for it (a remount right
 // after an unmount, whose process is still exiting), else the first free
 // one.
-func openDiskCache(o mountopts.Options, l *slog.Logger) (*disk.Cache, error) {
+func openDiskCache(o mountopts.Options, blockSize int64, l *slog.Logger) (*disk.Cache, error) {
 	if o.DiskCache == 0 {
 		return nil, nil
 	}
@@ -181,7 +182,7 @@ func openDiskCache(o mountopts.Options, l *slog.Logger) (*disk.Cache, error) {
 	open := func(slot int, wait time.Duration) (*disk.Cache, error) {
 		d := filepath.Join(dir, strconv.Itoa(slot))
 		slotDir = d
-		c, err := disk.Open(disk.Config{Dir: d, MaxBytes: o.DiskCache, BlockSize: o.BlockSize, Endpoint: o.Endpoint,
+		c, err := disk.Open(disk.Config{Dir: d, MaxBytes: o.DiskCache, BlockSize: blockSize, Endpoint: o.Endpoint,
 			LockWait: wait, Log: l.With("cache", d)})
 		if err == nil {
 			_ = os.WriteFile(filepath.Join(d, "owner"), []byte(owner), 0o600)

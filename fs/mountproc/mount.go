@@ -176,7 +176,7 @@ func start(ctx context.Context, o mountopts.Options, logger *slog.Logger, probs 
 	debug.SetMemoryLimit(o.CacheSize + o.CacheSize/2 + 32<<20)
 	p := &process{o: o, st: st, blocks: cache.New(o.CacheSize, int(o.BlockSize), 2*time.Minute), hub: ctl.NewHub(),
 		log: logger, probs: probs, metrics: met}
-	if p.disk, err = openDiskCache(o, logger); err != nil {
+	if p.disk, err = openDiskCache(o, p.blocks.BlockSize(), logger); err != nil {
 		return nil, exitError{2, err}
 	}
 	if p.sources, err = startEvents(ctx, o, st, p.hub, logger); err != nil {
@@ -259,7 +259,7 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 	mt.fsys = kfs.New(st, blocks, pipe, kfs.Config{
 		UID: o.UID, GID: o.GID, FileMode: uint32(o.FileMode), DirMode: uint32(o.DirMode),
 		AttrTTL: o.AttrTTL, EntryTTL: o.EntryTTL, NegativeTTL: o.NegativeTTL, ReadOnly: o.ReadOnly,
-		BlockSize: o.BlockSize, MaxReadahead: o.MaxReadahead, ACL: o.ACL, Mountpoint: m.Mountpoint, Log: log,
+		MaxReadahead: o.MaxReadahead, ACL: o.ACL, Mountpoint: m.Mountpoint, Log: log,
 		Renames: renameJ, Deletes: deleteJ, EventsLive: p.webhookLive, Revalidate: o.Revalidate,
 		Disk: p.disk, Passthrough: o.Passthrough, Attrs: attrsJ})
 	registerMount(p.metrics, m.Mountpoint, mt.fsys)
