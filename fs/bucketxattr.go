@@ -269,37 +269,9 @@ func (d *dirNode) setBucket(ctx context.Context, n xattrs.Name, value string, fl
 		}
 		return s.SetEncryption(ctx, b, store.Encryption(e))
 	case xattrs.Lifecycle, xattrs.Notification:
-		var doc []byte
-		if !remove {
-			conv := xattrs.LifecycleFromJSON
-			if n.Kind == xattrs.Notification {
-				conv = xattrs.NotificationFromJSON
-			}
-			var err error
-			if doc, err = conv(value); err != nil {
-				return err
-			}
-		}
-		if n.Kind == xattrs.Notification {
-			return s.SetNotification(ctx, b, doc)
-		}
-		return s.SetLifecycle(ctx, b, doc)
+		return d.setBucketDoc(ctx, n.Kind, value, remove)
 	case xattrs.ObjectLock:
-		if remove {
-			return fmt.Errorf("object lock cannot be turned off once a bucket has it (set \"Enabled\" to clear the default retention): %w", syscall.EPERM)
-		}
-		l, err := xattrs.ParseObjectLock(value)
-		if err != nil {
-			return err
-		}
-		cur, err := s.GetObjectLock(ctx, b)
-		if err != nil {
-			return err
-		}
-		if !cur.Enabled {
-			return fmt.Errorf("bucket %s was made without object lock (it can only be chosen when a bucket is made: kfs mb --with-lock): %w", b, store.ErrNoObjectLock)
-		}
-		return s.SetObjectLock(ctx, b, store.ObjectLock(l))
+		return d.setObjectLock(ctx, value, remove)
 	case xattrs.Policy:
 		if remove {
 			return s.SetPolicy(ctx, b, "")
@@ -310,4 +282,44 @@ func (d *dirNode) setBucket(ctx context.Context, n xattrs.Name, value string, fl
 		return s.SetPolicy(ctx, b, value)
 	}
 	return syscall.EOPNOTSUPP
+}
+
+// setBucketDoc sets (or with remove, deletes) the bucket's lifecycle or
+// notification configuration, given as JSON.
+func (d *dirNode) setBucketDoc(ctx context.Context, kind xattrs.Kind, value string, remove bool) error {
+	var doc []byte
+	if !remove {
+		conv := xattrs.LifecycleFromJSON
+		if kind == xattrs.Notification {
+			conv = xattrs.NotificationFromJSON
+		}
+		var err error
+		if doc, err = conv(value); err != nil {
+			return err
+		}
+	}
+	if kind == xattrs.Notification {
+		return d.fsys.store.SetNotification(ctx, d.bucket, doc)
+	}
+	return d.fsys.store.SetLifecycle(ctx, d.bucket, doc)
+}
+
+// setObjectLock sets the default retention of a bucket made with object
+// lock; lock itself is never turned off.
+func (d *dirNode) setObjectLock(ctx context.Context, value string, remove bool) error {
+	if remove {
+		return fmt.Errorf("object lock cannot be turned off once a bucket has it (set \"Enabled\" to clear the default retention): %w", syscall.EPERM)
+	}
+	l, err := xattrs.ParseObjectLock(value)
+	if err != nil {
+		return err
+	}
+	cur, err := d.fsys.store.GetObjectLock(ctx, d.bucket)
+	if err != nil {
+		return err
+	}
+	if !cur.Enabled {
+		return fmt.Errorf("bucket %s was made without object lock (it can only be chosen when a bucket is made: kfs mb --with-lock): %w", d.bucket, store.ErrNoObjectLock)
+	}
+	return d.fsys.store.SetObjectLock(ctx, d.bucket, store.ObjectLock(l))
 }

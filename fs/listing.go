@@ -226,7 +226,6 @@ const missesVerified = 8
 // targeted lookup per name. A listing made for this lookup answers it
 // whatever the TTLs (a TTL of 0 means "always ask").
 func (d *dirNode) lookupEntry(ctx context.Context, name string) (dirEntry, error) {
-	notFound := func() (dirEntry, error) { return dirEntry{}, fmt.Errorf("%s: %w", d.path(name), store.ErrNotFound) }
 	d.adoptAhead(ctx)
 	for {
 		now := time.Now()
@@ -234,13 +233,7 @@ func (d *dirNode) lookupEntry(ctx context.Context, name string) (dirEntry, error
 		if e, found, known := d.cachedLocked(name, now, d.listing, false); known {
 			verify := !found && d.verifyMissLocked(now)
 			d.mu.Unlock()
-			if verify {
-				return d.targetedLookup(ctx, name)
-			}
-			if !found {
-				return notFound()
-			}
-			return e, nil
+			return d.answer(ctx, name, e, found, verify)
 		}
 		if w := d.listWait; w != nil {
 			d.mu.Unlock()
@@ -260,35 +253,46 @@ func (d *dirNode) lookupEntry(ctx context.Context, name string) (dirEntry, error
 		w := make(chan struct{})
 		d.listWait, d.listedAt = w, now
 		d.mu.Unlock()
-
-		l, err := d.listFirstPage(ctx, now)
-		var (
-			e            dirEntry
-			found, known bool
-		)
-		verify := false
-		d.mu.Lock()
-		if err == nil {
-			d.installLocked(l)
-			e, found, known = d.cachedLocked(name, now, l, true) // l is shared from here: under mu
-			// Even a listing made now can lack a name: MinIO does not list
-			// the keys under an object of the same name (s3fs's "dir").
-			verify = known && !found && d.verifyMissLocked(now)
-		}
-		d.listWait = nil
-		d.mu.Unlock()
-		close(w)
+		e, found, known, verify, err := d.listForLookup(ctx, name, now, w)
 		if err != nil {
 			return dirEntry{}, err
 		}
-		switch {
-		case found:
-			return e, nil
-		case known && !verify:
-			return notFound()
+		if !known {
+			return d.targetedLookup(ctx, name)
 		}
+		return d.answer(ctx, name, e, found, verify)
+	}
+}
+
+// listForLookup lists the first page of the directory for a lookup of
+// name, installs it and says what it knows of name; it ends the wait w
+// other lookups meanwhile block on.
+func (d *dirNode) listForLookup(ctx context.Context, name string, now time.Time, w chan struct{}) (e dirEntry, found, known, verify bool, err error) {
+	l, err := d.listFirstPage(ctx, now)
+	d.mu.Lock()
+	if err == nil {
+		d.installLocked(l)
+		e, found, known = d.cachedLocked(name, now, l, true) // l is shared from here: under mu
+		// Even a listing made now can lack a name: MinIO does not list
+		// the keys under an object of the same name (s3fs's "dir").
+		verify = known && !found && d.verifyMissLocked(now)
+	}
+	d.listWait = nil
+	d.mu.Unlock()
+	close(w)
+	return e, found, known, verify, err
+}
+
+// answer turns what a listing says of name into the lookup's answer: the
+// entry, a targeted lookup when a miss must be verified, else not found.
+func (d *dirNode) answer(ctx context.Context, name string, e dirEntry, found, verify bool) (dirEntry, error) {
+	switch {
+	case found:
+		return e, nil
+	case verify:
 		return d.targetedLookup(ctx, name)
 	}
+	return dirEntry{}, fmt.Errorf("%s: %w", d.path(name), store.ErrNotFound)
 }
 
 // adoptAhead takes the listing a tree walk made of this directory ahead

@@ -121,58 +121,30 @@ func (n *fileNode) storedSet(ctx context.Context) (map[string][]byte, error) {
 }
 
 func (n *fileNode) s3Value(ctx context.Context, name xattrs.Name) (string, error) {
-	key := n.objKey()
 	if n.uploadPending() {
 		return n.pendingValue(name)
 	}
+	ref := store.ObjectRef{Bucket: n.bucket, Key: n.objKey()}
 	switch name.Kind {
 	case xattrs.Tag, xattrs.Tags:
-		tags, err := n.fsys.store.GetTags(ctx, store.ObjectRef{Bucket: n.bucket, Key: key})
-		if err != nil {
-			return "", err
-		}
-		if name.Kind == xattrs.Tags {
-			if len(tags) == 0 {
-				return "", xattrs.ErrNoData
-			}
-			return xattrs.FormatTags(tags), nil
-		}
-		if v, ok := tags[name.Arg]; ok {
-			return v, nil
-		}
-		return "", xattrs.ErrNoData
+		return n.tagValue(ctx, ref, name)
 	case xattrs.Retention:
-		r, err := n.fsys.store.GetRetention(ctx, store.ObjectRef{Bucket: n.bucket, Key: key})
-		mode, until := r.Mode, r.Until
+		r, err := n.fsys.store.GetRetention(ctx, ref)
 		if err != nil {
 			return "", err
 		}
-		if mode == "" {
+		if r.Mode == "" {
 			return "", xattrs.ErrNoData
 		}
-		return xattrs.FormatRetention(xattrs.RetentionValue{Mode: mode, Until: until}), nil
+		return xattrs.FormatRetention(xattrs.RetentionValue{Mode: r.Mode, Until: r.Until}), nil
 	case xattrs.LegalHold:
-		on, err := n.fsys.store.GetLegalHold(ctx, store.ObjectRef{Bucket: n.bucket, Key: key})
+		on, err := n.fsys.store.GetLegalHold(ctx, ref)
 		if err != nil {
 			return "", err
 		}
 		return xattrs.FormatLegalHold(on), nil
 	case xattrs.VersionID, xattrs.StorageClass:
-		info, err := n.fsys.store.Stat(ctx, store.ObjectRef{Bucket: n.bucket, Key: key})
-		if err != nil {
-			return "", err
-		}
-		v := info.VersionID
-		if name.Kind == xattrs.StorageClass {
-			v = info.StorageClass
-			if v == "" {
-				v = "STANDARD"
-			}
-		}
-		if v == "" || v == "null" {
-			return "", xattrs.ErrNoData
-		}
-		return v, nil
+		return n.headValue(ctx, ref, name)
 	}
 	info, err := n.current(ctx)
 	if err != nil {
@@ -186,6 +158,44 @@ func (n *fileNode) s3Value(ctx context.Context, name xattrs.Name) (string, error
 	}
 	v, ok := info.Meta[name.Arg]
 	if !ok || posixKeys[name.Arg] {
+		return "", xattrs.ErrNoData
+	}
+	return v, nil
+}
+
+// tagValue answers user.s3.tags (the set) or user.s3.tag.<Key> (one).
+func (n *fileNode) tagValue(ctx context.Context, ref store.ObjectRef, name xattrs.Name) (string, error) {
+	tags, err := n.fsys.store.GetTags(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	if name.Kind == xattrs.Tags {
+		if len(tags) == 0 {
+			return "", xattrs.ErrNoData
+		}
+		return xattrs.FormatTags(tags), nil
+	}
+	if v, ok := tags[name.Arg]; ok {
+		return v, nil
+	}
+	return "", xattrs.ErrNoData
+}
+
+// headValue answers the facts only a HEAD gives: the version ID and the
+// storage class.
+func (n *fileNode) headValue(ctx context.Context, ref store.ObjectRef, name xattrs.Name) (string, error) {
+	info, err := n.fsys.store.Stat(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	v := info.VersionID
+	if name.Kind == xattrs.StorageClass {
+		v = info.StorageClass
+		if v == "" {
+			v = "STANDARD"
+		}
+	}
+	if v == "" || v == "null" {
 		return "", xattrs.ErrNoData
 	}
 	return v, nil

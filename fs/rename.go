@@ -63,37 +63,8 @@ func (d *dirNode) rename(ctx context.Context, name string, nd *dirNode, newName 
 	}
 	var moved dirEntry
 	if src.isDir {
-		if exists && !dst.isDir {
-			return syscall.ENOTDIR
-		}
-		if exists {
-			if err := d.fsys.checkEmpty(ctx, d.bucket, dstKey+"/"); err != nil {
-				return err
-			}
-		}
-		if strings.HasPrefix(dstKey+"/", srcKey+"/") {
-			return syscall.EINVAL // into itself
-		}
-		s3fsDir := d.s3fsDirObject(ctx, name)
-		if err := d.fsys.flushAllDeferred(ctx, d.bucket, srcKey+"/", false); err != nil {
-			return err // held-back attributes go before the objects are copied
-		}
-		err := d.fsys.moveTree(ctx, d.bucket, srcKey+"/", dstKey+"/")
-		if err == nil && s3fsDir {
-			err = d.moveDirObject(ctx, srcKey, dstKey)
-		}
-		d.fsys.ahead.dropUnder(d.bucket, srcKey+"/") // listings made ahead during the move saw it half-way
-		d.fsys.ahead.dropUnder(d.bucket, dstKey+"/")
-		if err != nil {
-			// What the failed move made and undid (or left, to be undone
-			// in the background) under the target is asked of the store
-			// again: a target name cached meanwhile must not outlive the
-			// undo (mv, on EIO, moves into a target it finds a directory).
-			d.fsys.ChangedPrefix(d.bucket, dstKey+"/")
+		if err := d.renameDir(ctx, name, srcKey, dstKey, exists, dst); err != nil {
 			return err
-		}
-		if ch := d.GetChild(name); ch != nil {
-			d.fsys.repoint(ctx, ch, srcKey+"/", dstKey+"/")
 		}
 		moved = dirEntry{name: newName, isDir: true}
 	} else {
@@ -122,6 +93,44 @@ func (d *dirNode) rename(ctx context.Context, name string, nd *dirNode, newName 
 	nd.listingPut(moved)
 	d.touch()
 	nd.touch()
+	return nil
+}
+
+// renameDir moves the tree of directory name (srcKey) to dstKey, over an
+// empty directory dst when exists.
+func (d *dirNode) renameDir(ctx context.Context, name, srcKey, dstKey string, exists bool, dst dirEntry) error {
+	if exists && !dst.isDir {
+		return syscall.ENOTDIR
+	}
+	if exists {
+		if err := d.fsys.checkEmpty(ctx, d.bucket, dstKey+"/"); err != nil {
+			return err
+		}
+	}
+	if strings.HasPrefix(dstKey+"/", srcKey+"/") {
+		return syscall.EINVAL // into itself
+	}
+	s3fsDir := d.s3fsDirObject(ctx, name)
+	if err := d.fsys.flushAllDeferred(ctx, d.bucket, srcKey+"/", false); err != nil {
+		return err // held-back attributes go before the objects are copied
+	}
+	err := d.fsys.moveTree(ctx, d.bucket, srcKey+"/", dstKey+"/")
+	if err == nil && s3fsDir {
+		err = d.moveDirObject(ctx, srcKey, dstKey)
+	}
+	d.fsys.ahead.dropUnder(d.bucket, srcKey+"/") // listings made ahead during the move saw it half-way
+	d.fsys.ahead.dropUnder(d.bucket, dstKey+"/")
+	if err != nil {
+		// What the failed move made and undid (or left, to be undone
+		// in the background) under the target is asked of the store
+		// again: a target name cached meanwhile must not outlive the
+		// undo (mv, on EIO, moves into a target it finds a directory).
+		d.fsys.ChangedPrefix(d.bucket, dstKey+"/")
+		return err
+	}
+	if ch := d.GetChild(name); ch != nil {
+		d.fsys.repoint(ctx, ch, srcKey+"/", dstKey+"/")
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"kfs/fs/store"
+	"kfs/fs/upload"
 )
 
 // Renaming one file: its object copied to the new key and deleted.
@@ -51,6 +52,17 @@ func (d *dirNode) moveFile(ctx context.Context, name string, src dirEntry, dstKe
 		info.Meta, info.ContentType = o.Meta, o.ContentType
 	}
 	n.mu.Unlock()
+	fresh, err := d.moveContent(ctx, info, stored, c, oldKey, dstKey)
+	if err != nil {
+		return store.ObjectInfo{}, err
+	}
+	n.movedTo(dstKey, fresh, stored, held)
+	return fresh, nil
+}
+
+// moveContent moves a file's stored object (when stored) to dstKey, and
+// its open content's upload (c, when not nil) with it.
+func (d *dirNode) moveContent(ctx context.Context, info store.ObjectInfo, stored bool, c *upload.File, oldKey, dstKey string) (store.ObjectInfo, error) {
 	fresh := store.ObjectInfo{Key: dstKey, LastModified: info.LastModified, Meta: info.Meta}
 	if stored {
 		var err error
@@ -71,6 +83,12 @@ func (d *dirNode) moveFile(ctx context.Context, name string, src dirEntry, dstKe
 			return store.ObjectInfo{}, err
 		}
 	}
+	return fresh, nil
+}
+
+// movedTo points the node and its handles at dstKey once its content moved
+// there; with held, the attributes held back travelled with the copy.
+func (n *fileNode) movedTo(dstKey string, fresh store.ObjectInfo, stored, held bool) {
 	n.mu.Lock()
 	n.key = dstKey
 	if stored {
@@ -90,7 +108,6 @@ func (d *dirNode) moveFile(ctx context.Context, name string, src dirEntry, dstKe
 	if held {
 		n.endDeferred()
 	}
-	return fresh, nil
 }
 
 // copyKeepingTimes copies an object to dstKey with its metadata, tags and

@@ -127,6 +127,18 @@ func Default() Options {
 // Validate checks every field and returns the first problem as one clear
 // sentence. It does not touch the network or the mount points.
 func (o *Options) Validate() error {
+	for _, check := range []func() error{o.validateEndpoint, o.validateMounts, o.validateSizes, o.validateRest} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateEndpoint checks the endpoint list (one scheme, no paths), the
+// credentials and the region, and splits the list into Endpoint and
+// Failover.
+func (o *Options) validateEndpoint() error {
 	if strings.TrimSpace(o.Endpoint) == "" {
 		return errors.New("no endpoint: give --endpoint, KFS_ENDPOINT or ENDPOINT in the credentials file")
 	}
@@ -166,6 +178,12 @@ func (o *Options) Validate() error {
 			return fmt.Errorf("ca file: %v", err)
 		}
 	}
+	return nil
+}
+
+// validateMounts checks that there is something to mount, each mount point
+// once, with valid bucket names.
+func (o *Options) validateMounts() error {
 	if len(o.Mounts) == 0 {
 		return errors.New("nothing to mount: give BUCKET[:PREFIX] MOUNTPOINT, MOUNTPOINT, or --config with PUBLIC_BUCKET/PRIVATE_BUCKET")
 	}
@@ -184,30 +202,39 @@ func (o *Options) Validate() error {
 			}
 		}
 	}
+	return nil
+}
+
+// validateSizes checks the block, cache, part, buffer and readahead sizes
+// against each other and S3's limits.
+func (o *Options) validateSizes() error {
+	const minBlock, maxBlock = 64 << 10, 128 << 20
+	switch {
+	case o.BlockSize < minBlock || o.BlockSize > maxBlock:
+		return fmt.Errorf("block-size %s: want between 64KiB and 128MiB", FormatSize(o.BlockSize))
+	case o.CacheSize < 2*o.BlockSize:
+		return fmt.Errorf("cache-size %s: want at least two blocks (%s)", FormatSize(o.CacheSize), FormatSize(2*o.BlockSize))
+	case o.PartSize < 5<<20 || o.PartSize > 1<<30:
+		return fmt.Errorf("part-size %s: want between 5MiB (the S3 minimum) and 1GiB", FormatSize(o.PartSize))
+	case o.WriteBuffer < o.PartSize:
+		return fmt.Errorf("write-buffer %s: want at least one part (%s)", FormatSize(o.WriteBuffer), FormatSize(o.PartSize))
+	case o.DiskCache != 0 && o.DiskCache < 64<<20:
+		return fmt.Errorf("disk-cache-size %s: want 0 (off) or at least 64MiB", FormatSize(o.DiskCache))
+	case o.CacheDirSize < 64<<20:
+		return fmt.Errorf("cache-dir-size %s: want at least 64MiB", FormatSize(o.CacheDirSize))
+	case o.MaxReadahead < 0 || o.MaxReadahead > o.CacheSize/2:
+		return fmt.Errorf("max-readahead %s: want between 0 and half the cache (%s)", FormatSize(o.MaxReadahead), FormatSize(o.CacheSize/2))
+	}
+	return nil
+}
+
+// validateRest checks modes, TTLs, timeouts, addresses and logging.
+func (o *Options) validateRest() error {
 	if o.FileMode&^0o7777 != 0 || o.DirMode&^0o7777 != 0 {
 		return errors.New("file-mode and dir-mode take permission bits only (at most 07777)")
 	}
 	if o.AttrTTL < 0 || o.EntryTTL < 0 || o.NegativeTTL < 0 || o.Revalidate < 0 {
 		return errors.New("TTLs must not be negative")
-	}
-	const minBlock, maxBlock = 64 << 10, 128 << 20
-	if o.BlockSize < minBlock || o.BlockSize > maxBlock {
-		return fmt.Errorf("block-size %s: want between 64KiB and 128MiB", FormatSize(o.BlockSize))
-	}
-	if o.CacheSize < 2*o.BlockSize {
-		return fmt.Errorf("cache-size %s: want at least two blocks (%s)", FormatSize(o.CacheSize), FormatSize(2*o.BlockSize))
-	}
-	if o.PartSize < 5<<20 || o.PartSize > 1<<30 {
-		return fmt.Errorf("part-size %s: want between 5MiB (the S3 minimum) and 1GiB", FormatSize(o.PartSize))
-	}
-	if o.WriteBuffer < o.PartSize {
-		return fmt.Errorf("write-buffer %s: want at least one part (%s)", FormatSize(o.WriteBuffer), FormatSize(o.PartSize))
-	}
-	if o.DiskCache != 0 && o.DiskCache < 64<<20 {
-		return fmt.Errorf("disk-cache-size %s: want 0 (off) or at least 64MiB", FormatSize(o.DiskCache))
-	}
-	if o.CacheDirSize < 64<<20 {
-		return fmt.Errorf("cache-dir-size %s: want at least 64MiB", FormatSize(o.CacheDirSize))
 	}
 	if o.MetricsAddr != "" {
 		if _, port, err := net.SplitHostPort(o.MetricsAddr); err != nil || port == "" {
@@ -230,9 +257,6 @@ func (o *Options) Validate() error {
 	}
 	if o.LogFormat != "text" && o.LogFormat != "json" {
 		return fmt.Errorf("log-format %q: want text or json", o.LogFormat)
-	}
-	if o.MaxReadahead < 0 || o.MaxReadahead > o.CacheSize/2 {
-		return fmt.Errorf("max-readahead %s: want between 0 and half the cache (%s)", FormatSize(o.MaxReadahead), FormatSize(o.CacheSize/2))
 	}
 	return nil
 }

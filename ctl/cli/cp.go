@@ -16,6 +16,14 @@ import (
 	"kfs/xattrs"
 )
 
+// cpFlags are kfs cp's flags.
+type cpFlags struct {
+	serverSide, replace                                *bool
+	ifMatch, ifNoneMatch, ifModSince, ifUnmod, version *string
+	ct, tags                                           *string
+	meta                                               headerFlags
+}
+
 func cpCmd() *Command {
 	c := &Command{Name: "cp", Args: "[--server-side [conditions]] [--metadata k=v]... [--content-type T] [--tags k=v&...] SRC|- DST",
 		Summary: "copy a file between a local path (or stdin: -) and a mount with a progress bar, or inside the store (--server-side)",
@@ -25,17 +33,17 @@ func cpCmd() *Command {
 			"kfs cp --server-side --if-modified-since 2026-01-01T00:00:00Z --metadata owner=me /kfs_public/a.csv /kfs_private/a.csv"}}
 	c.Run = func(args []string, stdout, stderr io.Writer) int {
 		fs := c.Flags(stdout)
-		serverSide := fs.Bool("server-side", false, "copy inside the store (both paths in kfs mounts of one endpoint)")
-		ifMatch := fs.String("if-match", "", "copy only if the source has this ETag")
-		ifNoneMatch := fs.String("if-none-match", "", "copy only if the source does not have this ETag")
-		ifModSince := fs.String("if-modified-since", "", "copy only if the source changed after this time (RFC 3339)")
-		ifUnmod := fs.String("if-unmodified-since", "", "copy only if the source did not change after this time (RFC 3339)")
-		versionID := fs.String("version-id", "", "copy this version of the source (with --server-side)")
-		replace := fs.Bool("replace-metadata", false, "replace the metadata with --metadata instead of adding to it")
-		ct := fs.String("content-type", "", "Content-Type of the copy (default: the source's, or the destination extension's)")
-		tags := fs.String("tags", "", "object tags of the copy, URL-query form k1=v1&k2=v2 (into a mount: with the upload)")
-		meta := headerFlags{}
-		fs.Var(meta, "metadata", "user metadata k=v of the copy (repeatable); into a mount they travel with the upload (one PUT)")
+		f := cpFlags{meta: headerFlags{}}
+		f.serverSide = fs.Bool("server-side", false, "copy inside the store (both paths in kfs mounts of one endpoint)")
+		f.ifMatch = fs.String("if-match", "", "copy only if the source has this ETag")
+		f.ifNoneMatch = fs.String("if-none-match", "", "copy only if the source does not have this ETag")
+		f.ifModSince = fs.String("if-modified-since", "", "copy only if the source changed after this time (RFC 3339)")
+		f.ifUnmod = fs.String("if-unmodified-since", "", "copy only if the source did not change after this time (RFC 3339)")
+		f.version = fs.String("version-id", "", "copy this version of the source (with --server-side)")
+		f.replace = fs.Bool("replace-metadata", false, "replace the metadata with --metadata instead of adding to it")
+		f.ct = fs.String("content-type", "", "Content-Type of the copy (default: the source's, or the destination extension's)")
+		f.tags = fs.String("tags", "", "object tags of the copy, URL-query form k1=v1&k2=v2 (into a mount: with the upload)")
+		fs.Var(f.meta, "metadata", "user metadata k=v of the copy (repeatable); into a mount they travel with the upload (one PUT)")
 		pos, code, ok := c.Parse(fs, args, stderr)
 		if !ok {
 			return code
@@ -43,81 +51,91 @@ func cpCmd() *Command {
 		if len(pos) != 2 {
 			return c.UsageError(stderr)
 		}
-		if !*serverSide {
-			if *ifMatch != "" || *ifNoneMatch != "" || *ifModSince != "" || *ifUnmod != "" || *versionID != "" || *replace {
-				fmt.Fprintln(stderr, "kfs cp: conditions, --version-id and --replace-metadata need --server-side")
-				return 2
-			}
-			_, errSrc := ctl.FindMount(pos[0])
-			_, errDst := ctl.FindMount(pos[1])
-			if errSrc != nil && errDst != nil && pos[0] != "-" {
-				fmt.Fprintln(stderr, "kfs cp: one of SRC and DST must be in a kfs mount (see kfs cp --help)")
-				return 2
-			}
-			attrs, err := uploadAttrs(meta, *ct, *tags)
-			if err != nil {
-				fmt.Fprintf(stderr, "kfs cp: %v\n", err)
-				return 2
-			}
-			if len(attrs) > 0 && errDst != nil {
-				fmt.Fprintln(stderr, "kfs cp: --metadata, --content-type and --tags need DST in a kfs mount (or --server-side)")
-				return 2
-			}
-			errw, _ := stderr.(*os.File)
-			if errw == nil {
-				errw = os.Stderr
-			}
-			if err := copyFile(pos[0], pos[1], errw, attrs); err != nil {
-				return Fail(c, stderr, err)
-			}
-			return 0
+		if !*f.serverSide {
+			return c.cpThrough(f, pos[0], pos[1], stderr)
 		}
-		if *tags != "" {
-			fmt.Fprintln(stderr, "kfs cp: --tags is for copies into a mount; a server-side copy keeps the source's tags")
-			return 2
-		}
-		req := ctl.CopyRequest{IfMatch: *ifMatch, IfNoneMatch: *ifNoneMatch, SrcVersionID: *versionID, Metadata: meta,
-			ReplaceMetadata: *replace, ContentType: *ct}
-		for _, f := range []struct {
-			flag, val string
-			to        **time.Time
-		}{{"if-modified-since", *ifModSince, &req.IfModifiedSince}, {"if-unmodified-since", *ifUnmod, &req.IfUnmodified}} {
-			if f.val == "" {
-				continue
-			}
-			t, err := time.Parse(time.RFC3339, f.val)
-			if err != nil {
-				fmt.Fprintf(stderr, "kfs cp: --%s %q: want RFC 3339, e.g. 2026-01-01T00:00:00Z\n", f.flag, f.val)
-				return 2
-			}
-			*f.to = &t
-		}
-		cl, src, err := clientFor(pos[0])
-		if err != nil {
-			return Fail(c, stderr, err)
-		}
-		dst, err := filepath.Abs(pos[1])
-		if err != nil {
-			return Fail(c, stderr, err)
-		}
-		if st, err := os.Stat(dst); err == nil && st.IsDir() {
-			dst = filepath.Join(dst, filepath.Base(src))
-		}
-		req.Src, req.Dst = src, dst
-		if !sameMount(src, dst) {
-			n, _, err := resolveElsewhere(dst, cl, true)
-			if err != nil {
-				return Fail(c, stderr, err)
-			}
-			req.DstBucket, req.DstKey = n.Bucket, n.Key
-		}
-		st, err := cl.Copy(req)
-		if err != nil {
-			return Fail(c, stderr, err)
-		}
-		return printJSON(stdout, st)
+		return c.cpServerSide(f, pos[0], pos[1], stdout, stderr)
 	}
 	return c
+}
+
+// cpThrough copies bytes between a local path (or stdin) and a mount.
+func (c *Command) cpThrough(f cpFlags, src, dst string, stderr io.Writer) int {
+	if *f.ifMatch != "" || *f.ifNoneMatch != "" || *f.ifModSince != "" || *f.ifUnmod != "" || *f.version != "" || *f.replace {
+		fmt.Fprintln(stderr, "kfs cp: conditions, --version-id and --replace-metadata need --server-side")
+		return 2
+	}
+	_, errSrc := ctl.FindMount(src)
+	_, errDst := ctl.FindMount(dst)
+	if errSrc != nil && errDst != nil && src != "-" {
+		fmt.Fprintln(stderr, "kfs cp: one of SRC and DST must be in a kfs mount (see kfs cp --help)")
+		return 2
+	}
+	attrs, err := uploadAttrs(f.meta, *f.ct, *f.tags)
+	if err != nil {
+		fmt.Fprintf(stderr, "kfs cp: %v\n", err)
+		return 2
+	}
+	if len(attrs) > 0 && errDst != nil {
+		fmt.Fprintln(stderr, "kfs cp: --metadata, --content-type and --tags need DST in a kfs mount (or --server-side)")
+		return 2
+	}
+	errw, _ := stderr.(*os.File)
+	if errw == nil {
+		errw = os.Stderr
+	}
+	if err := copyFile(src, dst, errw, attrs); err != nil {
+		return Fail(c, stderr, err)
+	}
+	return 0
+}
+
+// cpServerSide asks the source's mount to copy inside the store.
+func (c *Command) cpServerSide(f cpFlags, srcPath, dstPath string, stdout, stderr io.Writer) int {
+	if *f.tags != "" {
+		fmt.Fprintln(stderr, "kfs cp: --tags is for copies into a mount; a server-side copy keeps the source's tags")
+		return 2
+	}
+	req := ctl.CopyRequest{IfMatch: *f.ifMatch, IfNoneMatch: *f.ifNoneMatch, SrcVersionID: *f.version, Metadata: f.meta,
+		ReplaceMetadata: *f.replace, ContentType: *f.ct}
+	for _, t := range []struct {
+		flag, val string
+		to        **time.Time
+	}{{"if-modified-since", *f.ifModSince, &req.IfModifiedSince}, {"if-unmodified-since", *f.ifUnmod, &req.IfUnmodified}} {
+		if t.val == "" {
+			continue
+		}
+		when, err := time.Parse(time.RFC3339, t.val)
+		if err != nil {
+			fmt.Fprintf(stderr, "kfs cp: --%s %q: want RFC 3339, e.g. 2026-01-01T00:00:00Z\n", t.flag, t.val)
+			return 2
+		}
+		*t.to = &when
+	}
+	cl, src, err := clientFor(srcPath)
+	if err != nil {
+		return Fail(c, stderr, err)
+	}
+	dst, err := filepath.Abs(dstPath)
+	if err != nil {
+		return Fail(c, stderr, err)
+	}
+	if st, err := os.Stat(dst); err == nil && st.IsDir() {
+		dst = filepath.Join(dst, filepath.Base(src))
+	}
+	req.Src, req.Dst = src, dst
+	if !sameMount(src, dst) {
+		n, _, err := resolveElsewhere(dst, cl, true)
+		if err != nil {
+			return Fail(c, stderr, err)
+		}
+		req.DstBucket, req.DstKey = n.Bucket, n.Key
+	}
+	st, err := cl.Copy(req)
+	if err != nil {
+		return Fail(c, stderr, err)
+	}
+	return printJSON(stdout, st)
 }
 
 // uploadAttrs are the extended attributes that carry --metadata,
