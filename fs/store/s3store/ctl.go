@@ -38,60 +38,9 @@ func (m selectStream) Stats() store.SelectStats {
 
 // Select runs S3 Select; option values are validated here (ErrInvalid).
 func (s *Store) Select(ctx context.Context, o store.ObjectRef, r store.SelectOptions) (store.SelectStream, error) {
-	opts := minio.SelectObjectOptions{Expression: r.SQL, ExpressionType: minio.QueryExpressionTypeSQL}
-	bad := func(what, val, want string) error {
-		return fmt.Errorf("%s %q: want %s: %w", what, val, want, store.ErrInvalid)
-	}
-	switch r.Compression {
-	case "", "none":
-		opts.InputSerialization.CompressionType = minio.SelectCompressionNONE
-	case "gzip":
-		opts.InputSerialization.CompressionType = minio.SelectCompressionGZIP
-	case "bzip2":
-		opts.InputSerialization.CompressionType = minio.SelectCompressionBZIP
-	default:
-		return nil, bad("compression", r.Compression, "none, gzip or bzip2")
-	}
-	switch r.Input {
-	case "", "csv":
-		in := &minio.CSVInputOptions{}
-		switch r.CSVHeader {
-		case "", "use":
-			in.SetFileHeaderInfo(minio.CSVFileHeaderInfoUse)
-		case "ignore":
-			in.SetFileHeaderInfo(minio.CSVFileHeaderInfoIgnore)
-		case "none":
-			in.SetFileHeaderInfo(minio.CSVFileHeaderInfoNone)
-		default:
-			return nil, bad("csv header", r.CSVHeader, "use, ignore or none")
-		}
-		if r.Delimiter != "" {
-			in.SetFieldDelimiter(r.Delimiter)
-		}
-		opts.InputSerialization.CSV = in
-	case "json":
-		in := &minio.JSONInputOptions{}
-		switch r.JSONType {
-		case "", "lines":
-			in.SetType(minio.JSONLinesType)
-		case "document":
-			in.SetType(minio.JSONDocumentType)
-		default:
-			return nil, bad("json type", r.JSONType, "lines or document")
-		}
-		opts.InputSerialization.JSON = in
-	case "parquet":
-		opts.InputSerialization.Parquet = &minio.ParquetInputOptions{}
-	default:
-		return nil, bad("input", r.Input, "csv, json or parquet")
-	}
-	switch r.Output {
-	case "", "csv":
-		opts.OutputSerialization.CSV = &minio.CSVOutputOptions{}
-	case "json":
-		opts.OutputSerialization.JSON = &minio.JSONOutputOptions{}
-	default:
-		return nil, bad("output", r.Output, "csv or json")
+	opts, err := selectOptions(r)
+	if err != nil {
+		return nil, err
 	}
 	res, err := s.c.SelectObjectContent(ctx, o.Bucket, o.Key, opts)
 	if err != nil {
@@ -102,6 +51,76 @@ func (s *Store) Select(ctx context.Context, o store.ObjectRef, r store.SelectOpt
 		return nil, mapErr(err, "select on "+o.Bucket+"/"+o.Key)
 	}
 	return selectStream{res}, nil
+}
+
+func badSelect(what, val, want string) error {
+	return fmt.Errorf("%s %q: want %s: %w", what, val, want, store.ErrInvalid)
+}
+
+// selectOptions turns a request into the SDK's options, refusing unknown
+// values by name.
+func selectOptions(r store.SelectOptions) (minio.SelectObjectOptions, error) {
+	opts := minio.SelectObjectOptions{Expression: r.SQL, ExpressionType: minio.QueryExpressionTypeSQL}
+	switch r.Compression {
+	case "", "none":
+		opts.InputSerialization.CompressionType = minio.SelectCompressionNONE
+	case "gzip":
+		opts.InputSerialization.CompressionType = minio.SelectCompressionGZIP
+	case "bzip2":
+		opts.InputSerialization.CompressionType = minio.SelectCompressionBZIP
+	default:
+		return opts, badSelect("compression", r.Compression, "none, gzip or bzip2")
+	}
+	var err error
+	switch r.Input {
+	case "", "csv":
+		opts.InputSerialization.CSV, err = csvInput(r)
+	case "json":
+		in := &minio.JSONInputOptions{}
+		switch r.JSONType {
+		case "", "lines":
+			in.SetType(minio.JSONLinesType)
+		case "document":
+			in.SetType(minio.JSONDocumentType)
+		default:
+			return opts, badSelect("json type", r.JSONType, "lines or document")
+		}
+		opts.InputSerialization.JSON = in
+	case "parquet":
+		opts.InputSerialization.Parquet = &minio.ParquetInputOptions{}
+	default:
+		return opts, badSelect("input", r.Input, "csv, json or parquet")
+	}
+	if err != nil {
+		return opts, err
+	}
+	switch r.Output {
+	case "", "csv":
+		opts.OutputSerialization.CSV = &minio.CSVOutputOptions{}
+	case "json":
+		opts.OutputSerialization.JSON = &minio.JSONOutputOptions{}
+	default:
+		return opts, badSelect("output", r.Output, "csv or json")
+	}
+	return opts, nil
+}
+
+func csvInput(r store.SelectOptions) (*minio.CSVInputOptions, error) {
+	in := &minio.CSVInputOptions{}
+	switch r.CSVHeader {
+	case "", "use":
+		in.SetFileHeaderInfo(minio.CSVFileHeaderInfoUse)
+	case "ignore":
+		in.SetFileHeaderInfo(minio.CSVFileHeaderInfoIgnore)
+	case "none":
+		in.SetFileHeaderInfo(minio.CSVFileHeaderInfoNone)
+	default:
+		return nil, badSelect("csv header", r.CSVHeader, "use, ignore or none")
+	}
+	if r.Delimiter != "" {
+		in.SetFieldDelimiter(r.Delimiter)
+	}
+	return in, nil
 }
 
 // Listen streams bucket events (created and removed) under prefix until ctx

@@ -101,26 +101,7 @@ func (s *Store) fillMeta(ctx context.Context, bucket string, p *store.ListPage) 
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			o := &p.Objects[i]
-			info, err := s.Stat(ctx, store.ObjectRef{Bucket: bucket, Key: o.Key})
-			switch {
-			case errors.Is(err, store.ErrNotFound):
-				gone[i] = true
-				return
-			case err != nil:
-				errs[j] = err
-				return
-			}
-			if info.Meta == nil {
-				info.Meta = map[string]string{}
-			}
-			key := o.Key
-			*o = store.ObjectInfo{Key: key, Size: info.Size, ETag: info.ETag, LastModified: info.LastModified,
-				Meta: info.Meta, ContentType: info.ContentType}
-			if time.Since(info.LastModified) > settledAfter {
-				cache.Add(bucket+"\x00"+key, cachedMeta{etag: info.ETag, size: info.Size, modified: info.LastModified,
-					meta: info.Meta, contentType: info.ContentType})
-			}
+			gone[i], errs[j] = s.headInto(ctx, bucket, &p.Objects[i], cache)
 		}()
 	}
 	wg.Wait()
@@ -135,6 +116,29 @@ func (s *Store) fillMeta(ctx context.Context, bucket string, p *store.ListPage) 
 	}
 	p.Objects = kept
 	return nil
+}
+
+// headInto describes o as a HEAD finds it now, metadata included, and
+// caches what it found once settled; gone when the object is.
+func (s *Store) headInto(ctx context.Context, bucket string, o *store.ObjectInfo, cache *lru.Cache[string, cachedMeta]) (gone bool, err error) {
+	info, err := s.Stat(ctx, store.ObjectRef{Bucket: bucket, Key: o.Key})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return true, nil
+	case err != nil:
+		return false, err
+	}
+	if info.Meta == nil {
+		info.Meta = map[string]string{}
+	}
+	key := o.Key
+	*o = store.ObjectInfo{Key: key, Size: info.Size, ETag: info.ETag, LastModified: info.LastModified,
+		Meta: info.Meta, ContentType: info.ContentType}
+	if time.Since(info.LastModified) > settledAfter {
+		cache.Add(bucket+"\x00"+key, cachedMeta{etag: info.ETag, size: info.Size, modified: info.LastModified,
+			meta: info.Meta, contentType: info.ContentType})
+	}
+	return false, nil
 }
 
 // serverName remembers the Server header of the server's answers.

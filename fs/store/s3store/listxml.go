@@ -85,36 +85,41 @@ func (s *xmlScanner) next() (xmlToken, []byte, error) {
 			return 0, nil, errXML
 		}
 		if !special {
-			j := tagEnd(rest)
-			if j < 0 {
-				return 0, nil, errXML
-			}
-			tag := rest[1:j]
-			s.i += j + 1
-			tok := xmlStart
-			if len(tag) > 0 && tag[0] == '/' {
-				tok, tag = xmlEnd, tag[1:]
-			} else if len(tag) > 0 && tag[len(tag)-1] == '/' {
-				tag, s.pending = tag[:len(tag)-1], true
-			}
-			name := tag
-			if k := spaceAt(tag); k >= 0 {
-				if tok == xmlEnd && len(bytes.TrimSpace(tag[k:])) > 0 {
-					return 0, nil, errXML // attributes on an end tag
-				}
-				name = tag[:k]
-			}
-			if k := bytes.IndexByte(name, ':'); k >= 0 {
-				name = name[k+1:]
-			}
-			if !validName(name) {
-				return 0, nil, errXML
-			}
-			s.name = name
-			return tok, name, nil
+			return s.tag(rest)
 		}
 	}
 	return xmlEOF, nil, nil
+}
+
+// tag reads the start, end or self-closing tag rest begins with.
+func (s *xmlScanner) tag(rest []byte) (xmlToken, []byte, error) {
+	j := tagEnd(rest)
+	if j < 0 {
+		return 0, nil, errXML
+	}
+	tag := rest[1:j]
+	s.i += j + 1
+	tok := xmlStart
+	if len(tag) > 0 && tag[0] == '/' {
+		tok, tag = xmlEnd, tag[1:]
+	} else if len(tag) > 0 && tag[len(tag)-1] == '/' {
+		tag, s.pending = tag[:len(tag)-1], true
+	}
+	name := tag
+	if k := spaceAt(tag); k >= 0 {
+		if tok == xmlEnd && len(bytes.TrimSpace(tag[k:])) > 0 {
+			return 0, nil, errXML // attributes on an end tag
+		}
+		name = tag[:k]
+	}
+	if k := bytes.IndexByte(name, ':'); k >= 0 {
+		name = name[k+1:]
+	}
+	if !validName(name) {
+		return 0, nil, errXML
+	}
+	s.name = name
+	return tok, name, nil
 }
 
 // tagEnd is the index of the '>' closing the tag rest starts with (not
@@ -252,93 +257,111 @@ type rawObject struct {
 
 // scanListing reads a ListBucketResult document.
 func scanListing(body []byte) (rawListing, error) {
-	var (
-		res   rawListing
-		s     = xmlScanner{b: body}
-		path  [][]byte // names of the open elements (slices of body)
-		text  []byte   // text of the innermost open element
-		obj   *rawObject
-		sawIt bool
-	)
-	at := func(i int, name string) bool { return len(path) > i && string(path[i]) == name }
+	var p listParser
+	s := xmlScanner{b: body}
 	for {
 		tok, name, err := s.next()
 		if err != nil {
-			return res, err
+			return p.res, err
 		}
 		switch tok {
 		case xmlEOF:
-			if len(path) != 0 || !sawIt {
-				return res, fmt.Errorf("%w: the document ends early", errXML)
+			if len(p.path) != 0 || !p.sawIt {
+				return p.res, fmt.Errorf("%w: the document ends early", errXML)
 			}
-			return res, nil
+			return p.res, nil
 		case xmlText:
-			if len(path) == 0 {
+			if len(p.path) == 0 {
 				if len(bytes.TrimSpace(name)) != 0 {
-					return res, fmt.Errorf("%w: text outside the root", errXML)
+					return p.res, fmt.Errorf("%w: text outside the root", errXML)
 				}
 				continue
 			}
-			text = append(text, name...)
+			p.text = append(p.text, name...)
 		case xmlStart:
-			if len(path) == 0 {
-				if sawIt || string(name) != "ListBucketResult" {
-					return res, fmt.Errorf("%w: not a listing", errXML)
-				}
-				sawIt = true
-			}
-			path = append(path, name)
-			text = text[:0]
-			if len(path) == 2 && at(1, "CommonPrefixes") {
-				res.prefixes = append(res.prefixes, "") // its Prefix, when it has one, fills it
-			}
-			if len(path) == 2 && at(1, "Contents") {
-				res.contents = append(res.contents, rawObject{})
-				obj = &res.contents[len(res.contents)-1]
-			}
-			if len(path) == 3 && at(1, "Contents") && at(2, "UserMetadata") {
-				obj.meta = map[string]string{}
-			}
+			err = p.start(name)
 		case xmlEnd:
-			if len(path) == 0 || !bytes.Equal(path[len(path)-1], name) {
-				return res, fmt.Errorf("%w: </%s> closes nothing open", errXML, name)
-			}
-			switch {
-			case len(path) == 2:
-				switch string(path[1]) {
-				case "Name":
-					res.name = string(text)
-				case "NextContinuationToken":
-					res.token = string(text)
-				case "IsTruncated":
-					b, err := strconv.ParseBool(string(bytes.TrimSpace(text)))
-					if err != nil {
-						return res, fmt.Errorf("%w: IsTruncated %q", errXML, text)
-					}
-					res.truncated = b
-				case "Contents":
-					obj = nil
-				}
-			case len(path) == 3 && at(1, "Contents"):
-				switch string(path[2]) {
-				case "Key":
-					obj.key = string(text)
-				case "ETag":
-					obj.etag = string(text)
-				case "LastModified":
-					obj.modified = string(text)
-				case "Size":
-					obj.size = string(text)
-				}
-			case len(path) == 3 && at(1, "CommonPrefixes") && at(2, "Prefix"):
-				res.prefixes[len(res.prefixes)-1] = string(text)
-			case len(path) == 4 && at(1, "Contents") && at(2, "UserMetadata"):
-				obj.meta[string(path[3])] = string(text)
-			}
-			path = path[:len(path)-1]
-			text = text[:0]
+			err = p.end(name)
+		}
+		if err != nil {
+			return p.res, err
 		}
 	}
+}
+
+// listParser is the state of scanListing between tokens.
+type listParser struct {
+	res   rawListing
+	path  [][]byte   // names of the open elements (slices of the body)
+	text  []byte     // text of the innermost open element
+	obj   *rawObject // the Contents element open, if any
+	sawIt bool       // the root was seen
+}
+
+func (p *listParser) at(i int, name string) bool { return len(p.path) > i && string(p.path[i]) == name }
+
+// start opens element name.
+func (p *listParser) start(name []byte) error {
+	if len(p.path) == 0 {
+		if p.sawIt || string(name) != "ListBucketResult" {
+			return fmt.Errorf("%w: not a listing", errXML)
+		}
+		p.sawIt = true
+	}
+	p.path = append(p.path, name)
+	p.text = p.text[:0]
+	switch {
+	case len(p.path) == 2 && p.at(1, "CommonPrefixes"):
+		p.res.prefixes = append(p.res.prefixes, "") // its Prefix, when it has one, fills it
+	case len(p.path) == 2 && p.at(1, "Contents"):
+		p.res.contents = append(p.res.contents, rawObject{})
+		p.obj = &p.res.contents[len(p.res.contents)-1]
+	case len(p.path) == 3 && p.at(1, "Contents") && p.at(2, "UserMetadata"):
+		p.obj.meta = map[string]string{}
+	}
+	return nil
+}
+
+// end closes element name, keeping its text where it belongs.
+func (p *listParser) end(name []byte) error {
+	if len(p.path) == 0 || !bytes.Equal(p.path[len(p.path)-1], name) {
+		return fmt.Errorf("%w: </%s> closes nothing open", errXML, name)
+	}
+	switch {
+	case len(p.path) == 2:
+		switch string(p.path[1]) {
+		case "Name":
+			p.res.name = string(p.text)
+		case "NextContinuationToken":
+			p.res.token = string(p.text)
+		case "IsTruncated":
+			b, err := strconv.ParseBool(string(bytes.TrimSpace(p.text)))
+			if err != nil {
+				return fmt.Errorf("%w: IsTruncated %q", errXML, p.text)
+			}
+			p.res.truncated = b
+		case "Contents":
+			p.obj = nil
+		}
+	case len(p.path) == 3 && p.at(1, "Contents"):
+		switch string(p.path[2]) {
+		case "Key":
+			p.obj.key = string(p.text)
+		case "ETag":
+			p.obj.etag = string(p.text)
+		case "LastModified":
+			p.obj.modified = string(p.text)
+		case "Size":
+			p.obj.size = string(p.text)
+		}
+	case len(p.path) == 3 && p.at(1, "CommonPrefixes") && p.at(2, "Prefix"):
+		p.res.prefixes[len(p.res.prefixes)-1] = string(p.text)
+	case len(p.path) == 4 && p.at(1, "Contents") && p.at(2, "UserMetadata"):
+		p.obj.meta[string(p.path[3])] = string(p.text)
+	}
+	p.path = p.path[:len(p.path)-1]
+	p.text = p.text[:0]
+	return nil
 }
 
 // decodeListing reads a ListObjectsV2 answer with URL-encoded keys and

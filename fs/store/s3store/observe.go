@@ -70,6 +70,37 @@ func Operation(method, path string, q map[string][]string) string {
 	case has("events"):
 		return "ListenNotification"
 	}
+	if op := subresourceOp(method, bucketOnly, has); op != "" {
+		return op
+	}
+	if bucketOnly {
+		switch method {
+		case http.MethodGet:
+			return "ListObjectsV2"
+		case http.MethodHead:
+			return "HeadBucket"
+		case http.MethodPut:
+			return "CreateBucket"
+		case http.MethodDelete:
+			return "DeleteBucket"
+		}
+	}
+	switch method {
+	case http.MethodGet:
+		return "GetObject"
+	case http.MethodHead:
+		return "HeadObject"
+	case http.MethodPut:
+		return "PutObject" // also CopyObject
+	case http.MethodDelete:
+		return "DeleteObject"
+	}
+	return method
+}
+
+// subresourceOp names a call on a subresource of an object or a bucket
+// (?tagging, ?retention, ?versioning, ...), "" when the query names none.
+func subresourceOp(method string, bucketOnly bool, has func(string) bool) string {
 	for _, sub := range []struct{ q, name string }{
 		{"tagging", "Tagging"}, {"retention", "Retention"}, {"legal-hold", "LegalHold"},
 		{"versioning", "Versioning"}, {"encryption", "Encryption"}, {"lifecycle", "Lifecycle"},
@@ -96,27 +127,5 @@ func Operation(method, path string, q map[string][]string) string {
 			return "Put" + what + sub.name
 		}
 	}
-	if bucketOnly {
-		switch method {
-		case http.MethodGet:
-			return "ListObjectsV2"
-		case http.MethodHead:
-			return "HeadBucket"
-		case http.MethodPut:
-			return "CreateBucket"
-		case http.MethodDelete:
-			return "DeleteBucket"
-		}
-	}
-	switch method {
-	case http.MethodGet:
-		return "GetObject"
-	case http.MethodHead:
-		return "HeadObject"
-	case http.MethodPut:
-		return "PutObject" // also CopyObject
-	case http.MethodDelete:
-		return "DeleteObject"
-	}
-	return method
+	return ""
 }

@@ -97,34 +97,13 @@ func New(cfg Config) (*Store, error) {
 		cfg.Deadline = DefaultDeadline
 	}
 	tr.WriteBufferSize, tr.ReadBufferSize = 256<<10, 256<<10
-	if len(cfg.Failover) > 0 {
-		n := &nodes{primary: hostPort(u), addrs: []string{hostPort(u)}, perTry: failoverDialTimeout,
-			dial: (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext}
-		for _, f := range cfg.Failover {
-			fu, err := url.Parse(f)
-			if err != nil || fu.Scheme != u.Scheme || fu.Host == "" {
-				return nil, fmt.Errorf("failover endpoint %q: want %s://host[:port] like the endpoint", f, u.Scheme)
-			}
-			n.addrs = append(n.addrs, hostPort(fu))
-		}
-		n.onSwitch = func(from, to string) {
-			tr.CloseIdleConnections() // kept connections may lead to the node that went
-			if cfg.OnFailover != nil {
-				cfg.OnFailover(from, to)
-			}
-		}
-		tr.DialContext = n.DialContext
+	if err := failover(tr, u, cfg); err != nil {
+		return nil, err
 	}
 	if u.Scheme == "https" && cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca file: %v", err)
+		if tr.TLSClientConfig, err = caPool(cfg.CAFile); err != nil {
+			return nil, err
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca file %s: no PEM certificates in it", cfg.CAFile)
-		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	server := &atomic.Value{}
 	var rt http.RoundTripper = serverName{next: watchdog{next: tr, idle: cfg.Timeout, slow: 20 * cfg.Timeout}, name: server}
@@ -143,6 +122,44 @@ func New(cfg Config) (*Store, error) {
 	}
 	return &Store{c: c, core: minio.Core{Client: c}, hc: &http.Client{Transport: rt}, regionName: cfg.Region,
 		retries: cfg.Retries, deadline: cfg.Deadline, noListMeta: cfg.NoListMeta, server: server}, nil
+}
+
+// failover makes tr dial the next node of cfg.Failover when the one in use
+// does not answer (nothing without a failover list).
+func failover(tr *http.Transport, u *url.URL, cfg Config) error {
+	if len(cfg.Failover) == 0 {
+		return nil
+	}
+	n := &nodes{primary: hostPort(u), addrs: []string{hostPort(u)}, perTry: failoverDialTimeout,
+		dial: (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext}
+	for _, f := range cfg.Failover {
+		fu, err := url.Parse(f)
+		if err != nil || fu.Scheme != u.Scheme || fu.Host == "" {
+			return fmt.Errorf("failover endpoint %q: want %s://host[:port] like the endpoint", f, u.Scheme)
+		}
+		n.addrs = append(n.addrs, hostPort(fu))
+	}
+	n.onSwitch = func(from, to string) {
+		tr.CloseIdleConnections() // kept connections may lead to the node that went
+		if cfg.OnFailover != nil {
+			cfg.OnFailover(from, to)
+		}
+	}
+	tr.DialContext = n.DialContext
+	return nil
+}
+
+// caPool is a TLS configuration trusting the certificates of file.
+func caPool(file string) (*tls.Config, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("ca file: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("ca file %s: no PEM certificates in it", file)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // mapErr turns an SDK error into one wrapping a store sentinel, keeping
@@ -170,40 +187,31 @@ func mapErr(err error, what string) error {
 	return fmt.Errorf("%s: S3 %s: %s: %w", what, er.Code, msg, s)
 }
 
+// codeSentinels maps S3 error codes to the store's sentinels.
+var codeSentinels = map[string]error{
+	"NoSuchKey": store.ErrNotFound, "NoSuchBucket": store.ErrNotFound, "NoSuchVersion": store.ErrNotFound,
+	"NotFound": store.ErrNotFound, "NoSuchBucketPolicy": store.ErrNotFound,
+	"NoSuchUpload":       store.ErrUploadGone, // the upload is gone (aborted underneath), not the file
+	"PreconditionFailed": store.ErrStale,
+	"InvalidRange":       io.EOF,
+	"AccessDenied":       store.ErrAccessDenied, "InvalidAccessKeyId": store.ErrAccessDenied,
+	"SignatureDoesNotMatch": store.ErrAccessDenied, "AllAccessDisabled": store.ErrAccessDenied,
+	"XMinioAdminBucketQuotaExceeded": store.ErrQuota, "QuotaExceeded": store.ErrQuota,
+	"EntityTooLarge":   store.ErrTooLarge,
+	"MetadataTooLarge": store.ErrMetaTooLarge,
+	"KeyTooLongError":  store.ErrNameTooLong, "XMinioInvalidObjectName": store.ErrNameTooLong,
+	"ObjectLockConfigurationNotFoundError": store.ErrNoObjectLock,
+	"ObjectLocked":                         store.ErrLocked,
+	"BucketAlreadyExists":                  store.ErrExists, "BucketAlreadyOwnedByYou": store.ErrExists,
+	"BucketNotEmpty": store.ErrNotEmpty,
+	"NotImplemented": store.ErrUnsupported,
+}
+
 func sentinel(er minio.ErrorResponse) error {
 	if strings.HasPrefix(strings.ToLower(er.Code), "kms") || strings.HasPrefix(er.Code, "XMinioKMS") {
 		return store.ErrInvalid // a missing or refused KMS key is a bad request, not a missing object
 	}
-	switch er.Code {
-	case "NoSuchKey", "NoSuchBucket", "NoSuchVersion", "NotFound", "NoSuchBucketPolicy":
-		return store.ErrNotFound
-	case "NoSuchUpload": // the upload is gone (aborted underneath), not the file
-		return store.ErrUploadGone
-	case "PreconditionFailed":
-		return store.ErrStale
-	case "InvalidRange":
-		return io.EOF
-	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled":
-		return store.ErrAccessDenied
-	case "XMinioAdminBucketQuotaExceeded", "QuotaExceeded":
-		return store.ErrQuota
-	case "EntityTooLarge":
-		return store.ErrTooLarge
-	case "MetadataTooLarge":
-		return store.ErrMetaTooLarge
-	case "KeyTooLongError", "XMinioInvalidObjectName":
-		return store.ErrNameTooLong
-	case "ObjectLockConfigurationNotFoundError":
-		return store.ErrNoObjectLock
-	case "ObjectLocked":
-		return store.ErrLocked
-	case "BucketAlreadyExists", "BucketAlreadyOwnedByYou":
-		return store.ErrExists
-	case "BucketNotEmpty":
-		return store.ErrNotEmpty
-	case "NotImplemented":
-		return store.ErrUnsupported
-	case "InvalidRequest":
+	if er.Code == "InvalidRequest" {
 		// S3 gives one code for several causes; its message is the only
 		// way to tell a bucket without object lock or a locked version
 		// from a malformed request.
@@ -214,6 +222,9 @@ func sentinel(er minio.ErrorResponse) error {
 			return store.ErrLocked
 		}
 		return store.ErrInvalid
+	}
+	if s, ok := codeSentinels[er.Code]; ok {
+		return s
 	}
 	switch {
 	case er.StatusCode == http.StatusNotFound:

@@ -238,22 +238,7 @@ func (s *Store) Copy(ctx context.Context, req store.CopyRequest) (store.ObjectIn
 	if err != nil {
 		return store.ObjectInfo{}, mapErr(err, what)
 	}
-	var u minio.UploadInfo
-	if st.Size > store.MaxSingleCopy {
-		if o.Replace == nil {
-			do.ReplaceMetadata, do.UserMetadata, do.ContentType = true, st.UserMetadata, st.ContentType
-		}
-		if !do.ReplaceTags && st.UserTagCount > 0 {
-			t, err := s.c.GetObjectTagging(ctx, src.Bucket, src.Key, minio.GetObjectTaggingOptions{VersionID: src.VersionID})
-			if err != nil {
-				return store.ObjectInfo{}, mapErr(err, what)
-			}
-			do.ReplaceTags, do.UserTags = true, t.ToMap()
-		}
-		u, err = s.c.ComposeObject(ctx, do, so)
-	} else {
-		u, err = s.c.CopyObject(ctx, do, so)
-	}
+	u, err := s.copyAnySize(ctx, st, do, so, o.Replace == nil)
 	if err != nil {
 		return store.ObjectInfo{}, mapErr(err, what)
 	}
@@ -266,6 +251,25 @@ func (s *Store) Copy(ctx context.Context, req store.CopyRequest) (store.ObjectIn
 		info.Meta = map[string]string{}
 	}
 	return info, nil
+}
+
+// copyAnySize copies the object st describes: in one CopyObject up to
+// 5 GiB, else part by part, carrying its metadata (keep) and tags over.
+func (s *Store) copyAnySize(ctx context.Context, st minio.ObjectInfo, do minio.CopyDestOptions, so minio.CopySrcOptions, keep bool) (minio.UploadInfo, error) {
+	if st.Size <= store.MaxSingleCopy {
+		return s.c.CopyObject(ctx, do, so)
+	}
+	if keep {
+		do.ReplaceMetadata, do.UserMetadata, do.ContentType = true, st.UserMetadata, st.ContentType
+	}
+	if !do.ReplaceTags && st.UserTagCount > 0 {
+		t, err := s.c.GetObjectTagging(ctx, so.Bucket, so.Object, minio.GetObjectTaggingOptions{VersionID: so.VersionID})
+		if err != nil {
+			return minio.UploadInfo{}, err
+		}
+		do.ReplaceTags, do.UserTags = true, t.ToMap()
+	}
+	return s.c.ComposeObject(ctx, do, so)
 }
 
 // Compose concatenates srcs into dst server side. Every source but the
