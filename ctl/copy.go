@@ -25,22 +25,47 @@ func (s *Server) copyObject(ctx context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.allowCopy(ctx, req, src, dst); err != nil {
+		return nil, err
+	}
+	o, err := s.copyOptions(ctx, req, src, dst)
+	if err != nil {
+		return nil, err
+	}
+	info, err := s.be.Copy(ctx, store.CopyRequest{Src: src, Dst: dst, Options: o})
+	if errors.Is(err, store.ErrStale) {
+		return nil, httpError{http.StatusPreconditionFailed, "copy refused: " + s.unmet(ctx, src, o)}
+	}
+	if err != nil {
+		return nil, s.explain(ctx, src, err)
+	}
+	s.cfg.Changed(dst.Bucket, dst.Key)
+	s.changed(ctx, "cp --server-side", "src", src.Bucket+"/"+src.Key, "dst", dst.Bucket+"/"+dst.Key)
+	return s.statAfter(ctx, dst, info)
+}
+
+// allowCopy checks that the caller may read src and change dst, each
+// named by a path of this mount or by bucket and key.
+func (s *Server) allowCopy(ctx context.Context, req CopyRequest, src, dst store.ObjectRef) error {
+	var err error
 	if req.SrcBucket != "" {
 		err = s.allowRef(ctx, "cp", src.Bucket, src.Key, false)
 	} else {
 		err = s.allowRead(ctx, "cp", req.Src)
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if req.DstBucket != "" {
-		err = s.allowRef(ctx, "cp", dst.Bucket, dst.Key, true)
-	} else {
-		err = s.allowChange(ctx, "cp", req.Dst)
+		return s.allowRef(ctx, "cp", dst.Bucket, dst.Key, true)
 	}
-	if err != nil {
-		return nil, err
-	}
+	return s.allowChange(ctx, "cp", req.Dst)
+}
+
+// copyOptions are a copy's conditions, and its metadata: the source's
+// (merged with or replaced by the request's), with the Content-Type asked
+// or the destination's extension implies.
+func (s *Server) copyOptions(ctx context.Context, req CopyRequest, src, dst store.ObjectRef) (store.CopyOptions, error) {
 	o := store.CopyOptions{IfMatch: req.IfMatch, IfNoneMatch: req.IfNoneMatch}
 	if req.IfModifiedSince != nil {
 		o.IfModifiedSince = *req.IfModifiedSince
@@ -55,7 +80,7 @@ func (s *Server) copyObject(ctx context.Context, body []byte) (any, error) {
 	if req.ReplaceMetadata || len(req.Metadata) > 0 || ct != "" {
 		st, err := s.be.Stat(ctx, src)
 		if err != nil {
-			return nil, s.explain(ctx, src, err)
+			return o, s.explain(ctx, src, err)
 		}
 		o.Replace = &store.PutOptions{ContentType: st.ContentType, Meta: req.Metadata}
 		if !req.ReplaceMetadata {
@@ -65,16 +90,7 @@ func (s *Server) copyObject(ctx context.Context, body []byte) (any, error) {
 			o.Replace.ContentType = ct
 		}
 	}
-	info, err := s.be.Copy(ctx, store.CopyRequest{Src: src, Dst: dst, Options: o})
-	if errors.Is(err, store.ErrStale) {
-		return nil, httpError{http.StatusPreconditionFailed, "copy refused: " + s.unmet(ctx, src, o)}
-	}
-	if err != nil {
-		return nil, s.explain(ctx, src, err)
-	}
-	s.cfg.Changed(dst.Bucket, dst.Key)
-	s.changed(ctx, "cp --server-side", "src", src.Bucket+"/"+src.Key, "dst", dst.Bucket+"/"+dst.Key)
-	return s.statAfter(ctx, dst, info)
+	return o, nil
 }
 
 // unmet names the condition a refused copy's source failed (the server
@@ -131,33 +147,9 @@ func (s *Server) compose(ctx context.Context, body []byte) (any, error) {
 	if err := s.allowChange(ctx, "compose", req.Dst); err != nil {
 		return nil, err
 	}
-	srcs := make([]store.ObjectRef, len(req.Srcs))
-	for i, p := range req.Srcs {
-		if i < len(req.SrcRefs) && req.SrcRefs[i].Bucket != "" {
-			srcs[i], err = s.target("", req.SrcRefs[i].Bucket, req.SrcRefs[i].Key)
-			if err == nil {
-				err = s.allowRef(ctx, "compose", srcs[i].Bucket, srcs[i].Key, false)
-			}
-		} else {
-			srcs[i], err = s.resolveObject(p)
-			if err == nil {
-				err = s.allowRead(ctx, "compose", p)
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-		if i == len(req.Srcs)-1 {
-			continue
-		}
-		st, err := s.be.Stat(ctx, srcs[i])
-		if err != nil {
-			return nil, s.explain(ctx, srcs[i], err)
-		}
-		if st.Size < minComposePart {
-			return nil, badRequest("source %d (%s, %d bytes) is under 5 MiB: S3 composes only sources of at least 5 MiB, except the last",
-				i+1, p, st.Size)
-		}
+	srcs, err := s.composeSources(ctx, req)
+	if err != nil {
+		return nil, err
 	}
 	ct := req.ContentType
 	if ct == "" {
@@ -186,4 +178,39 @@ func (s *Server) compose(ctx context.Context, body []byte) (any, error) {
 	s.cfg.Changed(dst.Bucket, dst.Key)
 	s.changed(ctx, "compose", "dst", req.Dst, "sources", len(srcs))
 	return statOf(dst.Bucket, info), nil
+}
+
+// composeSources resolves a compose's sources, checks that the caller may
+// read each, and that every one but the last is at least 5 MiB.
+func (s *Server) composeSources(ctx context.Context, req ComposeRequest) ([]store.ObjectRef, error) {
+	srcs := make([]store.ObjectRef, len(req.Srcs))
+	var err error
+	for i, p := range req.Srcs {
+		if i < len(req.SrcRefs) && req.SrcRefs[i].Bucket != "" {
+			srcs[i], err = s.target("", req.SrcRefs[i].Bucket, req.SrcRefs[i].Key)
+			if err == nil {
+				err = s.allowRef(ctx, "compose", srcs[i].Bucket, srcs[i].Key, false)
+			}
+		} else {
+			srcs[i], err = s.resolveObject(p)
+			if err == nil {
+				err = s.allowRead(ctx, "compose", p)
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if i == len(req.Srcs)-1 {
+			continue
+		}
+		st, err := s.be.Stat(ctx, srcs[i])
+		if err != nil {
+			return nil, s.explain(ctx, srcs[i], err)
+		}
+		if st.Size < minComposePart {
+			return nil, badRequest("source %d (%s, %d bytes) is under 5 MiB: S3 composes only sources of at least 5 MiB, except the last",
+				i+1, p, st.Size)
+		}
+	}
+	return srcs, nil
 }

@@ -235,45 +235,9 @@ func ServeWebhook(ctx context.Context, addr, token string, hub *Hub, st *SourceS
 	if token == "" {
 		l.Warn("the events webhook has no auth token: any local user can send it events (give KFS_EVENTS_TOKEN or EVENTS_TOKEN in the credentials file)")
 	}
-	busy := make(chan struct{}, maxWebhookConcurrent)
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
 		IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method != http.MethodPost {
-				w.WriteHeader(http.StatusOK) // MinIO probes the target with other methods
-				return
-			}
-			select {
-			case busy <- struct{}{}:
-				defer func() { <-busy }()
-			default:
-				http.Error(w, "busy", http.StatusServiceUnavailable) // MinIO retries
-				return
-			}
-			if token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+token)) != 1 {
-				st.reject("webhook POST without the auth token", l)
-				http.Error(w, "unauthorized", http.StatusUnauthorized)
-				return
-			}
-			body, err := io.ReadAll(io.LimitReader(r.Body, maxEventBody+1))
-			if err == nil && len(body) > maxEventBody {
-				err = fmt.Errorf("body over %d bytes", maxEventBody)
-			}
-			var events []Event
-			if err == nil {
-				events, err = ParseEvents(body, "webhook")
-			}
-			if err != nil {
-				st.reject("malformed webhook event: "+err.Error(), l)
-				http.Error(w, "bad event body", http.StatusBadRequest)
-				return
-			}
-			st.Received(len(events))
-			for _, e := range events {
-				hub.Publish(e)
-			}
-			w.WriteHeader(http.StatusOK)
-		})}
+		Handler: &webhook{token: token, hub: hub, st: st, l: l, busy: make(chan struct{}, maxWebhookConcurrent)}}
 	st.SetState("live", nil)
 	go func() { _ = srv.Serve(ln) }()
 	go func() {
@@ -281,6 +245,52 @@ func ServeWebhook(ctx context.Context, addr, token string, hub *Hub, st *SourceS
 		srv.Close()
 	}()
 	return ln.Addr().String(), nil
+}
+
+// webhook receives MinIO's event POSTs.
+type webhook struct {
+	token string
+	hub   *Hub
+	st    *SourceStats
+	l     *slog.Logger
+	busy  chan struct{} // one token per POST being handled
+}
+
+func (h *webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.WriteHeader(http.StatusOK) // MinIO probes the target with other methods
+		return
+	}
+	select {
+	case h.busy <- struct{}{}:
+		defer func() { <-h.busy }()
+	default:
+		http.Error(w, "busy", http.StatusServiceUnavailable) // MinIO retries
+		return
+	}
+	if h.token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+h.token)) != 1 {
+		h.st.reject("webhook POST without the auth token", h.l)
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxEventBody+1))
+	if err == nil && len(body) > maxEventBody {
+		err = fmt.Errorf("body over %d bytes", maxEventBody)
+	}
+	var events []Event
+	if err == nil {
+		events, err = ParseEvents(body, "webhook")
+	}
+	if err != nil {
+		h.st.reject("malformed webhook event: "+err.Error(), h.l)
+		http.Error(w, "bad event body", http.StatusBadRequest)
+		return
+	}
+	h.st.Received(len(events))
+	for _, e := range events {
+		h.hub.Publish(e)
+	}
+	w.WriteHeader(http.StatusOK)
 }
 
 // SourceState is one event source's state as `kfs status` shows it.

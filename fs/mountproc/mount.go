@@ -246,22 +246,7 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 	}
 	mt.cacheDir, mt.journal, mt.ownBase = dir, journal, o.CacheDir == ""
 	log := logger.With("mount", m.Mountpoint)
-	var (
-		renameJ kfs.RenameJournal // nil interfaces, not typed nils, for a read-only mount
-		deleteJ kfs.DeleteJournal
-		attrsJ  kfs.AttrsJournal
-	)
-	if journal != nil {
-		renameJ, deleteJ, attrsJ = journal, journal, journal
-	}
-	pipe := upload.New(upload.Config{Store: st, Dir: dir, DiskLimit: o.CacheDirSize, InFlight: o.WriteBuffer,
-		PartSize: o.PartSize, Journal: journal, Log: log})
-	mt.fsys = kfs.New(st, blocks, pipe, kfs.Config{
-		UID: o.UID, GID: o.GID, FileMode: uint32(o.FileMode), DirMode: uint32(o.DirMode),
-		AttrTTL: o.AttrTTL, EntryTTL: o.EntryTTL, NegativeTTL: o.NegativeTTL, ReadOnly: o.ReadOnly,
-		MaxReadahead: o.MaxReadahead, ACL: o.ACL, Mountpoint: m.Mountpoint, Log: log,
-		Renames: renameJ, Deletes: deleteJ, EventsLive: p.webhookLive, Revalidate: o.Revalidate,
-		Disk: p.disk, Passthrough: o.Passthrough, Attrs: attrsJ})
+	mt.fsys = p.newFS(m, dir, journal, log)
 	registerMount(p.metrics, m.Mountpoint, mt.fsys)
 	finishRenames(mt.fsys, renames, o.Deadline, log)
 	if journal != nil {
@@ -294,6 +279,38 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 	if err != nil {
 		log.Warn("no control socket: kfs subcommands will not reach this mount", "err", err)
 	}
+	if err := p.serve(mt, m, root, name, log); err != nil {
+		return nil, err
+	}
+	return mt, nil
+}
+
+// newFS builds the filesystem of one mount over its cache directory and
+// journal (nil for a read-only mount).
+func (p *process) newFS(m mountopts.Mount, dir string, journal *upload.Journal, log *slog.Logger) *kfs.FS {
+	o := p.o
+	var (
+		renameJ kfs.RenameJournal // nil interfaces, not typed nils, for a read-only mount
+		deleteJ kfs.DeleteJournal
+		attrsJ  kfs.AttrsJournal
+	)
+	if journal != nil {
+		renameJ, deleteJ, attrsJ = journal, journal, journal
+	}
+	pipe := upload.New(upload.Config{Store: p.st, Dir: dir, DiskLimit: o.CacheDirSize, InFlight: o.WriteBuffer,
+		PartSize: o.PartSize, Journal: journal, Log: log})
+	return kfs.New(p.st, p.blocks, pipe, kfs.Config{
+		UID: o.UID, GID: o.GID, FileMode: uint32(o.FileMode), DirMode: uint32(o.DirMode),
+		AttrTTL: o.AttrTTL, EntryTTL: o.EntryTTL, NegativeTTL: o.NegativeTTL, ReadOnly: o.ReadOnly,
+		MaxReadahead: o.MaxReadahead, ACL: o.ACL, Mountpoint: m.Mountpoint, Log: log,
+		Renames: renameJ, Deletes: deleteJ, EventsLive: p.webhookLive, Revalidate: o.Revalidate,
+		Disk: p.disk, Passthrough: o.Passthrough, Attrs: attrsJ})
+}
+
+// serve mounts mt's filesystem at its mount point and starts serving it,
+// with fusermount's reason when it refuses.
+func (p *process) serve(mt *mounted, m mountopts.Mount, root fusefs.InodeEmbedder, name string, log *slog.Logger) error {
+	o := p.o
 	said, err := stderrOf(func() error {
 		var err error
 		mt.srv, err = mt.fsys.Mount(m.Mountpoint, root, kfs.MountConfig{Name: "kfs:" + name + ":" + m.Prefix,
@@ -301,18 +318,18 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 		return err
 	})
 	if err != nil {
-		mt.close(logger)
+		mt.close(p.log)
 		if said != "" { // fusermount's reason ("code 256" alone says nothing)
 			err = fmt.Errorf("%s: %s", strings.TrimSpace(err.Error()), said)
 		}
-		return nil, exitError{4, fmt.Errorf("mount %s: %v", m.Mountpoint, err)}
+		return exitError{4, fmt.Errorf("mount %s: %v", m.Mountpoint, err)}
 	}
 	if said != "" {
 		log.Warn("fusermount said", "text", said)
 	}
 	tuneReadahead(m.Mountpoint, log)
 	log.Info("mounted", "what", strings.TrimSuffix(name+"/"+m.Prefix, "/"), "permission_checks", !o.NoPermissionChecks, "acl", o.ACL)
-	return mt, nil
+	return nil
 }
 
 // close finishes a mount after it was unmounted: batched deletions, the

@@ -360,26 +360,7 @@ func (m *Store) List(ctx context.Context, r store.ListRequest) (store.ListPage, 
 	if max <= 0 || max > 1000 {
 		max = 1000
 	}
-	type ent struct {
-		key   string
-		isDir bool
-	}
-	seen := map[string]bool{}
-	var ents []ent
-	for k := range b.objects {
-		if !strings.HasPrefix(k, r.Prefix) {
-			continue
-		}
-		if i := strings.Index(k[len(r.Prefix):], "/"); i >= 0 && !r.Recursive {
-			if cp := k[:len(r.Prefix)+i+1]; !seen[cp] {
-				seen[cp] = true
-				ents = append(ents, ent{cp, true})
-			}
-			continue
-		}
-		ents = append(ents, ent{k, false})
-	}
-	sort.Slice(ents, func(i, j int) bool { return ents[i].key < ents[j].key })
+	ents := listEntries(b, r)
 	var p store.ListPage
 	n, last := 0, ""
 	for _, e := range ents {
@@ -403,6 +384,34 @@ func (m *Store) List(ctx context.Context, r store.ListRequest) (store.ListPage, 
 		p.Objects = append(p.Objects, info)
 	}
 	return p, nil
+}
+
+// listEnt is one key or common prefix of a listing.
+type listEnt struct {
+	key   string
+	isDir bool
+}
+
+// listEntries are the keys under r.Prefix, with the keys under a further
+// "/" folded into common prefixes unless r is recursive, in key order.
+func listEntries(b *bucket, r store.ListRequest) []listEnt {
+	seen := map[string]bool{}
+	var ents []listEnt
+	for k := range b.objects {
+		if !strings.HasPrefix(k, r.Prefix) {
+			continue
+		}
+		if i := strings.Index(k[len(r.Prefix):], "/"); i >= 0 && !r.Recursive {
+			if cp := k[:len(r.Prefix)+i+1]; !seen[cp] {
+				seen[cp] = true
+				ents = append(ents, listEnt{cp, true})
+			}
+			continue
+		}
+		ents = append(ents, listEnt{k, false})
+	}
+	sort.Slice(ents, func(i, j int) bool { return ents[i].key < ents[j].key })
+	return ents
 }
 
 // ListVersions lists the (latest) versions under prefix: the fake keeps
