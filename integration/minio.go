@@ -167,16 +167,9 @@ func StartMinio(cfg MinioConfig) (*Minio, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	// The KMS key lives beside the data, so a restart on the same data can
-	// decrypt its config (and the notification targets, IAM...).
-	kmsPath := filepath.Clean(cfg.DataDir) + ".kms"
-	kms, err := os.ReadFile(kmsPath)
-	if err != nil || len(kms) != 32 {
-		kms = make([]byte, 32)
-		_, _ = rand.Read(kms)
-		if err := os.WriteFile(kmsPath, kms, 0o600); err != nil {
-			return nil, err
-		}
+	kms, err := kmsKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
 	}
 	args := []string{"server", cfg.DataDir, "--address", cfg.Addr, "--console-address", console, "--quiet"}
 	var extraEnv []string
@@ -190,12 +183,7 @@ func StartMinio(cfg MinioConfig) (*Minio, error) {
 		scheme = "https://"
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(),
-		"MINIO_ROOT_USER="+cfg.AccessKey, "MINIO_ROOT_PASSWORD="+cfg.SecretKey,
-		"MINIO_KMS_SECRET_KEY=kfs-key:"+base64.StdEncoding.EncodeToString(kms),
-		"MINIO_API_SELECT_PARQUET=on", "MINIO_UPDATE=off", "MINIO_BROWSER=off")
-	cmd.Env = append(cmd.Env, extraEnv...)
-	cmd.Env = append(cmd.Env, cfg.Env...)
+	cmd.Env = minioEnv(cfg, kms, extraEnv)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if cfg.Detach {
@@ -213,6 +201,33 @@ func StartMinio(cfg MinioConfig) (*Minio, error) {
 		return nil, fmt.Errorf("minio did not come up: %v\n%s", err, tail(log, 2000))
 	}
 	return m, nil
+}
+
+// minioEnv is the server's environment: credentials, the KMS key, the
+// features the tests use, extra and cfg.Env last (they win).
+func minioEnv(cfg MinioConfig, kms []byte, extra []string) []string {
+	env := append(os.Environ(),
+		"MINIO_ROOT_USER="+cfg.AccessKey, "MINIO_ROOT_PASSWORD="+cfg.SecretKey,
+		"MINIO_KMS_SECRET_KEY=kfs-key:"+base64.StdEncoding.EncodeToString(kms),
+		"MINIO_API_SELECT_PARQUET=on", "MINIO_UPDATE=off", "MINIO_BROWSER=off")
+	env = append(env, extra...)
+	return append(env, cfg.Env...)
+}
+
+// kmsKey is the server's KMS key. It lives beside the data, so a restart
+// on the same data can decrypt its config (and the notification targets,
+// IAM...).
+func kmsKey(dataDir string) ([]byte, error) {
+	kmsPath := filepath.Clean(dataDir) + ".kms"
+	kms, err := os.ReadFile(kmsPath)
+	if err != nil || len(kms) != 32 {
+		kms = make([]byte, 32)
+		_, _ = rand.Read(kms)
+		if err := os.WriteFile(kmsPath, kms, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return kms, nil
 }
 
 func tail(b []byte, n int) []byte {

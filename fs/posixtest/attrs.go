@@ -225,7 +225,13 @@ func userXattrs(t *testing.T, dir string) {
 	}
 	wantErrno(t, "removed attribute", func() error { _, err := unix.Getxattr(q, "user.key1", buf); return err }(), syscall.ENODATA)
 	wantErrno(t, "trusted namespace", unix.Setxattr(q, "trusted.x", []byte("1"), 0), syscall.EOPNOTSUPP)
-	// On a directory and on a file being written.
+	dirAndOpenXattrs(t, dir)
+}
+
+// dirAndOpenXattrs: user attributes on a directory and on a file being
+// written.
+func dirAndOpenXattrs(t *testing.T, dir string) {
+	buf := make([]byte, 64)
 	d := filepath.Join(dir, "d")
 	os.Mkdir(d, 0o755)
 	if err := unix.Setxattr(d, "user.dir", []byte("yes"), 0); err != nil {

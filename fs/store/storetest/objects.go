@@ -148,6 +148,12 @@ func multipart(t *testing.T, e Env) {
 	if n, _ := e.Store.ReadAt(ctx, store.ReadRequest{Bucket: e.Bucket, Key: "dst", Offset: store.MinPartSize - 4}, buf); string(buf[:n]) != "BBBBtail" {
 		t.Fatalf("assembled bytes %q", buf[:n])
 	}
+	abortedUpload(t, e)
+}
+
+// abortedUpload: an upload aborted underneath fails its parts and
+// completion as gone, not as a missing file; aborting it again succeeds.
+func abortedUpload(t *testing.T, e Env) {
 	id2, _ := e.Store.NewUpload(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "gone"}, store.PutOptions{})
 	if _, err := e.Store.PutPart(ctx, store.PartRequest{Upload: id2, Number: 1, Body: strings.NewReader("x"), Size: 1}); err != nil {
 		t.Fatal(err)

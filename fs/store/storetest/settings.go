@@ -22,8 +22,7 @@ func retention(t *testing.T, e Env) {
 	if err := e.Store.MakeBucket(ctx, lb, store.MakeBucketOptions{ObjectLock: true}); err != nil {
 		t.Fatal(err)
 	}
-	info, err := e.Store.Put(ctx, store.PutRequest{Bucket: lb, Key: "f", Body: strings.NewReader("x"), Size: 1})
-	if err != nil {
+	if _, err := e.Store.Put(ctx, store.PutRequest{Bucket: lb, Key: "f", Body: strings.NewReader("x"), Size: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if r, err := e.Store.GetRetention(ctx, store.ObjectRef{Bucket: lb, Key: "f"}); err != nil || r.Mode != "" {
@@ -41,7 +40,7 @@ func retention(t *testing.T, e Env) {
 	if err := e.Store.PutRetention(ctx, store.RetentionRequest{ObjectRef: store.ObjectRef{Bucket: lb, Key: "f"}, Retention: store.Retention{Mode: "GOVERNANCE", Until: time.Now().Add(-time.Hour)}, Bypass: true}); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("retention in the past: %v, want ErrInvalid", err)
 	}
-	err = e.Store.PutRetention(ctx, store.RetentionRequest{ObjectRef: store.ObjectRef{Bucket: lb, Key: "f"}, Retention: store.Retention{Mode: "", Until: time.Time{}}, Bypass: true})
+	err = e.Store.PutRetention(ctx, store.RetentionRequest{ObjectRef: store.ObjectRef{Bucket: lb, Key: "f"}, Bypass: true})
 	switch {
 	case e.Limits.NoRetentionClear && !errors.Is(err, store.ErrInvalid):
 		t.Fatalf("clearing GOVERNANCE with bypass on a server that refuses it: %v, want ErrInvalid", err)
@@ -60,6 +59,11 @@ func retention(t *testing.T, e Env) {
 	if err := e.Store.PutLegalHold(ctx, store.ObjectRef{Bucket: lb, Key: "f"}, false); err != nil {
 		t.Fatal(err)
 	}
+	objectLockConfig(t, e, lb)
+}
+
+// objectLockConfig: a lock bucket's default retention, set and cleared.
+func objectLockConfig(t *testing.T, e Env, lb string) {
 	l, err := e.Store.GetObjectLock(ctx, lb)
 	if err != nil || !l.Enabled || l.Mode != "" {
 		t.Fatalf("object lock of a new lock bucket: %+v %v", l, err)
@@ -76,7 +80,6 @@ func retention(t *testing.T, e Env) {
 	if l, _ := e.Store.GetObjectLock(ctx, e.Bucket); l.Enabled {
 		t.Fatalf("a plain bucket reports object lock: %+v", l)
 	}
-	_ = info
 }
 
 func bucketSettings(t *testing.T, e Env) {
@@ -107,6 +110,12 @@ func bucketSettings(t *testing.T, e Env) {
 	if err := e.Store.SetEncryption(ctx, b, store.Encryption{}); err != nil {
 		t.Fatal(err)
 	}
+	bucketDocs(t, e)
+}
+
+// bucketDocs: lifecycle, tags and policy, set, read back and removed.
+func bucketDocs(t *testing.T, e Env) {
+	b := e.Bucket
 	if doc, err := e.Store.GetLifecycle(ctx, b); err != nil || doc != nil {
 		t.Fatalf("lifecycle of a new bucket: %s %v", doc, err)
 	}
@@ -135,6 +144,11 @@ func bucketSettings(t *testing.T, e Env) {
 	if err := e.Store.SetBucketTags(ctx, b, nil); err != nil {
 		t.Fatal(err)
 	}
+	bucketPolicy(t, e)
+}
+
+func bucketPolicy(t *testing.T, e Env) {
+	b := e.Bucket
 	if p, err := e.Store.GetPolicy(ctx, b); err != nil || p != "" {
 		t.Fatalf("policy of a new bucket: %q %v", p, err)
 	}
