@@ -171,17 +171,7 @@ func StartMinio(cfg MinioConfig) (*Minio, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"server", cfg.DataDir, "--address", cfg.Addr, "--console-address", console, "--quiet"}
-	var extraEnv []string
-	if cfg.Drives > 0 {
-		args[1] = filepath.Join(cfg.DataDir, fmt.Sprintf("d{1...%d}", cfg.Drives))
-		extraEnv = append(extraEnv, "MINIO_CI_CD=on") // else drives on the root disk are refused
-	}
-	scheme := "http://"
-	if cfg.CertsDir != "" {
-		args = append(args, "--certs-dir", cfg.CertsDir)
-		scheme = "https://"
-	}
+	args, extraEnv, scheme := minioArgs(cfg, console)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = minioEnv(cfg, kms, extraEnv)
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -201,6 +191,22 @@ func StartMinio(cfg MinioConfig) (*Minio, error) {
 		return nil, fmt.Errorf("minio did not come up: %v\n%s", err, tail(log, 2000))
 	}
 	return m, nil
+}
+
+// minioArgs are the server's arguments, the environment they need and
+// the scheme it answers with.
+func minioArgs(cfg MinioConfig, console string) (args, env []string, scheme string) {
+	args = []string{"server", cfg.DataDir, "--address", cfg.Addr, "--console-address", console, "--quiet"}
+	if cfg.Drives > 0 {
+		args[1] = filepath.Join(cfg.DataDir, fmt.Sprintf("d{1...%d}", cfg.Drives))
+		env = append(env, "MINIO_CI_CD=on") // else drives on the root disk are refused
+	}
+	scheme = "http://"
+	if cfg.CertsDir != "" {
+		args = append(args, "--certs-dir", cfg.CertsDir)
+		scheme = "https://"
+	}
+	return args, env, scheme
 }
 
 // minioEnv is the server's environment: credentials, the KMS key, the
