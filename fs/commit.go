@@ -153,7 +153,7 @@ func (n *fileNode) committed(info store.ObjectInfo, opts store.PutOptions) {
 		info.ContentType = opts.ContentType
 	}
 	n.mu.Lock()
-	n.info, n.infoAt, n.stored, n.dirty = info, n.fsys.now(), true, false
+	n.info, n.infoAt, n.stored, n.dirty, n.shadows = info, n.fsys.now(), true, false, false
 	n.pageCacheETag = info.ETag // the kernel's pages hold what was just written
 	n.pending, n.pendingX = posix{}, pendingXattrs{}
 	for h := range n.handles {

@@ -36,6 +36,7 @@ type fileNode struct {
 	info          store.ObjectInfo     // GUARDED_BY(mu): the stored object as last known
 	infoAt        time.Time            // GUARDED_BY(mu): when info was learnt
 	stored        bool                 // GUARDED_BY(mu): an object exists under key
+	shadows       bool                 // GUARDED_BY(mu): not stored, renamed over an object still under key: it goes when this file leaves key unstored
 	unlinked      bool                 // GUARDED_BY(mu)
 	content       *upload.File         // GUARDED_BY(mu): nil when no handle writes and nothing is unsaved
 	size          int64                // GUARDED_BY(mu): the content's size while content != nil
@@ -99,7 +100,7 @@ func (n *fileNode) setInfo(info store.ObjectInfo, at time.Time) {
 	if info.Meta == nil && n.info.ETag == info.ETag {
 		info.Meta, info.ContentType = n.info.Meta, n.info.ContentType // a plain listing says less
 	}
-	n.info, n.infoAt, n.stored = info, at, true
+	n.info, n.infoAt, n.stored, n.shadows = info, at, true, false
 }
 
 // attrsLocked are the node's POSIX attributes and times now.

@@ -54,7 +54,7 @@ func (n *fileNode) detach(ctx context.Context, del bool) error {
 		n.mu.Unlock()
 		return nil
 	}
-	key, stored, open, size := n.key, n.stored, len(n.handles) > 0, n.info.Size
+	key, stored, open, size, shadows := n.key, n.stored, len(n.handles) > 0, n.info.Size, n.shadows
 	c := n.content
 	n.mu.Unlock()
 	if stored && open && size <= keepOpenLimit {
@@ -71,7 +71,7 @@ func (n *fileNode) detach(ctx context.Context, del bool) error {
 	}
 	n.endDeferred() // the object goes: nothing to store on it
 	n.mu.Lock()
-	n.unlinked = true
+	n.unlinked, n.shadows = true, false
 	c = n.content
 	deferred := del && stored && open && size > keepOpenLimit
 	if deferred {
@@ -81,7 +81,9 @@ func (n *fileNode) detach(ctx context.Context, del bool) error {
 	if c != nil {
 		c.Detach()
 	}
-	if del && stored && !deferred {
+	if del && (stored && !deferred || !stored && shadows) {
+		// An unstored file renamed over an object takes that object with
+		// it: else the name would show the replaced file again.
 		n.fsys.del.add(n.bucket, key)
 	}
 	return nil

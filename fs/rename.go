@@ -81,7 +81,7 @@ func (d *dirNode) rename(ctx context.Context, name string, nd *dirNode, newName 
 			}
 		}
 		done := nd.incoming(newName)
-		info, err := d.moveFile(ctx, name, src, dstKey)
+		info, err := d.moveFile(ctx, name, src, dstKey, exists)
 		if err != nil {
 			done()
 			return err

@@ -28,7 +28,9 @@ func (n *fileNode) replaced(ctx context.Context) error {
 
 // moveFile renames one object; a file still being created (no object yet)
 // just changes the key its upload will use.
-func (d *dirNode) moveFile(ctx context.Context, name string, src dirEntry, dstKey string) (store.ObjectInfo, error) {
+// With over, the rename replaces a file at dstKey: one not yet stored
+// then shadows the object there until its upload replaces it.
+func (d *dirNode) moveFile(ctx context.Context, name string, src dirEntry, dstKey string, over bool) (store.ObjectInfo, error) {
 	var n *fileNode
 	if ch := d.GetChild(name); ch != nil {
 		n, _ = ch.Operations().(*fileNode)
@@ -45,7 +47,7 @@ func (d *dirNode) moveFile(ctx context.Context, name string, src dirEntry, dstKe
 	n.busy.Add(1)
 	defer n.busy.Add(-1)
 	n.mu.Lock()
-	stored, info, c, oldKey := n.stored, n.info, n.content, n.key
+	stored, info, c, oldKey, shadowed := n.stored, n.info, n.content, n.key, n.shadows
 	held := n.deferID != ""
 	if held { // the copy carries what was held back
 		o := n.metaOptionsLocked()
@@ -56,7 +58,10 @@ func (d *dirNode) moveFile(ctx context.Context, name string, src dirEntry, dstKe
 	if err != nil {
 		return store.ObjectInfo{}, err
 	}
-	n.movedTo(dstKey, fresh, stored, held)
+	if shadowed {
+		d.fsys.del.add(d.bucket, oldKey) // the object it replaced there goes with the name
+	}
+	n.movedTo(dstKey, fresh, stored, held, over)
 	return fresh, nil
 }
 
@@ -88,9 +93,9 @@ func (d *dirNode) moveContent(ctx context.Context, info store.ObjectInfo, stored
 
 // movedTo points the node and its handles at dstKey once its content moved
 // there; with held, the attributes held back travelled with the copy.
-func (n *fileNode) movedTo(dstKey string, fresh store.ObjectInfo, stored, held bool) {
+func (n *fileNode) movedTo(dstKey string, fresh store.ObjectInfo, stored, held, over bool) {
 	n.mu.Lock()
-	n.key = dstKey
+	n.key, n.shadows = dstKey, !stored && over
 	if stored {
 		n.info, n.infoAt = fresh, time.Now()
 	} else {

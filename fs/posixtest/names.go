@@ -15,6 +15,7 @@ func namespaceTests() []Test {
 		{"RenameDirectoryThenReadChildren", renameDirectory},
 		{"RenameFileKeepsMtime", renameKeepsMtime},
 		{"RenameErrors", renameErrors},
+		{"RenameUnsavedOverThenUnlink", renameUnsavedOver},
 		{"SymlinkReadlink", symlinks},
 		{"SpecialFiles", specialFiles},
 		{"HardLinkRefused", hardLink},
@@ -210,5 +211,59 @@ func readdirAfterChanges(t *testing.T, dir string) {
 	os.Rename(filepath.Join(dir, "c"), filepath.Join(dir, "d"))
 	if got := strings.Join(names(t, dir), ","); got != "a,d,z" {
 		t.Fatalf("listing after remove and rename: %s", got)
+	}
+}
+
+// A file still being written, renamed over a stored one and then
+// unlinked, takes the replaced file with it: the name must not show the
+// replaced bytes again (they were still in the bucket, as the new file
+// had not been uploaded yet). Moved on instead of unlinked, it leaves
+// nothing of the replaced file behind either.
+func renameUnsavedOver(t *testing.T, dir string) {
+	old, tmp := filepath.Join(dir, "old"), filepath.Join(dir, "tmp")
+	for _, then := range []string{"unlink", "rename"} {
+		write(t, old, []byte("replaced bytes"))
+		f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write([]byte("new")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, old); err != nil {
+			t.Fatal(err)
+		}
+		moved := filepath.Join(dir, "moved")
+		if then == "unlink" {
+			err = os.Remove(old)
+		} else {
+			err = os.Rename(old, moved)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(old); !os.IsNotExist(err) {
+			t.Fatalf("%s: the replaced file shows again: %v", then, err)
+		}
+		g, err := os.OpenFile(old, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 32)
+		n, _ := g.Read(b)
+		g.Close()
+		if n != 0 {
+			t.Fatalf("%s: a new file under the name holds %q", then, b[:n])
+		}
+		if then == "rename" {
+			if got := read(t, moved); string(got) != "new" {
+				t.Fatalf("the moved file holds %q", got)
+			}
+			os.Remove(moved)
+		}
+		os.Remove(old)
 	}
 }
