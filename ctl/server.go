@@ -86,6 +86,9 @@ type Server struct {
 	path string
 	ln   net.Listener
 	http *http.Server
+	// stop ends the requests still running at Close (streams: watch, cat,
+	// select), so an unmount does not wait on a client that went quiet.
+	stop context.CancelFunc
 }
 
 // Listen creates the socket (mode 0600, replacing a stale one) and serves
@@ -129,8 +132,11 @@ func Listen(cfg Config, be Backend) (*Server, error) {
 	if s.hub == nil {
 		s.hub = NewHub()
 	}
+	base, stop := context.WithCancel(context.Background())
+	s.stop = stop
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10, ConnContext: withPeer,
+		BaseContext: func(net.Listener) context.Context { return base },
 		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn)}
 	go func() { _ = s.http.Serve(ln) }()
 	return s, nil
@@ -141,9 +147,18 @@ func (s *Server) Path() string { return s.path }
 
 // Close stops serving and removes the socket.
 func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.http.Shutdown(ctx)
+	// Requests under way get a second to finish; then the rest (streams
+	// whose client went quiet) are ended, with 4 s more to wind down.
+	grace, cancelGrace := context.WithTimeout(context.Background(), time.Second)
+	err := s.http.Shutdown(grace)
+	cancelGrace()
+	if err != nil {
+		s.stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+		err = s.http.Shutdown(ctx)
+		cancel()
+	}
+	s.stop()
 	os.Remove(s.path)
 	return err
 }
