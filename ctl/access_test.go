@@ -31,7 +31,9 @@ func TestAllowDecidesByCaller(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	as := func(uid uint32) context.Context { return context.WithValue(context.Background(), credKey{}, Cred{UID: uid, GID: uid}) }
+	as := func(uid uint32) context.Context {
+		return context.WithValue(context.Background(), credKey{}, Cred{UID: uid, GID: uid})
+	}
 	// A mount owned by uid 4242, not shared: its owner and root only.
 	private := &Server{cfg: Config{Owner: 4242, Log: log, Mountpoint: dir, Bucket: "b"}}
 	for uid, ok := range map[uint32]bool{0: true, 4242: true, 1000: false} {

@@ -137,7 +137,7 @@ func Listen(cfg Config, be Backend) (*Server, error) {
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10, ConnContext: withPeer,
 		BaseContext: func(net.Listener) context.Context { return base },
-		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn)}
+		ErrorLog:    slog.NewLogLogger(cfg.Log.Handler(), slog.LevelWarn)}
 	go func() { _ = s.http.Serve(ln) }()
 	return s, nil
 }
