@@ -8,6 +8,7 @@ import (
 
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"kfs/fs/listing"
 	"kfs/fs/store"
 )
 
@@ -241,5 +242,5 @@ func statfs(out *fuse.StatfsOut) {
 	out.Bavail = out.Blocks
 	out.Files = 1 << 40
 	out.Ffree = 1 << 40
-	out.NameLen = maxNameLen
+	out.NameLen = listing.MaxNameLen
 }

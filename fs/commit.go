@@ -10,6 +10,7 @@ import (
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"kfs/fs/listing"
 	"kfs/fs/store"
 	"kfs/fs/upload"
 	"kfs/xattrs"
@@ -168,7 +169,7 @@ func (n *fileNode) committed(info store.ObjectInfo, opts store.PutOptions) {
 	}
 	if name, parent := n.Parent(); parent != nil {
 		if d, ok := parent.Operations().(*dirNode); ok {
-			d.listingPut(dirEntry{name: name, info: info})
+			d.listingPut(listing.Entry{Name: name, Info: info})
 		}
 	}
 }

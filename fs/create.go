@@ -9,6 +9,7 @@ import (
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"kfs/fs/listing"
 	"kfs/fs/store"
 )
 
@@ -31,7 +32,7 @@ func (d *dirNode) writable(name string) syscall.Errno {
 	if d.fsys.cfg.ReadOnly {
 		return syscall.EROFS
 	}
-	if len(name) > maxNameLen || len(d.pfx())+len(name)+1 > store.MaxKeyLen {
+	if len(name) > listing.MaxNameLen || len(d.pfx())+len(name)+1 > store.MaxKeyLen {
 		return syscall.ENAMETOOLONG
 	}
 	return 0
@@ -98,7 +99,7 @@ func (d *dirNode) create(ctx context.Context, name string, flags, mode uint32) (
 		n.dropContent()
 		return nil, nil, err
 	}
-	d.listingPut(dirEntry{name: name, info: info})
+	d.listingPut(listing.Entry{Name: name, Info: info})
 	d.touch()
 	return n, h, nil
 }
@@ -118,12 +119,12 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	now := d.fsys.now()
 	n := newDirNode(d.fsys, d.bucket, key)
 	n.marker, n.attrAt, n.markerStored = info, now, now
-	n.listing = newListing(now) // empty and complete (for the negative TTL): nothing to ask the store
-	n.listing.complete = true
+	n.listing = listing.New(now) // empty and complete (for the negative TTL): nothing to ask the store
+	n.listing.Complete = true
 	n.mu.Lock()
 	n.attrLocked(&out.Attr)
 	n.mu.Unlock()
-	d.listingPut(dirEntry{name: name, isDir: true, seen: now, info: info, marker: true}) // its marker's event is then known as this mount's
+	d.listingPut(listing.Entry{Name: name, IsDir: true, Seen: now, Info: info, Marker: true}) // its marker's event is then known as this mount's
 	d.touch()
 	return d.NewInode(ctx, n, fusefs.StableAttr{Mode: syscall.S_IFDIR}), 0
 }
@@ -170,7 +171,7 @@ func (d *dirNode) putEmpty(ctx context.Context, name string, typ uint32, a posix
 		return nil, err
 	}
 	info.Key, info.Size, info.Meta, info.ContentType = key, int64(len(body)), meta, ct
-	d.listingPut(dirEntry{name: name, info: info})
+	d.listingPut(listing.Entry{Name: name, Info: info})
 	d.touch()
 	return newFileNode(d.fsys, d.bucket, key, typ, info, true), nil
 }

@@ -12,6 +12,7 @@ import (
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"kfs/fs/listing"
 	"kfs/fs/store"
 )
 
@@ -29,7 +30,7 @@ type dirNode struct {
 
 	mu           sync.Mutex       // protects the fields below
 	prefix       string           // GUARDED_BY(mu): "" for the bucket itself, else ends in "/"; changes on rename
-	listing      *listing         // GUARDED_BY(mu): the last listing kfs made of this directory
+	listing      *listing.Listing // GUARDED_BY(mu): the last listing kfs made of this directory
 	listWait     chan struct{}    // GUARDED_BY(mu): closed when a lookup-triggered listing ends
 	listedAt     time.Time        // GUARDED_BY(mu): start of the last lookup-triggered listing
 	changed      time.Time        // GUARDED_BY(mu): when an entry last changed (through this mount or an event)

@@ -8,6 +8,7 @@ import (
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"kfs/fs/listing"
 	"kfs/fs/store"
 )
 
@@ -17,13 +18,13 @@ type dirHandle struct {
 	dir *dirNode
 
 	fromMem  bool                    // serving a complete listing from memory
-	cached   []dirEntry              // the listing served when fromMem
-	lister   *lister                 // when streaming from the store
-	building *listing                // what the stream has said so far; the directory's (shared, under its mu) once installed
+	cached   []listing.Entry         // the listing served when fromMem
+	lister   *listing.Lister         // when streaming from the store
+	building *listing.Listing        // what the stream has said so far; the directory's (shared, under its mu) once installed
 	ended    bool                    // the stream ended and building was installed
 	listedAt time.Time               // when what is handed out was listed
 	pos      int                     // entries handed out, "." and ".." included
-	last     dirEntry                // the last entry handed out, for readdirplus lookups
+	last     listing.Entry           // the last entry handed out, for readdirplus lookups
 	markers  map[string]*markerFetch // HEADs of the markers of the subdirectories about to be handed out
 }
 
@@ -51,7 +52,7 @@ var (
 
 func (h *dirHandle) Releasedir(ctx context.Context, flags uint32) {
 	if h.lister != nil {
-		h.lister.close()
+		h.lister.Close()
 	}
 }
 
@@ -64,11 +65,11 @@ func (h *dirHandle) reset(now time.Time) {
 	h.listedAt = now
 	if !h.fromMem {
 		if h.lister != nil {
-			h.lister.close()
+			h.lister.Close()
 		}
-		h.lister = newLister(h.dir.fsys, h.dir.bucket, h.dir.pfx())
-		h.lister.readahead = true
-		h.building, h.ended = newListing(now), false
+		h.lister = listing.NewLister(h.dir.fsys.listerConfig(), h.dir.bucket, h.dir.pfx())
+		h.lister.Readahead = true
+		h.building, h.ended = listing.New(now), false
 	}
 }
 
@@ -90,60 +91,60 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 	}
 	h.pos++
 	h.last = e
-	mode := parsePosix(e.info.Meta).fileType()
-	if e.isDir {
+	mode := parsePosix(e.Info.Meta).fileType()
+	if e.IsDir {
 		mode = syscall.S_IFDIR
 	}
-	return &fuse.DirEntry{Name: e.name, Mode: mode}, 0
+	return &fuse.DirEntry{Name: e.Name, Mode: mode}, 0
 }
 
-func (h *dirHandle) nextEntry(ctx context.Context) (dirEntry, bool, error) {
+func (h *dirHandle) nextEntry(ctx context.Context) (listing.Entry, bool, error) {
 	if h.fromMem {
 		i := h.pos - 2
 		if i >= len(h.cached) {
-			return dirEntry{}, false, nil
+			return listing.Entry{}, false, nil
 		}
 		return h.cached[i], true, nil
 	}
-	e, ok, err := h.lister.next(ctx)
+	e, ok, err := h.lister.Next(ctx)
 	if err != nil {
 		return e, ok, err
 	}
 	if ok {
-		h.building.add(e)
+		h.building.Add(e)
 		return e, true, nil
 	}
 	if !h.ended {
 		h.ended = true
-		h.building.complete = true
-		h.building.readdir = true
+		h.building.Complete = true
+		h.building.Readdir = true
 		d := h.dir
-		d.setMarker(h.lister.marker, h.building.at) // listed from the start: the marker is known, present or not
+		d.setMarker(h.lister.Marker, h.building.At) // listed from the start: the marker is known, present or not
 		d.mu.Lock()
 		d.installLocked(h.building)
 		d.mu.Unlock()
 	}
-	return dirEntry{}, false, nil
+	return listing.Entry{}, false, nil
 }
 
 // Lookup answers readdirplus for the entry just handed out, from what the
 // listing said: no request per file.
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
-	if name != h.last.name {
+	if name != h.last.Name {
 		return h.dir.Lookup(ctx, name, out)
 	}
-	if !h.last.isDir && h.dir.fsys.del.isPending(h.dir.bucket, h.last.info.Key) {
+	if !h.last.IsDir && h.dir.fsys.del.isPending(h.dir.bucket, h.last.Info.Key) {
 		return nil, syscall.ENOENT
 	}
 	e := h.last
-	if e.isDir && e.info.Key == "" {
+	if e.IsDir && e.Info.Key == "" {
 		h.fetchMarkers(e)
-		if mf := h.markers[e.name]; mf != nil {
-			delete(h.markers, e.name)
+		if mf := h.markers[e.Name]; mf != nil {
+			delete(h.markers, e.Name)
 			select {
 			case <-mf.done:
 				if mf.err == nil {
-					e.info, e.seen, e.marker = mf.info, mf.at, true
+					e.Info, e.Seen, e.Marker = mf.info, mf.at, true
 				}
 			case <-ctx.Done():
 			}
@@ -175,27 +176,27 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 // fetchMarkers starts the HEADs of the markers of e and of the next
 // subdirectories about to be handed out (those the mount does not know
 // fresh already), markersAhead at most in flight.
-func (h *dirHandle) fetchMarkers(e dirEntry) {
+func (h *dirHandle) fetchMarkers(e listing.Entry) {
 	if h.markers == nil {
 		h.markers = map[string]*markerFetch{}
 	}
-	var upcoming []dirEntry
+	var upcoming []listing.Entry
 	if h.fromMem {
 		upcoming = h.cached[min(h.pos-2, len(h.cached)):]
 	} else if h.lister != nil {
-		upcoming = h.lister.queue
+		upcoming = h.lister.Queued()
 	}
 	d := h.dir
-	for _, next := range append([]dirEntry{e}, upcoming...) {
+	for _, next := range append([]listing.Entry{e}, upcoming...) {
 		if len(h.markers) >= markersAhead {
 			return
 		}
-		if !next.isDir || next.info.Key != "" || h.markers[next.name] != nil || d.knowsMarker(next.name) {
+		if !next.IsDir || next.Info.Key != "" || h.markers[next.Name] != nil || d.knowsMarker(next.Name) {
 			continue
 		}
 		mf := &markerFetch{done: make(chan struct{})}
-		h.markers[next.name] = mf
-		key := d.pfx() + next.name + "/"
+		h.markers[next.Name] = mf
+		key := d.pfx() + next.Name + "/"
 		go func() {
 			defer close(mf.done)
 			ctx, cancel := d.fsys.background()

@@ -41,6 +41,7 @@ import (
 
 	"kfs/cache"
 	"kfs/cache/disk"
+	"kfs/fs/listing"
 	"kfs/fs/upload"
 )
 
@@ -103,9 +104,9 @@ type FS struct {
 	cfg     Config
 	mounted time.Time
 	del     *deleter
-	ahead   *walker        // lists subdirectories ahead of tree walks
-	dirt    *dirTimes      // directory times waiting to be stored
-	streams *cache.Streams // sequential readers sharing the prefetch budget
+	ahead   *listing.Walker // lists subdirectories ahead of tree walks
+	dirt    *dirTimes       // directory times waiting to be stored
+	streams *cache.Streams  // sequential readers sharing the prefetch budget
 
 	rootMu sync.Mutex    // protects root
 	root   *fusefs.Inode // GUARDED_BY(rootMu): set when the root is first used
@@ -137,7 +138,11 @@ func New(st Store, blocks *cache.Blocks, up *upload.Pipeline, cfg Config) *FS {
 	f := &FS{store: st, blocks: blocks, up: up, cfg: cfg, mounted: time.Now(), logged: map[string]struct{}{},
 		notes: newNotifier(), stop: make(chan struct{}), viaFH: make(chan struct{})}
 	f.del = newDeleter(f)
-	f.ahead = newWalker(f)
+	f.ahead = listing.NewWalker(listing.WalkerConfig{TTL: f.listingTTL, Background: f.background, Stop: f.stop,
+		List: func(ctx context.Context, bucket, prefix string) (*listing.Listing, error) {
+			d := newDirNode(f, bucket, prefix) // only to list: the listing is adopted by the real node
+			return d.listFirstPage(ctx, time.Now())
+		}})
 	f.dirt = newDirTimes(f)
 	if blocks != nil {
 		f.streams = &cache.Streams{Budget: blocks.PrefetchLimit()}

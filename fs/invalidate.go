@@ -6,6 +6,7 @@ import (
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 
+	"kfs/fs/listing"
 	"kfs/fs/store"
 )
 
@@ -18,9 +19,9 @@ import (
 // Changed says the object bucket/key was created, overwritten or removed.
 func (f *FS) Changed(bucket, key string) {
 	dir := strings.TrimSuffix(key, "/")
-	f.ahead.drop(bucket, dir[:strings.LastIndex(dir, "/")+1])
+	f.ahead.Drop(bucket, dir[:strings.LastIndex(dir, "/")+1])
 	if strings.HasSuffix(key, "/") {
-		f.ahead.drop(bucket, key)
+		f.ahead.Drop(bucket, key)
 	}
 	parent, name := f.findParent(bucket, key)
 	if parent == nil {
@@ -122,8 +123,8 @@ func (d *dirNode) knowsNewer(name string, at time.Time) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.listing != nil {
-		if i, ok := d.listing.byName[name]; ok && !d.listing.entries[i].isDir {
-			return d.listing.entries[i].info.LastModified.After(at)
+		if i, ok := d.listing.Index(name); ok && !d.listing.Entries[i].IsDir {
+			return d.listing.Entries[i].Info.LastModified.After(at)
 		}
 	}
 	return false
@@ -177,8 +178,8 @@ func (d *dirNode) hasDir(name string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.listing != nil {
-		if i, ok := d.listing.byName[name]; ok {
-			return d.listing.entries[i].isDir
+		if i, ok := d.listing.Index(name); ok {
+			return d.listing.Entries[i].IsDir
 		}
 	}
 	return false
@@ -206,10 +207,10 @@ func (d *dirNode) knows(name, etag string, removed bool, at time.Time) bool {
 	if d.arriving[name] > 0 {
 		return true // this mount is storing it: its answer updates everything
 	}
-	var listed *dirEntry
+	var listed *listing.Entry
 	if d.listing != nil {
-		if i, ok := d.listing.byName[name]; ok {
-			listed = &d.listing.entries[i]
+		if i, ok := d.listing.Index(name); ok {
+			listed = &d.listing.Entries[i]
 		}
 	}
 	if removed {
@@ -218,7 +219,7 @@ func (d *dirNode) knows(name, etag string, removed bool, at time.Time) bool {
 	if listed == nil && gone && d.removedVersionLocked(name, etag, at) {
 		return true // the creation of a version this mount removed since
 	}
-	return etag != "" && (childETag == etag || listed != nil && listed.info.ETag == etag)
+	return etag != "" && (childETag == etag || listed != nil && listed.Info.ETag == etag)
 }
 
 // ownMarkerWindow is how long after storing a directory's marker an event
@@ -229,7 +230,7 @@ const ownMarkerWindow = 2 * time.Second
 // ChangedPrefix says anything under bucket/prefix may have changed (a
 // recursive removal or copy).
 func (f *FS) ChangedPrefix(bucket, prefix string) {
-	f.ahead.dropUnder(bucket, prefix)
+	f.ahead.DropUnder(bucket, prefix)
 	prefix = strings.TrimSuffix(prefix, "/")
 	if prefix == "" {
 		if r := f.bucketDir(bucket); r != nil {

@@ -11,64 +11,20 @@ import (
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 
+	"kfs/fs/listing"
 	"kfs/fs/store"
 )
 
-// dirEntry is one name in a directory listing.
-type dirEntry struct {
-	name   string
-	isDir  bool
-	info   store.ObjectInfo // files: the object; directories: the marker, when known
-	seen   time.Time        // when the store said so
-	marker bool             // directories: info says whether there is a marker (Key "": none)
-}
-
-// listing is what one listing of a directory said.
-type listing struct {
-	entries  []dirEntry
-	byName   map[string]int   // index into entries
-	complete bool             // every entry of the directory is in entries
-	at       time.Time        // when the listing started
-	readdir  bool             // made by a readdir (not for a lookup): a walk may follow
-	marker   store.ObjectInfo // the directory's marker object (Key "": it has none); set by listFirstPage for adoptAhead
-}
-
-func newListing(at time.Time) *listing { return &listing{byName: map[string]int{}, at: at} }
-
-func (l *listing) add(e dirEntry) {
-	if e.seen.IsZero() {
-		e.seen = l.at
-	}
-	if i, ok := l.byName[e.name]; ok {
-		l.entries[i] = e
-		return
-	}
-	l.byName[e.name] = len(l.entries)
-	l.entries = append(l.entries, e)
-}
-
-func (l *listing) del(name string) {
-	i, ok := l.byName[name]
-	if !ok {
-		return
-	}
-	l.entries = append(l.entries[:i:i], l.entries[i+1:]...)
-	delete(l.byName, name)
-	for j := i; j < len(l.entries); j++ {
-		l.byName[l.entries[j].name] = j
-	}
-}
-
 // listingPut adds or replaces an entry in the cached listing.
-func (d *dirNode) listingPut(e dirEntry) {
-	if e.seen.IsZero() {
-		e.seen = time.Now()
+func (d *dirNode) listingPut(e listing.Entry) {
+	if e.Seen.IsZero() {
+		e.Seen = time.Now()
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.changedLocked()
 	if d.listing != nil {
-		d.listing.add(e)
+		d.listing.Add(e)
 	}
 }
 
@@ -78,10 +34,10 @@ func (d *dirNode) listingDel(name string) {
 	defer d.mu.Unlock()
 	d.changedLocked()
 	if d.listing != nil {
-		if i, ok := d.listing.byName[name]; ok && d.listing.entries[i].info.ETag != "" {
-			d.tombLocked(name, d.listing.entries[i].info.ETag)
+		if i, ok := d.listing.Index(name); ok && d.listing.Entries[i].Info.ETag != "" {
+			d.tombLocked(name, d.listing.Entries[i].Info.ETag)
 		}
-		d.listing.del(name)
+		d.listing.Del(name)
 	}
 }
 
@@ -148,8 +104,8 @@ func (d *dirNode) forget(name string) {
 	defer d.mu.Unlock()
 	d.changedLocked()
 	if d.listing != nil {
-		d.listing.del(name)
-		d.listing.complete = false
+		d.listing.Del(name)
+		d.listing.Complete = false
 	}
 	d.listedAt = time.Time{}
 }
@@ -166,14 +122,14 @@ func (d *dirNode) forgetAll() {
 // (started before) no longer says what the directory holds.
 func (d *dirNode) changedLocked() {
 	d.changed = time.Now()
-	d.fsys.ahead.drop(d.bucket, d.prefix)
+	d.fsys.ahead.Drop(d.bucket, d.prefix)
 }
 
 // installLocked makes l the directory's listing unless a newer one is
 // there or an entry changed after l started (l would bring back a removed
 // name or hide a created one). It says whether l was installed.
-func (d *dirNode) installLocked(l *listing) bool {
-	if l.at.Before(d.changed) || (d.listing != nil && d.listing.at.After(l.at)) {
+func (d *dirNode) installLocked(l *listing.Listing) bool {
+	if l.At.Before(d.changed) || (d.listing != nil && d.listing.At.After(l.At)) {
 		return false
 	}
 	d.listing = l
@@ -183,18 +139,18 @@ func (d *dirNode) installLocked(l *listing) bool {
 // cachedLocked answers a lookup from the last listing: a name in it for
 // the entry TTL, a name missing from a complete one for the negative TTL.
 // known is false when the listing cannot tell.
-func (d *dirNode) cachedLocked(name string, now time.Time, l *listing, fetched bool) (e dirEntry, found, known bool) {
+func (d *dirNode) cachedLocked(name string, now time.Time, l *listing.Listing, fetched bool) (e listing.Entry, found, known bool) {
 	if l == nil {
-		return dirEntry{}, false, false
+		return listing.Entry{}, false, false
 	}
-	age := now.Sub(l.at)
-	if i, ok := l.byName[name]; ok {
+	age := now.Sub(l.At)
+	if i, ok := l.Index(name); ok {
 		if fetched || age <= d.fsys.cfg.EntryTTL {
-			return l.entries[i], true, true
+			return l.Entries[i], true, true
 		}
-		return dirEntry{}, false, false // listed, but too long ago: ask again (never "absent")
+		return listing.Entry{}, false, false // listed, but too long ago: ask again (never "absent")
 	}
-	return dirEntry{}, false, l.complete && (fetched || age <= d.fsys.negativeTTL(d.bucket))
+	return listing.Entry{}, false, l.Complete && (fetched || age <= d.fsys.negativeTTL(d.bucket))
 }
 
 // verifyMissLocked says whether a name missing from a listing should be
@@ -225,7 +181,7 @@ const missesVerified = 8
 // as much as one HEAD. A directory larger than a page falls back to one
 // targeted lookup per name. A listing made for this lookup answers it
 // whatever the TTLs (a TTL of 0 means "always ask").
-func (d *dirNode) lookupEntry(ctx context.Context, name string) (dirEntry, error) {
+func (d *dirNode) lookupEntry(ctx context.Context, name string) (listing.Entry, error) {
 	d.adoptAhead(ctx)
 	for {
 		now := time.Now()
@@ -241,7 +197,7 @@ func (d *dirNode) lookupEntry(ctx context.Context, name string) (dirEntry, error
 			case <-w:
 				continue
 			case <-ctx.Done():
-				return dirEntry{}, ctx.Err()
+				return listing.Entry{}, ctx.Err()
 			}
 		}
 		if now.Sub(d.listedAt) <= min(d.fsys.cfg.EntryTTL, d.fsys.negativeTTL(d.bucket)) && !d.listedAt.IsZero() {
@@ -255,7 +211,7 @@ func (d *dirNode) lookupEntry(ctx context.Context, name string) (dirEntry, error
 		d.mu.Unlock()
 		e, found, known, verify, err := d.listForLookup(ctx, name, now, w)
 		if err != nil {
-			return dirEntry{}, err
+			return listing.Entry{}, err
 		}
 		if !known {
 			return d.targetedLookup(ctx, name)
@@ -267,7 +223,7 @@ func (d *dirNode) lookupEntry(ctx context.Context, name string) (dirEntry, error
 // listForLookup lists the first page of the directory for a lookup of
 // name, installs it and says what it knows of name; it ends the wait w
 // other lookups meanwhile block on.
-func (d *dirNode) listForLookup(ctx context.Context, name string, now time.Time, w chan struct{}) (e dirEntry, found, known, verify bool, err error) {
+func (d *dirNode) listForLookup(ctx context.Context, name string, now time.Time, w chan struct{}) (e listing.Entry, found, known, verify bool, err error) {
 	l, err := d.listFirstPage(ctx, now)
 	d.mu.Lock()
 	if err == nil {
@@ -285,20 +241,20 @@ func (d *dirNode) listForLookup(ctx context.Context, name string, now time.Time,
 
 // answer turns what a listing says of name into the lookup's answer: the
 // entry, a targeted lookup when a miss must be verified, else not found.
-func (d *dirNode) answer(ctx context.Context, name string, e dirEntry, found, verify bool) (dirEntry, error) {
+func (d *dirNode) answer(ctx context.Context, name string, e listing.Entry, found, verify bool) (listing.Entry, error) {
 	switch {
 	case found:
 		return e, nil
 	case verify:
 		return d.targetedLookup(ctx, name)
 	}
-	return dirEntry{}, fmt.Errorf("%s: %w", d.path(name), store.ErrNotFound)
+	return listing.Entry{}, fmt.Errorf("%s: %w", d.path(name), store.ErrNotFound)
 }
 
 // adoptAhead takes the listing a tree walk made of this directory ahead
 // of time (waiting for it if it is under way).
 func (d *dirNode) adoptAhead(ctx context.Context) {
-	l := d.fsys.ahead.claim(ctx, d.bucket, d.pfx())
+	l := d.fsys.ahead.Claim(ctx, d.bucket, d.pfx())
 	if l == nil {
 		return
 	}
@@ -306,41 +262,29 @@ func (d *dirNode) adoptAhead(ctx context.Context) {
 	ok := d.installLocked(l)
 	d.mu.Unlock()
 	if ok {
-		d.setMarker(l.marker, l.at)
+		d.setMarker(l.Marker, l.At)
 	}
 }
 
 // listFirstPage lists one page of the directory.
-func (d *dirNode) listFirstPage(ctx context.Context, now time.Time) (*listing, error) {
-	ls := newLister(d.fsys, d.bucket, d.pfx())
-	defer ls.close()
-	if err := ls.fetchPage(ctx); err != nil {
+func (d *dirNode) listFirstPage(ctx context.Context, now time.Time) (*listing.Listing, error) {
+	l, err := listing.NewLister(d.fsys.listerConfig(), d.bucket, d.pfx()).FirstPage(ctx, now)
+	if err != nil {
 		return nil, err
 	}
-	d.setMarker(ls.marker, now) // the first page holds the marker if there is one: it sorts first
-	l := newListing(now)
-	l.marker = ls.marker
-	l.complete = ls.done
-	for _, e := range ls.queue {
-		l.add(e)
-	}
-	if ls.done {
-		for _, e := range ls.pending {
-			l.add(e)
-		}
-	}
+	d.setMarker(l.Marker, now) // the first page holds the marker if there is one: it sorts first
 	return l, nil
 }
 
 // targetedLookup asks the store about one name: a HEAD for the object and a
 // one-key listing for the prefix, in parallel. A prefix wins over an object.
-func (d *dirNode) targetedLookup(ctx context.Context, name string) (dirEntry, error) {
-	if reason := checkName(name); reason != "" {
-		return dirEntry{}, fmt.Errorf("%s: %s: %w", d.path(name), reason, store.ErrNotFound)
+func (d *dirNode) targetedLookup(ctx context.Context, name string) (listing.Entry, error) {
+	if reason := listing.CheckName(name); reason != "" {
+		return listing.Entry{}, fmt.Errorf("%s: %s: %w", d.path(name), reason, store.ErrNotFound)
 	}
 	key := d.pfx() + name
 	if len(key) > store.MaxKeyLen {
-		return dirEntry{}, fmt.Errorf("%s: longer than a key can be: %w", d.path(name), store.ErrNotFound)
+		return listing.Entry{}, fmt.Errorf("%s: longer than a key can be: %w", d.path(name), store.ErrNotFound)
 	}
 	seen := time.Now()
 	var info store.ObjectInfo
@@ -360,28 +304,28 @@ func (d *dirNode) targetedLookup(ctx context.Context, name string) (dirEntry, er
 		if statErr == nil {
 			d.fsys.logOnce("a key is both an object and a prefix: showing the directory, hiding the object", "bucket", d.bucket, "key", key)
 		}
-		e := dirEntry{name: name, isDir: true, seen: seen}
+		e := listing.Entry{Name: name, IsDir: true, Seen: seen}
 		if len(page.Objects) > 0 && page.Objects[0].Key == key+"/" {
-			e.info = page.Objects[0]
+			e.Info = page.Objects[0]
 		}
 		return e, nil
 	}
 	if statErr == nil {
-		return dirEntry{name: name, info: info, seen: seen, isDir: isDirObject(info)}, nil
+		return listing.Entry{Name: name, Info: info, Seen: seen, IsDir: isDirObject(info)}, nil
 	}
 	if listErr != nil && !errors.Is(listErr, store.ErrNotFound) {
-		return dirEntry{}, listErr
+		return listing.Entry{}, listErr
 	}
-	return dirEntry{}, statErr
+	return listing.Entry{}, statErr
 }
 
 func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fusefs.Inode, syscall.Errno) {
 	d.fsys.setRoot(d.EmbeddedInode())
-	if len(name) > maxNameLen {
+	if len(name) > listing.MaxNameLen {
 		return nil, syscall.ENAMETOOLONG
 	}
 	e, err := d.lookupEntry(ctx, name)
-	if err == nil && !e.isDir && d.fsys.del.isPending(d.bucket, e.info.Key) {
+	if err == nil && !e.IsDir && d.fsys.del.isPending(d.bucket, e.Info.Key) {
 		err = fmt.Errorf("%s: deleted: %w", d.path(name), store.ErrNotFound)
 	}
 	if err != nil {
@@ -396,37 +340,37 @@ func (d *dirNode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (
 
 // child returns the inode for e, reusing the existing one when the type
 // matches so the kernel keeps its caches, and fills out.
-func (d *dirNode) child(ctx context.Context, e dirEntry, out *fuse.EntryOut) (*fusefs.Inode, error) {
-	at := e.seen
-	existing := d.GetChild(e.name)
-	if e.isDir {
-		known := e.marker || e.info.Key != ""
+func (d *dirNode) child(ctx context.Context, e listing.Entry, out *fuse.EntryOut) (*fusefs.Inode, error) {
+	at := e.Seen
+	existing := d.GetChild(e.Name)
+	if e.IsDir {
+		known := e.Marker || e.Info.Key != ""
 		if existing != nil {
 			if n, ok := existing.Operations().(*dirNode); ok {
 				if known {
-					n.setMarker(e.info, at)
+					n.setMarker(e.Info, at)
 				}
 				return existing, n.fillAttr(ctx, &out.Attr)
 			}
 		}
-		n := newDirNode(d.fsys, d.bucket, d.pfx()+e.name+"/")
+		n := newDirNode(d.fsys, d.bucket, d.pfx()+e.Name+"/")
 		if known {
-			n.setMarker(e.info, at)
+			n.setMarker(e.Info, at)
 		}
 		if err := n.fillAttr(ctx, &out.Attr); err != nil {
 			return nil, err
 		}
 		return d.NewInode(ctx, n, fusefs.StableAttr{Mode: syscall.S_IFDIR}), nil
 	}
-	typ := parsePosix(e.info.Meta).fileType()
+	typ := parsePosix(e.Info.Meta).fileType()
 	if existing != nil && existing.Mode()&syscall.S_IFMT == typ {
-		if f, ok := existing.Operations().(*fileNode); ok && f.sameObject(e.info.Key) {
-			f.setInfo(e.info, at)
+		if f, ok := existing.Operations().(*fileNode); ok && f.sameObject(e.Info.Key) {
+			f.setInfo(e.Info, at)
 			f.fillAttr(&out.Attr)
 			return existing, nil
 		}
 	}
-	n := newFileNode(d.fsys, d.bucket, e.info.Key, typ, e.info, true)
+	n := newFileNode(d.fsys, d.bucket, e.Info.Key, typ, e.Info, true)
 	n.fillAttr(&out.Attr)
 	return d.NewInode(ctx, n, fusefs.StableAttr{Mode: typ}), nil
 }
@@ -441,9 +385,9 @@ func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileH
 	now := time.Now()
 	h := &dirHandle{dir: d}
 	d.mu.Lock()
-	if l := d.listing; l != nil && l.complete && now.Sub(l.at) <= d.fsys.listingTTLOf(d.bucket) {
-		l.readdir = true
-		h.fromMem, h.cached, h.listedAt = true, append([]dirEntry(nil), l.entries...), l.at // a copy: the listing changes under mu
+	if l := d.listing; l != nil && l.Complete && now.Sub(l.At) <= d.fsys.listingTTLOf(d.bucket) {
+		l.Readdir = true
+		h.fromMem, h.cached, h.listedAt = true, append([]listing.Entry(nil), l.Entries...), l.At // a copy: the listing changes under mu
 	}
 	d.mu.Unlock()
 	if !h.fromMem {

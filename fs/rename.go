@@ -12,6 +12,7 @@ import (
 
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 
+	"kfs/fs/listing"
 	"kfs/fs/store"
 )
 
@@ -61,14 +62,14 @@ func (d *dirNode) rename(ctx context.Context, name string, nd *dirNode, newName 
 	if exists && noReplace {
 		return syscall.EEXIST
 	}
-	var moved dirEntry
-	if src.isDir {
+	var moved listing.Entry
+	if src.IsDir {
 		if err := d.renameDir(ctx, name, srcKey, dstKey, exists, dst); err != nil {
 			return err
 		}
-		moved = dirEntry{name: newName, isDir: true}
+		moved = listing.Entry{Name: newName, IsDir: true}
 	} else {
-		if exists && dst.isDir {
+		if exists && dst.IsDir {
 			return syscall.EISDIR
 		}
 		if exists {
@@ -86,7 +87,7 @@ func (d *dirNode) rename(ctx context.Context, name string, nd *dirNode, newName 
 			done()
 			return err
 		}
-		moved = dirEntry{name: newName, info: info}
+		moved = listing.Entry{Name: newName, Info: info}
 		defer done() // after the listing says what was stored
 	}
 	d.listingDel(name)
@@ -98,8 +99,8 @@ func (d *dirNode) rename(ctx context.Context, name string, nd *dirNode, newName 
 
 // renameDir moves the tree of directory name (srcKey) to dstKey, over an
 // empty directory dst when exists.
-func (d *dirNode) renameDir(ctx context.Context, name, srcKey, dstKey string, exists bool, dst dirEntry) error {
-	if exists && !dst.isDir {
+func (d *dirNode) renameDir(ctx context.Context, name, srcKey, dstKey string, exists bool, dst listing.Entry) error {
+	if exists && !dst.IsDir {
 		return syscall.ENOTDIR
 	}
 	if exists {
@@ -118,8 +119,8 @@ func (d *dirNode) renameDir(ctx context.Context, name, srcKey, dstKey string, ex
 	if err == nil && s3fsDir {
 		err = d.moveDirObject(ctx, srcKey, dstKey)
 	}
-	d.fsys.ahead.dropUnder(d.bucket, srcKey+"/") // listings made ahead during the move saw it half-way
-	d.fsys.ahead.dropUnder(d.bucket, dstKey+"/")
+	d.fsys.ahead.DropUnder(d.bucket, srcKey+"/") // listings made ahead during the move saw it half-way
+	d.fsys.ahead.DropUnder(d.bucket, dstKey+"/")
 	if err != nil {
 		// What the failed move made and undid (or left, to be undone
 		// in the background) under the target is asked of the store

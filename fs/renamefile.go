@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"kfs/fs/listing"
 	"kfs/fs/store"
 	"kfs/fs/upload"
 )
@@ -30,17 +31,17 @@ func (n *fileNode) replaced(ctx context.Context) error {
 // just changes the key its upload will use.
 // With over, the rename replaces a file at dstKey: one not yet stored
 // then shadows the object there until its upload replaces it.
-func (d *dirNode) moveFile(ctx context.Context, name string, src dirEntry, dstKey string, over bool) (store.ObjectInfo, error) {
+func (d *dirNode) moveFile(ctx context.Context, name string, src listing.Entry, dstKey string, over bool) (store.ObjectInfo, error) {
 	var n *fileNode
 	if ch := d.GetChild(name); ch != nil {
 		n, _ = ch.Operations().(*fileNode)
 	}
 	if n == nil {
-		info, err := d.fsys.copyKeepingTimes(ctx, d.bucket, src.info, dstKey)
+		info, err := d.fsys.copyKeepingTimes(ctx, d.bucket, src.Info, dstKey)
 		if err != nil {
 			return store.ObjectInfo{}, err
 		}
-		return info, d.fsys.store.Remove(ctx, store.ObjectRef{Bucket: d.bucket, Key: src.info.Key})
+		return info, d.fsys.store.Remove(ctx, store.ObjectRef{Bucket: d.bucket, Key: src.Info.Key})
 	}
 	n.opMu.Lock()
 	defer n.opMu.Unlock()
