@@ -18,8 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"kfs/fs/journal"
 	"kfs/fs/store"
-	"kfs/fs/upload"
 )
 
 const (
@@ -27,9 +27,9 @@ const (
 	deferDelay  = 500 * time.Millisecond // ... at most this long
 )
 
-// AttrsJournal records metadata held back (upload.Journal is one).
+// AttrsJournal records metadata held back (journal.Journal is one).
 type AttrsJournal interface {
-	BeginAttrs(a upload.Attrs) string
+	BeginAttrs(a journal.Attrs) string
 	EndAttrs(id string)
 }
 
@@ -89,7 +89,7 @@ func (n *fileNode) deferMeta() bool {
 		return false
 	}
 	opts := n.metaOptionsLocked()
-	rec := upload.Attrs{Bucket: n.bucket, Key: n.key, ETag: n.info.ETag, ContentType: opts.ContentType, Meta: opts.Meta}
+	rec := journal.Attrs{Bucket: n.bucket, Key: n.key, ETag: n.info.ETag, ContentType: opts.ContentType, Meta: opts.Meta}
 	old := n.deferID
 	n.mu.Unlock()
 	id := j.BeginAttrs(rec) // opMu keeps other changes of the node out meanwhile

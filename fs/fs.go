@@ -82,7 +82,7 @@ type Config struct {
 }
 
 // RenameJournal records directory renames under way, so one a crash cuts
-// short is finished by the next mount (upload.Journal is one).
+// short is finished by the next mount (journal.Journal is one).
 type RenameJournal interface {
 	BeginRename(bucket, from, to string) string // on disk before it returns
 	EndRename(id string)
@@ -90,7 +90,7 @@ type RenameJournal interface {
 
 // DeleteJournal records the deletions unlink hands to the batch, so a
 // process killed before the batch went out does not bring the files back
-// (upload.Journal is one).
+// (journal.Journal is one).
 type DeleteJournal interface {
 	BeginDelete(bucket, key string) string
 	EndDelete(ids ...string)

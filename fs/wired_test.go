@@ -12,6 +12,7 @@ import (
 
 	"kfs/cache/disk"
 	kfs "kfs/fs"
+	"kfs/fs/journal"
 	"kfs/fs/posixtest"
 	"kfs/fs/store"
 	"kfs/fs/upload"
@@ -22,8 +23,8 @@ import (
 // wired gives a fake mount what kfs mount gives a real one: the journal
 // (held-back attributes, batched deletions, directory renames) and the
 // dataset cache with passthrough.
-func wired(t *testing.T) (mountOpt, *upload.Journal, *disk.Cache) {
-	j, err := upload.OpenJournal(filepath.Join(t.TempDir(), "uploads.journal"))
+func wired(t *testing.T) (mountOpt, *journal.Journal, *disk.Cache) {
+	j, err := journal.Open(filepath.Join(t.TempDir(), "uploads.journal"))
 	if err != nil {
 		t.Fatal(err)
 	}

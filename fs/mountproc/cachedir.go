@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"kfs/cache/disk"
+	"kfs/fs/journal"
 	"kfs/fs/store"
-	"kfs/fs/upload"
 	"kfs/mountopts"
 )
 
@@ -28,7 +28,7 @@ import (
 // process holds (a crash's, in any slot, or in a <hash>-<pid> folder of
 // earlier versions) are replayed: their uploads aborted, their renames
 // and deletions adopted by this mount's journal, and their files removed.
-func prepareCacheDir(o mountopts.Options, m mountopts.Mount, st store.Multipart, l *slog.Logger) (string, *upload.Journal, []upload.Rename, error) {
+func prepareCacheDir(o mountopts.Options, m mountopts.Mount, st store.Multipart, l *slog.Logger) (string, *journal.Journal, []journal.Rename, error) {
 	base := cacheBase(o)
 	sum := sha256.Sum256([]byte(o.Endpoint + "\x00" + m.Bucket + "\x00" + m.Prefix))
 	dir := filepath.Join(base, hex.EncodeToString(sum[:8]))
@@ -77,14 +77,14 @@ func cacheBase(o mountopts.Options) string {
 }
 
 // journalSlot locks the first journal of dir no live mount holds.
-func journalSlot(dir string) (*upload.Journal, error) {
+func journalSlot(dir string) (*journal.Journal, error) {
 	for i := 0; i < 1000; i++ {
 		name := "uploads.journal"
 		if i > 0 {
 			name = fmt.Sprintf("uploads-%d.journal", i)
 		}
-		j, err := upload.OpenJournal(filepath.Join(dir, name))
-		if errors.Is(err, upload.ErrJournalBusy) {
+		j, err := journal.Open(filepath.Join(dir, name))
+		if errors.Is(err, journal.ErrBusy) {
 			continue
 		}
 		return j, err
@@ -94,14 +94,14 @@ func journalSlot(dir string) (*upload.Journal, error) {
 
 // adoptOrphans replays into j the journals of dir (and of <dir>-<pid>
 // folders) that no live process holds.
-func adoptOrphans(ctx context.Context, j *upload.Journal, dir string, st store.Multipart, l *slog.Logger) {
+func adoptOrphans(ctx context.Context, j *journal.Journal, dir string, st store.Multipart, l *slog.Logger) {
 	paths, _ := filepath.Glob(filepath.Join(dir, "uploads*.journal"))
 	legacy, _ := filepath.Glob(dir + "-*/uploads.journal")
 	for _, p := range append(paths, legacy...) {
 		if p == j.Path() {
 			continue
 		}
-		o, err := upload.OpenJournal(p)
+		o, err := journal.Open(p)
 		if err != nil {
 			continue // held by a live mount (or unreadable: left alone)
 		}

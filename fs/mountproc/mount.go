@@ -24,6 +24,7 @@ import (
 	"kfs/ctl/cli"
 	"kfs/ctl/metrics"
 	kfs "kfs/fs"
+	"kfs/fs/journal"
 	"kfs/fs/store/s3store"
 	"kfs/fs/upload"
 	"kfs/mountopts"
@@ -64,7 +65,7 @@ type mounted struct {
 	srv        *fuse.Server
 	fsys       *kfs.FS
 	sock       *ctl.Server
-	journal    *upload.Journal
+	journal    *journal.Journal
 	cacheDir   string
 	ownBase    bool // the cache dir's parent is kfs's default one: removed when empty
 	mountpoint string
@@ -287,18 +288,19 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 
 // newFS builds the filesystem of one mount over its cache directory and
 // journal (nil for a read-only mount).
-func (p *process) newFS(m mountopts.Mount, dir string, journal *upload.Journal, log *slog.Logger) *kfs.FS {
+func (p *process) newFS(m mountopts.Mount, dir string, journal *journal.Journal, log *slog.Logger) *kfs.FS {
 	o := p.o
 	var (
 		renameJ kfs.RenameJournal // nil interfaces, not typed nils, for a read-only mount
 		deleteJ kfs.DeleteJournal
 		attrsJ  kfs.AttrsJournal
+		uploadJ upload.Recorder
 	)
 	if journal != nil {
-		renameJ, deleteJ, attrsJ = journal, journal, journal
+		renameJ, deleteJ, attrsJ, uploadJ = journal, journal, journal, journal
 	}
 	pipe := upload.New(upload.Config{Store: p.st, Dir: dir, DiskLimit: o.CacheDirSize, InFlight: o.WriteBuffer,
-		PartSize: o.PartSize, Journal: journal, Log: log})
+		PartSize: o.PartSize, Journal: uploadJ, Log: log})
 	return kfs.New(p.st, p.blocks, pipe, kfs.Config{
 		UID: o.UID, GID: o.GID, FileMode: uint32(o.FileMode), DirMode: uint32(o.DirMode),
 		AttrTTL: o.AttrTTL, EntryTTL: o.EntryTTL, NegativeTTL: o.NegativeTTL, ReadOnly: o.ReadOnly,
@@ -358,7 +360,7 @@ func (m *mounted) close(l *slog.Logger) {
 
 // finishAttrs stores the attribute changes a killed run had held back
 // (their chmod or utime returned 0).
-func finishAttrs(fsys *kfs.FS, j *upload.Journal, deadline time.Duration, l *slog.Logger) {
+func finishAttrs(fsys *kfs.FS, j *journal.Journal, deadline time.Duration, l *slog.Logger) {
 	as := j.PendingAttrs()
 	if len(as) == 0 {
 		return
@@ -382,7 +384,7 @@ func finishAttrs(fsys *kfs.FS, j *upload.Journal, deadline time.Duration, l *slo
 
 // finishDeletes sends the deletions a killed run had batched but not sent
 // (its unlinks returned 0: the files must not come back).
-func finishDeletes(fsys *kfs.FS, j *upload.Journal, deadline time.Duration, l *slog.Logger) {
+func finishDeletes(fsys *kfs.FS, j *journal.Journal, deadline time.Duration, l *slog.Logger) {
 	ds := j.Deletes()
 	if len(ds) == 0 {
 		return
@@ -408,7 +410,7 @@ func finishDeletes(fsys *kfs.FS, j *upload.Journal, deadline time.Duration, l *s
 
 // finishRenames completes the directory renames a crashed run left, before
 // the mount shows (each file then exists once, under one name).
-func finishRenames(fsys *kfs.FS, renames []upload.Rename, deadline time.Duration, l *slog.Logger) {
+func finishRenames(fsys *kfs.FS, renames []journal.Rename, deadline time.Duration, l *slog.Logger) {
 	for _, r := range renames {
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		if err := fsys.FinishRename(ctx, r.ID, r.Bucket, r.From, r.To); err != nil {

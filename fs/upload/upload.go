@@ -49,6 +49,12 @@ type Store interface {
 	store.Multipart
 }
 
+// Recorder records the multipart uploads in flight (package journal), so
+// the next mount aborts those a crash left.
+type Recorder interface {
+	Record(u store.UploadRef, start bool)
+}
+
 // Config configures a pipeline (one per mount).
 type Config struct {
 	Store     Store
@@ -58,7 +64,7 @@ type Config struct {
 	PartSize  int64         // first part size; doubles every 1,000 parts
 	Parallel  int           // parts in flight per file
 	Timeout   time.Duration // bound on one store request of a commit or a part
-	Journal   *Journal      // records multipart uploads in flight (nil: none)
+	Journal   Recorder      // records multipart uploads in flight (nil: none)
 	Log       *slog.Logger
 }
 

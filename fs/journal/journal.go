@@ -1,4 +1,10 @@
-package upload
+// Package journal is a mount's crash journal: one append-only file per
+// mount under its cache directory, recording the multipart uploads in
+// flight, the directory renames under way, the deletions waiting in the
+// batch and the attribute changes held back, so the next mount aborts or
+// finishes what a crash left. The upload pipeline, the filesystem and the
+// mount process each use the part they need through their own interfaces.
+package journal
 
 import (
 	"bufio"
@@ -145,17 +151,17 @@ func (j *Journal) EndRename(id string) {
 	fmt.Fprintf(j.f, "R- %s\n", id)
 }
 
-// ErrJournalBusy says another live mount holds the journal.
-var ErrJournalBusy = errors.New("journal in use by another kfs process")
+// ErrBusy says another live mount holds the journal.
+var ErrBusy = errors.New("journal in use by another kfs process")
 
-// OpenJournal opens (creating) the journal at path and locks it for this
-// process (ErrJournalBusy when another holds it).
+// Open opens (creating) the journal at path and locks it for this
+// process (ErrBusy when another holds it).
 //
 // The lock is taken on the file the path names when it is taken: another
 // mount that adopts and removes an idle journal between our open and our
 // lock leaves us a file no one would find after a crash, so the open is
 // made again.
-func OpenJournal(path string) (*Journal, error) {
+func Open(path string) (*Journal, error) {
 	for attempt := 0; ; attempt++ {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 		if err != nil {
@@ -164,7 +170,7 @@ func OpenJournal(path string) (*Journal, error) {
 		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 			f.Close()
 			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, ErrJournalBusy
+				return nil, ErrBusy
 			}
 			return nil, err
 		}
