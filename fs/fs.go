@@ -19,10 +19,12 @@
 //     protecting fields; never held across store calls or Inode.Notify*.
 //  5. deleter.flushMu: serialises delete batches; held across their
 //     store calls, taken before deleter.mu.
-//  6. FS-wide leaves: deleter.mu, walker.mu, deferred.mu (files holding
-//     attributes back), dirTimes.mu, notifier.mu, dirMetaSupport.mu,
-//     FS.rootMu, FS.logMu; never held across store calls (the
-//     directory-metadata check makes its HEAD with none held).
+//  6. FS-wide leaves: deleter.mu, listing.Walker.mu, deferred.mu (files
+//     holding attributes back), dirTimes.mu, notifier.mu,
+//     dirMetaSupport.mu, FS.rootMu, FS.logMu; never held across store
+//     calls (the directory-metadata check makes its HEAD with none held).
+//  7. journal.Journal.mu: the innermost leaf (a record is written under
+//     deleter.mu and deferred.mu).
 //
 // A node's lock is never taken while another node's is held, except a
 // directory's mu after a file's mu is released. Kernel notifications are
