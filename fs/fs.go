@@ -23,8 +23,8 @@
 //     holding attributes back), dirTimes.mu, notifier.mu,
 //     dirMetaSupport.mu, FS.rootMu, FS.logMu; never held across store
 //     calls (the directory-metadata check makes its HEAD with none held).
-//  7. journal.Journal.mu: the innermost leaf (a record is written under
-//     deleter.mu and deferred.mu).
+//  7. journal.Journal.mu: the innermost leaf (deletions are recorded
+//     under deleter.mu; held-back attributes under opMu, no leaf held).
 //
 // A node's lock is never taken while another node's is held, except a
 // directory's mu after a file's mu is released. Kernel notifications are
