@@ -8,7 +8,7 @@
 #   scripts/bench.sh                 # RUNS=1, read scenarios
 #   RUNS=3 SCENARIOS="seqread list" scripts/bench.sh
 #   TARGETS="direct kfs s3fs" scripts/bench.sh   (peers: ../shared/bench/install-peers.sh first)
-#   PARTS="dataset" scripts/bench.sh   # only some of: harness small list find dataset latency
+#   PARTS="dataset" scripts/bench.sh   # only some of: harness small list find dataset tools latency
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -34,7 +34,7 @@ export MOUNT_CMD="$KFS mount ${KFS_BENCH_OPTS:-} \$S3_BUCKET \$MNT"
 export VERSION_CMD="$KFS version"
 export S3BENCH_BIN=$ROOT/.tools/bin/s3bench
 (cd "$BENCH/s3bench" && go build -o "$S3BENCH_BIN" .)
-PARTS=" ${PARTS:-harness small list find dataset latency} "
+PARTS=" ${PARTS:-harness small list find dataset tools latency} "
 part() { [[ $PARTS == *" $1 "* ]]; }
 if part harness; then "$BENCH/run-all.sh" ${TARGETS:-direct kfs}; fi
 
@@ -119,6 +119,7 @@ for run in $(seq 1 "$RUNS"); do
 done
 
 if part dataset; then . scripts/bench-dataset.sh; fi
+if part tools; then . scripts/bench-tools.sh; fi
 
 # Change-to-visible latency with bucket events and with TTLs only (its own
 # MinIO; LATENCY=0 skips it, it takes about 4 minutes).
