@@ -232,6 +232,20 @@ func (b *Blocks) addLocked(k Key, blk *Block) {
 	}
 }
 
+// Alias makes block from also block to (the same bytes under another key:
+// an object copied server side), unless to is cached already or from is
+// not. The bytes are shared, not copied.
+func (b *Blocks) Alias(from, to Key) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	blk, ok := b.lru.Peek(from)
+	if !ok || b.lru.Contains(to) {
+		return
+	}
+	blk.refs.Add(1) // the LRU's reference under to
+	b.addLocked(to, blk)
+}
+
 // Stats returns a snapshot of the counters.
 func (b *Blocks) Stats() Stats {
 	b.mu.Lock()

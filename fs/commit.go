@@ -10,6 +10,7 @@ import (
 	fusefs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"kfs/cache"
 	"kfs/fs/listing"
 	"kfs/fs/store"
 	"kfs/fs/upload"
@@ -106,7 +107,32 @@ func (n *fileNode) commit(ctx context.Context) error {
 	n.mu.Lock()
 	n.uploadedAt = n.fsys.now()
 	n.mu.Unlock()
+	n.keepWritten(ctx, c, info)
 	return nil
+}
+
+// keepWritten puts a small file's committed bytes in the block cache under
+// the version just stored, so reading back what was just written (git,
+// make, a script) costs no GET: the kernel keeps only the whole pages it
+// was written, never a file's last partial page. The bytes are those of
+// the upload, so the version cannot differ.
+func (n *fileNode) keepWritten(ctx context.Context, c *upload.File, info store.ObjectInfo) {
+	b := n.fsys.blocks
+	if b == nil || info.Key == "" || info.ETag == "" || info.Size == 0 || info.Size > min(upload.KeepMax, b.BlockSize()) {
+		return
+	}
+	k := cache.Key{Bucket: n.bucket, Object: info.Key, ETag: info.ETag}
+	if b.Contains(k) {
+		return
+	}
+	buf := c.Kept()
+	if int64(len(buf)) != info.Size {
+		return // not all held here: a read fetches it as it would anyway
+	}
+	blk, err := b.Get(ctx, k, len(buf), func(ctx context.Context, dst []byte) (int, error) { return copy(dst, buf), nil })
+	if err == nil {
+		blk.Release()
+	}
 }
 
 // fixUp applies what a multipart upload started in the background could

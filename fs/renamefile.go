@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"kfs/cache"
 	"kfs/fs/listing"
 	"kfs/fs/store"
 	"kfs/fs/upload"
@@ -58,6 +59,9 @@ func (d *dirNode) moveFile(ctx context.Context, name string, src listing.Entry, 
 	fresh, err := d.moveContent(ctx, info, stored, c, oldKey, dstKey)
 	if err != nil {
 		return store.ObjectInfo{}, err
+	}
+	if stored {
+		d.fsys.aliasBlocks(d.bucket, info, fresh) // what was cached of it is what the copy holds
 	}
 	if shadowed {
 		d.fsys.del.add(d.bucket, oldKey) // the object it replaced there goes with the name
@@ -139,4 +143,17 @@ func (f *FS) copyKeepingTimes(ctx context.Context, bucket string, src store.Obje
 	}
 	info.Meta, info.ContentType = opts.Meta, opts.ContentType
 	return info, nil
+}
+
+// aliasBlocks makes the cached blocks of from (an object version) also
+// those of to, its server-side copy: the same bytes.
+func (f *FS) aliasBlocks(bucket string, from, to store.ObjectInfo) {
+	if f.blocks == nil || from.ETag == "" || to.ETag == "" || from.Size != to.Size {
+		return
+	}
+	bs := f.blocks.BlockSize()
+	for i := int64(0); i*bs < from.Size; i++ {
+		f.blocks.Alias(cache.Key{Bucket: bucket, Object: from.Key, ETag: from.ETag, Block: i},
+			cache.Key{Bucket: bucket, Object: to.Key, ETag: to.ETag, Block: i})
+	}
 }

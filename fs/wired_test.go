@@ -171,3 +171,44 @@ func TestFactsAndStatfsOnFake(t *testing.T) {
 		t.Errorf("after fallocate: %v %v", st, err)
 	}
 }
+
+// A small file read back right after it was written costs no GET: its
+// bytes stay in the block cache under the version just stored (the
+// kernel keeps no partial page); a file changed elsewhere since is read
+// from the store.
+func TestReadBackWithoutGet(t *testing.T) {
+	m := mountFake(t)
+	p := filepath.Join(m.dir, "w")
+	data := bytes.Repeat([]byte("abc"), 1000) // 3,000 bytes: less than a page at its end
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reads := m.store.Calls("ReadAt") + m.store.Calls("Get")
+	if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back: %d bytes, %v", len(got), err)
+	}
+	if n := m.store.Calls("ReadAt") + m.store.Calls("Get") - reads; n != 0 {
+		t.Errorf("reading back what was just written made %d store reads", n)
+	}
+	// Written under a temporary name and renamed (git's objects, rsync):
+	// the copy's bytes are the same, still no GET.
+	tmp, final := filepath.Join(m.dir, ".tmp-obj"), filepath.Join(m.dir, "obj")
+	if err := os.WriteFile(tmp, data[:1234], 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		t.Fatal(err)
+	}
+	reads = m.store.Calls("ReadAt") + m.store.Calls("Get")
+	if got, err := os.ReadFile(final); err != nil || !bytes.Equal(got, data[:1234]) {
+		t.Fatalf("read back after a rename: %d bytes, %v", len(got), err)
+	}
+	if n := m.store.Calls("ReadAt") + m.store.Calls("Get") - reads; n != 0 {
+		t.Errorf("reading back a renamed new file made %d store reads", n)
+	}
+	m.store.PutBytes("bkt", "w", []byte("changed elsewhere"))
+	m.fsys.Changed("bkt", "w")
+	if got, err := os.ReadFile(p); err != nil || string(got) != "changed elsewhere" {
+		t.Fatalf("after a change elsewhere: %q %v", got, err)
+	}
+}

@@ -235,6 +235,20 @@ func (f *File) abortLocked() {
 	}
 }
 
+// KeepMax is the largest content whose committed bytes a File keeps for
+// Kept (small files read back at once: git, make, scripts).
+const KeepMax = 1 << 20
+
+// Kept hands over, once, the bytes of the version the last Commit stored,
+// when the content was at most KeepMax bytes and all held here (nil else).
+func (f *File) Kept() []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b := f.kept
+	f.kept = nil
+	return b
+}
+
 // Commit makes the store hold exactly the content under the file's key,
 // with opts (for a single PutObject, or a multipart upload started now).
 // It returns the object and the options the object really got: those of
@@ -288,6 +302,13 @@ func (f *File) Commit(ctx context.Context, opts store.PutOptions) (store.ObjectI
 		return store.ObjectInfo{}, applied, err
 	}
 	info.Key, info.Size = f.key, f.size
+	f.kept = nil
+	if f.size > 0 && f.size <= KeepMax {
+		buf := make([]byte, f.size)
+		if n, ok := f.readHeldLocked(buf, 0); ok && int64(n) == f.size {
+			f.kept = buf // exactly the bytes of info's version: f.mu was held throughout
+		}
+	}
 	f.base, f.baseLimit, f.dirty = info, f.size, false
 	for c := range f.chunks {
 		f.chunks[c] &^= changed | dropped

@@ -46,6 +46,7 @@ type File struct {
 	gens      []uint32         // GUARDED_BY(mu): per part, bumped by every change
 	mp        *multipart       // GUARDED_BY(mu): upload being sent (nil: none)
 	lost      error            // GUARDED_BY(mu): dropped bytes that can no longer be had
+	kept      []byte           // GUARDED_BY(mu): the last commit's bytes, for Kept (small contents only)
 	written   time.Time        // GUARDED_BY(mu): last change
 }
 
@@ -177,6 +178,38 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 		return n, fmt.Errorf("staging file: %w", err)
 	}
 	return n, nil
+}
+
+// readHeldLocked reads like ReadAt, but only what is held here (the
+// stream's buffers, the staging file's bytes); false, without asking the
+// store, when some byte would have to be fetched.
+func (f *File) readHeldLocked(p []byte, off int64) (int, bool) {
+	if f.closed || off >= f.size {
+		return 0, false
+	}
+	p = p[:min(int64(len(p)), f.size-off)]
+	end := off + int64(len(p))
+	if f.st != nil {
+		return f.streamReadLocked(p, off)
+	}
+	if f.f == nil {
+		return 0, false
+	}
+	for c := off / chunk; c*chunk < end; c++ {
+		var st chunkState
+		if c < int64(len(f.chunks)) {
+			st = f.chunks[c]
+		}
+		if st&dropped != 0 || st&present == 0 && c*chunk < f.baseLimit && f.base.Key != "" {
+			return 0, false // sent and punched out, or the base's bytes not fetched
+		}
+	}
+	n, err := f.f.ReadAt(p, off)
+	if errors.Is(err, io.EOF) { // a sparse tail reads as zeros
+		clear(p[n:])
+		return len(p), true
+	}
+	return n, err == nil && n == len(p)
 }
 
 // WriteAt writes data at off. Parts the write completes are sent in the
