@@ -120,7 +120,7 @@ func (d *dirNode) Mkdir(ctx context.Context, name string, mode uint32, out *fuse
 	n := newDirNode(d.fsys, d.bucket, key)
 	n.marker, n.attrAt, n.markerStored = info, now, now
 	n.listing = listing.New(now) // empty and complete (for the negative TTL): nothing to ask the store
-	n.listing.Complete = true
+	n.listing.Complete, n.listing.Own = true, true
 	n.mu.Lock()
 	n.attrLocked(&out.Attr)
 	n.mu.Unlock()

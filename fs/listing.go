@@ -159,7 +159,9 @@ func (d *dirNode) cachedLocked(name string, now time.Time, l *listing.Listing, f
 // second in this directory (a tool that stats what another client just
 // uploaded sees it at once); a burst past that (a cp -r creating many
 // names, a Python import scanning) is answered by the listing, which is
-// at most Revalidate old.
+// at most Revalidate old. A directory this mount made, while its listing
+// (empty at mkdir, kept by this mount's changes) is fresh, is not asked
+// (git, tar and make look up each name they are about to create).
 func (d *dirNode) verifyMissLocked(now time.Time) bool {
 	if d.fsys.eventsCover(d.bucket) {
 		return false
@@ -187,7 +189,7 @@ func (d *dirNode) lookupEntry(ctx context.Context, name string) (listing.Entry, 
 		now := time.Now()
 		d.mu.Lock()
 		if e, found, known := d.cachedLocked(name, now, d.listing, false); known {
-			verify := !found && d.verifyMissLocked(now)
+			verify := !found && !d.listing.Own && d.verifyMissLocked(now)
 			d.mu.Unlock()
 			return d.answer(ctx, name, e, found, verify)
 		}

@@ -3,6 +3,7 @@ package fs_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -210,5 +211,41 @@ func TestReadBackWithoutGet(t *testing.T) {
 	m.fsys.Changed("bkt", "w")
 	if got, err := os.ReadFile(p); err != nil || string(got) != "changed elsewhere" {
 		t.Fatalf("after a change elsewhere: %q %v", got, err)
+	}
+}
+
+// Names looked up in a directory this mount just made are answered by its
+// listing (empty at mkdir, kept by this mount's changes): no HEAD or LIST
+// per name a tool is about to create, even without bucket events.
+func TestLookupsInANewDirectoryAskNothing(t *testing.T) {
+	m := mountFake(t, func(c *kfs.Config, u *upload.Config) {
+		c.EventsLive = func() bool { return false } // no event source: misses are otherwise verified
+		c.Revalidate = time.Minute
+	})
+	d := filepath.Join(m.dir, "fresh")
+	if err := os.Mkdir(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stats, lists := m.store.Calls("Stat"), m.store.Calls("List")
+	for i := 0; i < 20; i++ {
+		if _, err := os.Lstat(filepath.Join(d, fmt.Sprintf("n%d", i))); !os.IsNotExist(err) {
+			t.Fatalf("a name in a new directory: %v", err)
+		}
+	}
+	if s, l := m.store.Calls("Stat")-stats, m.store.Calls("List")-lists; s+l != 0 {
+		t.Errorf("20 lookups in a new directory made %d HEADs and %d LISTs", s, l)
+	}
+	// A directory listed from the store still has its first misses checked.
+	if err := os.Mkdir(filepath.Join(m.dir, "other"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m.store.PutBytes("bkt", "listed/x", []byte("x"))
+	if _, err := os.ReadDir(filepath.Join(m.dir, "listed")); err != nil {
+		t.Fatal(err)
+	}
+	stats = m.store.Calls("Stat")
+	os.Lstat(filepath.Join(m.dir, "listed", "y"))
+	if m.store.Calls("Stat") == stats {
+		t.Error("a miss in a listed directory was not checked with the store")
 	}
 }

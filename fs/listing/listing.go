@@ -32,6 +32,7 @@ type Listing struct {
 	Complete bool             // every entry of the directory is in entries
 	At       time.Time        // when the listing started
 	Readdir  bool             // made by a readdir (not for a lookup): a walk may follow
+	Own      bool             // made by this mount's mkdir: empty by construction, kept by its own changes
 	Marker   store.ObjectInfo // the directory's marker object (Key "": it has none); set by the first page's lister
 }
 
