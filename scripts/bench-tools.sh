@@ -60,6 +60,8 @@ tools_row() { # name files command...: the command in a fresh local dir and a fr
     tee -a "$OUT/extra.txt"
 }
 
+"$KFS" unmount "$MNT" 2>/dev/null || true # left by a run that failed
+"$S3B" rm -prefix tools/ >/dev/null # an earlier run's trees: every row starts in an empty directory
 "$KFS" mount --daemon ${KFS_TOOLS_OPTS:-} kfsbench "$MNT"
 tools_row "tar x 1000 files" 1000 tar -xf "$tools_work/tree.tar"
 tools_row "git clone ~500 files" 500 git clone -q "$repo" clone
