@@ -378,8 +378,7 @@ func TestDeadMountIsNamed(t *testing.T) {
 	}
 	var err error
 	for i := 0; i < 100; i++ { // until the kernel sees the device closed
-		var st syscall.Statfs_t
-		if err = syscall.Statfs(mnt.dir, &st); errors.Is(err, syscall.ENOTCONN) {
+		if err = statfsOrAbort(t, mnt.dir, 10*time.Second); errors.Is(err, syscall.ENOTCONN) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -405,4 +404,49 @@ func TestDeadMountIsNamed(t *testing.T) {
 	if isMounted(mnt.dir) {
 		t.Fatal("still mounted after kfs unmount")
 	}
+}
+
+// statfsOrAbort is statfs(dir), bounded: a FUSE server killed while one
+// of its threads waited in the kernel on a request nobody will answer
+// keeps its device open, and every request to the mount then waits
+// forever (the kernel's own limit, seen once in CI). After d it aborts the
+// connection, as an administrator would (/sys/fs/fuse/connections/N/abort),
+// logs it, and statfs answers ENOTCONN.
+func statfsOrAbort(t *testing.T, dir string, d time.Duration) error {
+	t.Helper()
+	var dev uint64
+	done := make(chan error, 1)
+	go func() {
+		var st syscall.Statfs_t
+		done <- syscall.Statfs(dir, &st)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+	}
+	data, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && f[4] == dir {
+			if _, minor, ok := strings.Cut(f[2], ":"); ok {
+				fmt.Sscan(minor, &dev)
+			}
+		}
+	}
+	t.Logf("LOUDLY: statfs of %s hung for %v after its server was killed: aborting FUSE connection %d", dir, d, dev)
+	ctl := "/sys/fs/fuse/connections"
+	if ents, _ := os.ReadDir(ctl); len(ents) == 0 {
+		_ = syscall.Mount("none", ctl, "fusectl", 0, "") // the control filesystem, where it is not mounted
+	}
+	if err := os.WriteFile(fmt.Sprintf("%s/%d/abort", ctl, dev), []byte("1"), 0o200); err != nil {
+		t.Fatalf("abort the hung connection: %v", err)
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(d):
+		t.Fatalf("statfs of %s still hangs after the connection was aborted", dir)
+	}
+	return nil
 }
