@@ -60,12 +60,8 @@ func (h *handle) read(ctx context.Context, dest []byte, off int64) (fuse.ReadRes
 	n := h.node
 	n.mu.Lock()
 	c := n.content
-	// A content committed and unchanged since is the stored version: it
-	// reads through the block cache (which holds a small file's bytes
-	// from its commit) rather than fetching what the upload let go.
-	local := c != nil && (c.Dirty() || n.unlinked || !n.stored)
 	n.mu.Unlock()
-	if local {
+	if c != nil {
 		m, err := c.ReadAt(ctx, dest, off)
 		return fuse.ReadResultData(dest[:m]), err
 	}

@@ -239,14 +239,13 @@ func (f *File) abortLocked() {
 // Kept (small files read back at once: git, make, scripts).
 const KeepMax = 1 << 20
 
-// Kept hands over, once, the bytes of the version the last Commit stored,
-// when the content was at most KeepMax bytes and all held here (nil else).
+// Kept is the bytes of the version the last Commit stored, when the
+// content was at most KeepMax bytes and all held here, until the content
+// changes (nil else). The caller must not modify them.
 func (f *File) Kept() []byte {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	b := f.kept
-	f.kept = nil
-	return b
+	return f.kept
 }
 
 // Commit makes the store hold exactly the content under the file's key,

@@ -155,6 +155,9 @@ func (f *File) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 		return 0, nil
 	}
 	p = p[:min(int64(len(p)), f.size-off)]
+	if f.kept != nil { // committed and unchanged: the bytes just uploaded
+		return copy(p, f.kept[off:]), nil
+	}
 	if f.st != nil {
 		if n, ok := f.streamReadLocked(p, off); ok {
 			return n, nil
@@ -261,7 +264,7 @@ func (f *File) WriteAt(ctx context.Context, data []byte, off int64) error {
 	f.mark(off, end, present|changed)
 	f.bump(off, end)
 	f.size = max(f.size, end)
-	f.dirty, f.written = true, time.Now()
+	f.dirty, f.written, f.kept = true, time.Now(), nil
 	return f.sendPassedLocked(ctx, off, end)
 }
 
@@ -307,7 +310,7 @@ func (f *File) Truncate(ctx context.Context, size int64) error {
 	}
 	f.bump(min(old, size), max(old, size))
 	f.size = size
-	f.dirty, f.written = true, time.Now()
+	f.dirty, f.written, f.kept = true, time.Now(), nil
 	return nil
 }
 

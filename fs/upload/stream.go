@@ -56,7 +56,7 @@ func (f *File) appendStreamLocked(ctx context.Context, data []byte) error {
 		f.size += k
 		data = data[k:]
 	}
-	f.dirty, f.written = true, time.Now()
+	f.dirty, f.written, f.kept = true, time.Now(), nil
 	if f.size > 2*l.base || f.mp != nil {
 		return f.sendFullStreamLocked(ctx)
 	}
