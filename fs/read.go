@@ -7,6 +7,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"kfs/cache"
+	"kfs/cache/disk"
 	"kfs/fs/store"
 )
 
@@ -29,9 +30,11 @@ func (f *FS) readObject(ctx context.Context, bucket string, o store.ObjectInfo, 
 		ReadAt: func(ctx context.Context, p []byte, off int64) (int, error) {
 			return f.store.ReadAt(ctx, store.ReadRequest{Bucket: bucket, Key: o.Key, ETag: o.ETag, Offset: off}, p)
 		}}}
-	fill := f.fillingFor(bucket, o)
+	var fill *disk.Fill
 	if d.Sequential {
-		fill = f.fillFor(bucket, o)
+		fill = f.fillFor(bucket, o) // a sequential reader fills the disk cache as it goes
+	} else {
+		fill = f.fillingFor(bucket, o) // an out-of-order read feeds a fill under way
 	}
 	if fill != nil { // a nil *disk.Fill must not become a non-nil Sink
 		r.Sink = fill

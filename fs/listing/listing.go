@@ -71,15 +71,6 @@ func (l *Listing) Index(name string) (int, bool) {
 	return i, ok
 }
 
-// Get is name's entry.
-func (l *Listing) Get(name string) (Entry, bool) {
-	i, ok := l.byName[name]
-	if !ok {
-		return Entry{}, false
-	}
-	return l.Entries[i], true
-}
-
 // MaxNameLen is the longest file name Linux accepts (NAME_MAX).
 const MaxNameLen = 255
 

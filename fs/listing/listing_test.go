@@ -19,15 +19,15 @@ func TestListingAddDel(t *testing.T) {
 	l.Add(Entry{Name: "b", IsDir: true})
 	l.Add(Entry{Name: "c"})
 	l.Add(Entry{Name: "a", Info: store.ObjectInfo{Size: 3}}) // replaces
-	if e, ok := l.Get("a"); !ok || e.Info.Size != 3 || !e.Seen.Equal(at) || len(l.Entries) != 3 {
-		t.Fatalf("replace: %+v %v %d", e, ok, len(l.Entries))
+	if i, ok := l.Index("a"); !ok || l.Entries[i].Info.Size != 3 || !l.Entries[i].Seen.Equal(at) || len(l.Entries) != 3 {
+		t.Fatalf("replace: %d %v %+v", i, ok, l.Entries)
 	}
 	l.Del("b")
 	l.Del("none")
 	if i, ok := l.Index("c"); !ok || i != 1 || len(l.Entries) != 2 {
 		t.Fatalf("after a delete: %d %v %+v", i, ok, l.Entries)
 	}
-	if _, ok := l.Get("b"); ok {
+	if _, ok := l.Index("b"); ok {
 		t.Error("a deleted name is still there")
 	}
 }
