@@ -308,6 +308,12 @@ func (c *Client) Status() (Status, error) {
 	return out, c.do(http.MethodGet, "/v1/status", nil, &out)
 }
 
+// Sync waits until everything the mount wrote back is uploaded.
+func (c *Client) Sync() error {
+	var out struct{}
+	return c.do(http.MethodPost, "/v1/sync", struct{}{}, &out)
+}
+
 // Versions lists an object's versions (or, recursive, a tree's).
 func (c *Client) Versions(r VersionsRequest) ([]Version, error) {
 	var out []Version

@@ -20,6 +20,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("/v1/stat", s.post(s.stat))
 	mux.HandleFunc("/v1/buckets", s.get(s.buckets))
 	mux.HandleFunc("/v1/status", s.get(s.status))
+	mux.HandleFunc("/v1/sync", s.post(s.sync))
 	mux.HandleFunc("/v1/versions", s.post(s.versions))
 	mux.HandleFunc("/v1/ls", s.post(s.list))
 	mux.HandleFunc("/v1/rm", s.post(s.remove))
@@ -206,6 +207,19 @@ func (s *Server) status(ctx context.Context) (any, error) {
 		st.Extra = s.cfg.Stats()
 	}
 	return st, nil
+}
+
+// sync waits until what the mount wrote back is in the bucket.
+func (s *Server) sync(ctx context.Context, body []byte) (any, error) {
+	if err := s.allow(ctx, "sync", s.cfg.Mountpoint, 0); err != nil {
+		return nil, err
+	}
+	if s.cfg.Sync != nil {
+		if err := s.cfg.Sync(ctx); err != nil {
+			return nil, fmt.Errorf("sync of %s: %w", s.cfg.Mountpoint, err)
+		}
+	}
+	return struct{}{}, nil
 }
 
 func (s *Server) versions(ctx context.Context, body []byte) (any, error) {

@@ -39,6 +39,9 @@ type Config struct {
 	// socket sees what the filesystem shows: rm f; kfs stat f says no such
 	// file. nil: nothing is held back.
 	Settle func(ctx context.Context, bucket, key string) error
+	// Sync uploads everything the mount wrote back and has not uploaded
+	// yet, and waits for it (kfs sync). nil: nothing is ever pending.
+	Sync func(ctx context.Context) error
 	// Warm stores an object whole in the mount's disk cache from body (its
 	// bytes, as GET answered with info), reporting whether it stored them
 	// (false: already there). nil: the mount has none.

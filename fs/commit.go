@@ -86,6 +86,7 @@ func (n *fileNode) commit(ctx context.Context) error {
 		return nil
 	}
 	opts := n.uploadOptions()
+	wb := n.uploadConditions(&opts)
 	if opts.Tags == nil && stored && baseKey != "" {
 		// A modified object keeps its tags (a new upload would drop them).
 		if t, err := n.fsys.store.GetTags(ctx, store.ObjectRef{Bucket: n.bucket, Key: baseKey}); err == nil && len(t) > 0 {
@@ -93,6 +94,9 @@ func (n *fileNode) commit(ctx context.Context) error {
 		}
 	}
 	info, applied, err := c.Commit(ctx, opts)
+	if wb && errors.Is(err, store.ErrStale) {
+		return n.keepBoth(ctx, opts) // another client wrote the name since our close
+	}
 	if err == nil {
 		info, err = n.fixUp(ctx, info, applied, opts)
 	}
@@ -108,6 +112,9 @@ func (n *fileNode) commit(ctx context.Context) error {
 	n.uploadedAt = n.fsys.now()
 	n.mu.Unlock()
 	n.keepWritten(ctx, c, info)
+	if wb {
+		n.uploaded(info.ETag)
+	}
 	return nil
 }
 
@@ -181,6 +188,7 @@ func (n *fileNode) committed(info store.ObjectInfo, opts store.PutOptions) {
 	}
 	n.mu.Lock()
 	n.info, n.infoAt, n.stored, n.dirty, n.shadows = info, n.fsys.now(), true, false, false
+	n.wbExpect = info.ETag      // what a later write-back upload goes over
 	n.pageCacheETag = info.ETag // the kernel's pages hold what was just written
 	n.pending, n.pendingX = posix{}, pendingXattrs{}
 	for h := range n.handles {
@@ -262,7 +270,8 @@ func (n *fileNode) setPosix(ctx context.Context, change posix) error {
 	}
 	n.mu.Unlock()
 	if c != nil && c.Dirty() || !stored || unlinked {
-		return nil // stored with the pending upload
+		n.rerecord() // a written-back file's record carries its attributes
+		return nil   // stored with the pending upload
 	}
 	if acl == nil && n.deferMeta() {
 		return nil // journaled; stored with the next change, a rename, or soon

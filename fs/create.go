@@ -78,6 +78,14 @@ func (d *dirNode) Create(ctx context.Context, name string, flags, mode uint32, o
 		return nil, nil, 0, d.fsys.errno("create", d.path(name), err)
 	}
 	n.fillAttr(&out.Attr)
+	if d.fsys.wb != nil {
+		// Written back, it lives only here until uploaded: the kernel
+		// must not forget it (settled() ends that).
+		n.mu.Lock()
+		n.persistent = true
+		n.mu.Unlock()
+		return d.NewPersistentInode(ctx, n, fusefs.StableAttr{Mode: syscall.S_IFREG}), h, 0, 0
+	}
 	return d.NewInode(ctx, n, fusefs.StableAttr{Mode: syscall.S_IFREG}), h, 0, 0
 }
 

@@ -161,6 +161,12 @@ func (d *deleter) flushPrefix(ctx context.Context, bucket, prefix string) error 
 // if any wait: what another path to the store (the control socket) is
 // about to look at must be what the mount shows.
 func (f *FS) Settle(ctx context.Context, bucket, key string) error {
+	if f.wb != nil {
+		if err := f.wb.syncUnder(ctx, bucket, key, false); err != nil {
+			return err
+		}
+		f.dirt.flush(ctx, nil) // directory attributes held back
+	}
 	if err := f.flushAllDeferred(ctx, bucket, key, false); err != nil {
 		return err
 	}

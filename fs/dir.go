@@ -44,6 +44,7 @@ type dirNode struct {
 	arriving     map[string]int   // GUARDED_BY(mu): names this mount is storing by a copy right now (incoming)
 	markerStored time.Time        // GUARDED_BY(mu): when this mount last stored the marker (its event is then its own)
 	rootAttr     posix            // GUARDED_BY(mu): attributes of a bucket root (kept in memory)
+	deferID      string           // GUARDED_BY(mu): journal id of attributes held in marker.Meta until the times write stores them (write-back)
 
 	xattrMu sync.Mutex // serialises attribute read-modify-writes; taken before mu
 }
@@ -130,7 +131,7 @@ func (f *FS) statMarker(ctx context.Context, bucket, prefix string) (store.Objec
 // setMarker records what the store said of the marker (at `at`).
 func (d *dirNode) setMarker(info store.ObjectInfo, at time.Time) {
 	d.mu.Lock()
-	if !at.Before(d.attrAt) {
+	if !at.Before(d.attrAt) && d.deferID == "" { // attributes held back are newer than any store answer
 		d.marker, d.attrAt = info, at
 	}
 	d.mu.Unlock()
@@ -230,6 +231,9 @@ func (d *dirNode) setattr(ctx context.Context, in *fuse.SetAttrIn) error {
 	timesOnly := change.mode == 0 && change.uid == nil && change.gid == nil
 	if d.fsys.dirMeta.keepsNone(d.bucket) {
 		return d.timesInMemory(timesOnly, a, now)
+	}
+	if d.holdAttrs(prefix, marker, a, now) {
+		return nil
 	}
 	info, err := d.fsys.putMarker(ctx, d.bucket, prefix, a.toMeta(marker.Meta))
 	if errors.Is(err, errNoDirMeta) {

@@ -26,6 +26,7 @@ type dirHandle struct {
 	pos      int                     // entries handed out, "." and ".." included
 	last     listing.Entry           // the last entry handed out, for readdirplus lookups
 	markers  map[string]*markerFetch // HEADs of the markers of the subdirectories about to be handed out
+	local    []listing.Entry         // files only this mount has (being created, written back), handed out after the store's
 }
 
 // markerFetch is one HEAD of a subdirectory's marker object, made ahead
@@ -69,7 +70,7 @@ func (h *dirHandle) reset(now time.Time) {
 		}
 		h.lister = listing.NewLister(h.dir.fsys.listerConfig(), h.dir.bucket, h.dir.pfx())
 		h.lister.Readahead = true
-		h.building, h.ended = listing.New(now), false
+		h.building, h.ended, h.local = listing.New(now), false, nil
 	}
 }
 
@@ -111,6 +112,19 @@ func (h *dirHandle) nextEntry(ctx context.Context) (listing.Entry, bool, error) 
 		return e, ok, err
 	}
 	if ok {
+		h.building.Add(e)
+		return e, true, nil
+	}
+	if h.local == nil { // the store's listing is over: then the files only this mount has yet
+		h.local = []listing.Entry{}
+		for _, l := range h.dir.localEntries() {
+			if _, listed := h.building.Index(l.Name); !listed {
+				h.local = append(h.local, l)
+			}
+		}
+	}
+	if len(h.local) > 0 {
+		e, h.local = h.local[0], h.local[1:]
 		h.building.Add(e)
 		return e, true, nil
 	}

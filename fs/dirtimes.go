@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"kfs/fs/journal"
 	"kfs/fs/store"
 )
 
@@ -101,9 +102,12 @@ func (d *dirNode) storeTimes(ctx context.Context) {
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrStale) {
 			d.fsys.cfg.Log.Warn("could not store a directory's times (they show until the mount ends)", "path", d.path(""), "err", err)
+			return
 		}
+		d.endHeld() // removed or changed elsewhere: that wins
 		return
 	}
+	defer d.endHeld() // attributes held back travelled with this copy
 	fresh.Meta, fresh.ContentType = opts.Meta, opts.ContentType
 	d.mu.Lock()
 	if d.prefix == prefix {
@@ -114,4 +118,45 @@ func (d *dirNode) storeTimes(ctx context.Context) {
 		}
 	}
 	d.mu.Unlock()
+}
+
+// holdAttrs keeps a directory's new mode, owner and times in memory on a
+// write-back mount (journaled, so a kill -9 loses nothing: the next mount
+// stores them), to be stored with its times a moment later in one copy:
+// tar and rsync set owner, mode and times on every directory they make.
+// It reports whether it did.
+func (d *dirNode) holdAttrs(prefix string, marker store.ObjectInfo, a posix, now time.Time) bool {
+	f := d.fsys
+	if f.wb == nil || f.cfg.Attrs == nil || marker.Key != prefix || marker.ETag == "" {
+		return false
+	}
+	meta := a.toMeta(marker.Meta)
+	ct := marker.ContentType
+	if ct == "" {
+		ct = "application/x-directory"
+	}
+	id := f.cfg.Attrs.BeginAttrs(journal.Attrs{Bucket: d.bucket, Key: prefix, ETag: marker.ETag, ContentType: ct, Meta: meta})
+	d.mu.Lock()
+	old := d.deferID
+	d.deferID = id
+	d.marker.Meta, d.marker.ContentType, d.attrAt = meta, ct, now
+	d.local, d.localExact = times{ctime: now}, false // the times set are in meta; entries made later move mtime again
+	d.mu.Unlock()
+	if old != "" {
+		f.cfg.Attrs.EndAttrs(old)
+	}
+	f.dirt.add(d)
+	return true
+}
+
+// endHeld ends the journal record of attributes held back (stored, or
+// moot).
+func (d *dirNode) endHeld() {
+	d.mu.Lock()
+	id := d.deferID
+	d.deferID = ""
+	d.mu.Unlock()
+	if id != "" {
+		d.fsys.cfg.Attrs.EndAttrs(id)
+	}
 }

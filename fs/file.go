@@ -57,6 +57,12 @@ type fileNode struct {
 	uploadedAt    time.Time            // GUARDED_BY(mu): when this mount last stored the file's bytes
 	deferID       string               // GUARDED_BY(mu): journal id of attributes held back (deferattrs.go); "" when none
 	deferTimer    *time.Timer          // GUARDED_BY(mu): stores them at the latest deferDelay after they were first held
+	persistent    bool                 // GUARDED_BY(mu): its inode is persistent (write-back: made here, not uploaded yet)
+	wbID          string               // GUARDED_BY(mu): journal id of its write-back record (writeback.go); "" when none
+	wbFile        string               // GUARDED_BY(mu): the staging file that record names
+	wbSize        int64                // GUARDED_BY(mu): its size at the close recorded
+	wbExpect      string               // GUARDED_BY(mu): ETag of the object its upload may replace ("" none)
+	wbInline      int64                // GUARDED_BY(mu): bytes of it journaled inline (charged to writeBack.inline)
 
 	xattrMu sync.Mutex // serialises tag and metadata read-modify-writes; taken before opMu
 }
@@ -80,6 +86,14 @@ func (n *fileNode) objKey() string {
 }
 
 func (n *fileNode) path() string { return n.bucket + "/" + n.objKey() }
+
+// localOnly says whether the file exists only here so far (being
+// created, or written back and not uploaded): the store cannot tell of it.
+func (n *fileNode) localOnly() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return !n.stored && !n.unlinked && n.content != nil
+}
 
 // sameObject says whether the node still stands for key (it was not
 // renamed away or unlinked).

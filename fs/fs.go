@@ -81,6 +81,13 @@ type Config struct {
 	// Attrs journals attribute changes held back for a moment after an
 	// upload (nil: none are: every change is a copy at once).
 	Attrs AttrsJournal
+
+	// WriteBack: close() of a small file this mount created returns once
+	// it is durable on local disk (its staging file and a record in
+	// Writes); uploads follow in the background (writeback.go). The
+	// pipeline must keep named staging files. Writes must be set.
+	WriteBack bool
+	Writes    WritesJournal
 }
 
 // RenameJournal records directory renames under way, so one a crash cuts
@@ -121,6 +128,7 @@ type FS struct {
 	covered sync.Map // bucket -> true: events of it arrived through a push source
 
 	deferred deferred    // nodes holding attribute changes back
+	wb       *writeBack  // files closed and not uploaded yet (nil: no write-back)
 	ptOff    atomic.Bool // passthrough found unavailable (noPassthrough)
 
 	notes *notifier // kernel notifications, sent by one goroutine
@@ -149,14 +157,29 @@ func New(st Store, blocks *cache.Blocks, up *upload.Pipeline, cfg Config) *FS {
 	if blocks != nil {
 		f.streams = &cache.Streams{Budget: blocks.PrefetchLimit()}
 	}
+	if cfg.WriteBack && cfg.Writes != nil {
+		f.wb = newWriteBack(f)
+	}
 	f.wg.Add(1)
 	go f.notes.run(f.stop, &f.wg)
 	return f
 }
 
-// Close finishes what the mount deferred (batched deletions); call it once
-// the filesystem is unmounted.
+// WaitSpace waits until a write-back upload ends (staging space freed):
+// upload.Config.WaitSpace. False when nothing is pending.
+func (f *FS) WaitSpace(ctx context.Context) bool {
+	if f.wb == nil {
+		return false
+	}
+	return f.wb.waitChange(ctx)
+}
+
+// Close finishes what the mount deferred (write-back uploads, batched
+// deletions); call it once the filesystem is unmounted.
 func (f *FS) Close() error {
+	if f.wb != nil {
+		f.wb.drain()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), f.cfg.Timeout)
 	defer cancel()
 	err := f.flushAllDeferred(ctx, "", "", true)

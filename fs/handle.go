@@ -141,6 +141,11 @@ func (h *handle) Flush(ctx context.Context) syscall.Errno {
 	if !h.write {
 		return 0
 	}
+	if n.persistClose(ctx) {
+		// Written back: durable on local disk, uploaded soon. Another
+		// descriptor still open (a dup) persists it again at its close.
+		return 0
+	}
 	if n.fsys.stillOpen(n, h.pid, callerPid(ctx)) { // the opener first: a closer may be in the middle of an exec
 		return 0
 	}
@@ -157,6 +162,7 @@ func (h *handle) Fsync(ctx context.Context, flags uint32) syscall.Errno {
 	if err := h.node.commit(ctx); err != nil {
 		return h.node.fsys.errno("fsync", h.node.path(), err)
 	}
+	h.node.settled()
 	return 0
 }
 
@@ -223,9 +229,13 @@ func (n *fileNode) release(h *handle) {
 	if h.write {
 		n.writers--
 	}
-	last := n.writers == 0 && (!n.unlinked || len(n.handles) == 0)
-	retry := n.writers == 0 && n.content != nil && !n.commitFailed
+	pending := n.wbID != ""
+	last := n.writers == 0 && (!n.unlinked || len(n.handles) == 0) && !pending
+	retry := n.writers == 0 && n.content != nil && !n.commitFailed && !pending
 	n.mu.Unlock()
+	if retry && n.persistClose(context.Background()) {
+		retry, last = false, false // written back (its last Flush was skipped)
+	}
 	if retry {
 		ctx, cancel := n.fsys.background()
 		if err := n.commit(ctx); err != nil {

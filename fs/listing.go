@@ -184,6 +184,9 @@ const missesVerified = 8
 // targeted lookup per name. A listing made for this lookup answers it
 // whatever the TTLs (a TTL of 0 means "always ask").
 func (d *dirNode) lookupEntry(ctx context.Context, name string) (listing.Entry, error) {
+	if e, ok := d.localEntry(name); ok {
+		return e, nil // being created or written back: the store cannot know it yet
+	}
 	d.adoptAhead(ctx)
 	for {
 		now := time.Now()
@@ -396,4 +399,34 @@ func (d *dirNode) OpendirHandle(ctx context.Context, flags uint32) (fusefs.FileH
 		h.reset(now)
 	}
 	return h, 0, 0
+}
+
+// localEntry is the entry of a file that exists only here so far (being
+// created, or written back and not uploaded).
+func (d *dirNode) localEntry(name string) (listing.Entry, bool) {
+	ch := d.GetChild(name)
+	if ch == nil {
+		return listing.Entry{}, false
+	}
+	n, ok := ch.Operations().(*fileNode)
+	if !ok || !n.localOnly() {
+		return listing.Entry{}, false
+	}
+	n.mu.Lock()
+	info := n.info
+	info.Key, info.Size = n.key, n.size
+	n.mu.Unlock()
+	return listing.Entry{Name: name, Info: info, Seen: time.Now()}, true
+}
+
+// localEntries are the files of the directory that exist only here so
+// far, for a listing read from the store (which cannot know them).
+func (d *dirNode) localEntries() []listing.Entry {
+	var out []listing.Entry
+	for name := range d.Children() {
+		if e, ok := d.localEntry(name); ok {
+			out = append(out, e)
+		}
+	}
+	return out
 }

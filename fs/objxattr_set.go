@@ -81,13 +81,15 @@ func (n *fileNode) setStored(ctx context.Context, attr string, data []byte, flag
 	}
 	if n.uploadPending() {
 		n.mu.Lock()
-		defer n.mu.Unlock()
 		if !remove {
 			if err := checkAttrFits(n.uploadOptionsLocked().Meta, attr, data, next); err != nil {
+				n.mu.Unlock()
 				return err
 			}
 		}
 		n.pendingX.xattrs = next
+		n.mu.Unlock()
+		n.rerecord() // a written-back file's record carries its attributes
 		return nil
 	}
 	return n.rewriteMeta(ctx, func(o *store.PutOptions) error {
@@ -111,6 +113,9 @@ func (n *fileNode) setS3(ctx context.Context, name xattrs.Name, value string, fl
 			return nil // setting a fact to what it is (a copying tool's echo) changes nothing
 		}
 		return xattrs.ErrReadOnly
+	}
+	if err := n.uploadNow(ctx); err != nil {
+		return err // tags and lock settings of a written-back file go on its object
 	}
 	if n.uploadPending() {
 		return n.setPending(name, value, flags, remove)

@@ -32,6 +32,7 @@ func (d *dirNode) Unlink(ctx context.Context, name string) syscall.Errno {
 			if err := n.detach(ctx, true); err != nil {
 				return d.fsys.errno("unlink", d.path(name), err)
 			}
+			n.settled()
 			d.listingDel(name)
 			d.touch()
 			return 0
@@ -70,6 +71,7 @@ func (n *fileNode) detach(ctx context.Context, del bool) error {
 		}
 	}
 	n.endDeferred() // the object goes: nothing to store on it
+	n.dropPending() // written back and not uploaded: nothing is sent
 	n.mu.Lock()
 	n.unlinked, n.shadows = true, false
 	c = n.content
@@ -105,6 +107,9 @@ func (d *dirNode) rmdir(ctx context.Context, name string) error {
 	if err := d.fsys.del.flush(ctx); err != nil {
 		return err
 	}
+	if d.holdsLocal(name) {
+		return syscall.ENOTEMPTY // files not in the store yet (being created, written back)
+	}
 	if err := d.fsys.checkEmpty(ctx, d.bucket, prefix); err != nil {
 		if ch := d.GetChild(name); ch != nil && errors.Is(err, syscall.ENOTEMPTY) {
 			if sub, ok := ch.Operations().(*dirNode); ok {
@@ -133,6 +138,17 @@ func (d *dirNode) rmdir(ctx context.Context, name string) error {
 	d.listingDel(name)
 	d.touch()
 	return nil
+}
+
+// holdsLocal says whether subdirectory name holds files only this mount
+// has so far.
+func (d *dirNode) holdsLocal(name string) bool {
+	if ch := d.GetChild(name); ch != nil {
+		if sub, ok := ch.Operations().(*dirNode); ok {
+			return len(sub.localEntries()) > 0
+		}
+	}
+	return false
 }
 
 // checkEmpty returns ENOTEMPTY when anything but the marker is under prefix.

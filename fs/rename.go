@@ -64,6 +64,9 @@ func (d *dirNode) rename(ctx context.Context, name string, nd *dirNode, newName 
 	}
 	var moved listing.Entry
 	if src.IsDir {
+		if exists && dst.IsDir && nd.holdsLocal(newName) {
+			return syscall.ENOTEMPTY // files not in the store yet
+		}
 		if err := d.renameDir(ctx, name, srcKey, dstKey, exists, dst); err != nil {
 			return err
 		}
@@ -72,9 +75,11 @@ func (d *dirNode) rename(ctx context.Context, name string, nd *dirNode, newName 
 		if exists && dst.IsDir {
 			return syscall.EISDIR
 		}
+		expect := dst.Info.ETag // what a file not yet uploaded replaces there
 		if exists {
 			if ch := nd.GetChild(newName); ch != nil {
 				if t, ok := ch.Operations().(*fileNode); ok {
+					expect = t.underneath(dst.Info.ETag)
 					if err := t.replaced(ctx); err != nil {
 						return err
 					}
@@ -82,7 +87,7 @@ func (d *dirNode) rename(ctx context.Context, name string, nd *dirNode, newName 
 			}
 		}
 		done := nd.incoming(newName)
-		info, err := d.moveFile(ctx, name, src, dstKey, exists)
+		info, err := d.moveFile(ctx, name, src, dstKey, exists, expect)
 		if err != nil {
 			done()
 			return err
@@ -110,6 +115,11 @@ func (d *dirNode) renameDir(ctx context.Context, name, srcKey, dstKey string, ex
 	}
 	if strings.HasPrefix(dstKey+"/", srcKey+"/") {
 		return syscall.EINVAL // into itself
+	}
+	if ch := d.GetChild(name); ch != nil {
+		if cd, ok := ch.Operations().(*dirNode); ok {
+			d.fsys.dirt.flush(ctx, cd) // its marker is copied as it is stored
+		}
 	}
 	s3fsDir := d.s3fsDirObject(ctx, name)
 	if err := d.fsys.flushAllDeferred(ctx, d.bucket, srcKey+"/", false); err != nil {
@@ -150,12 +160,16 @@ func (f *FS) repoint(ctx context.Context, n *fusefs.Inode, from, to string) {
 		key := to + strings.TrimPrefix(op.key, from)
 		op.key, op.info.Key, op.infoAt = key, key, time.Time{}
 		c := op.content
+		if !op.stored {
+			op.wbExpect = "" // nothing was under its new name (the target was empty)
+		}
 		op.mu.Unlock()
 		if c != nil {
 			if err := c.Rekey(ctx, key, store.ObjectInfo{}); err != nil {
 				f.cfg.Log.Warn("a file open while its directory was renamed", "key", key, "err", err)
 			}
 		}
+		op.rerecord() // a written-back file goes to its new name
 		op.opMu.Unlock()
 	}
 	for _, ch := range n.Children() {

@@ -20,9 +20,11 @@ func (n *fileNode) replaced(ctx context.Context) error {
 	n.mu.Unlock()
 	if !open {
 		n.endDeferred()
+		n.dropPending()
 		n.mu.Lock()
 		n.unlinked = true
 		n.mu.Unlock()
+		n.settled()
 		return nil
 	}
 	return n.detach(ctx, false)
@@ -32,7 +34,10 @@ func (n *fileNode) replaced(ctx context.Context) error {
 // just changes the key its upload will use.
 // With over, the rename replaces a file at dstKey: one not yet stored
 // then shadows the object there until its upload replaces it.
-func (d *dirNode) moveFile(ctx context.Context, name string, src listing.Entry, dstKey string, over bool) (store.ObjectInfo, error) {
+//
+// expect is the ETag of the object a file not yet uploaded may replace
+// at dstKey ("": none), which its write-back upload is conditioned on.
+func (d *dirNode) moveFile(ctx context.Context, name string, src listing.Entry, dstKey string, over bool, expect string) (store.ObjectInfo, error) {
 	var n *fileNode
 	if ch := d.GetChild(name); ch != nil {
 		n, _ = ch.Operations().(*fileNode)
@@ -67,6 +72,12 @@ func (d *dirNode) moveFile(ctx context.Context, name string, src listing.Entry, 
 		d.fsys.del.add(d.bucket, oldKey) // the object it replaced there goes with the name
 	}
 	n.movedTo(dstKey, fresh, stored, held, over)
+	if !stored {
+		n.mu.Lock()
+		n.wbExpect = expect
+		n.mu.Unlock()
+		n.rerecord() // a written-back file goes to its new name
+	}
 	return fresh, nil
 }
 
@@ -102,7 +113,7 @@ func (n *fileNode) movedTo(dstKey string, fresh store.ObjectInfo, stored, held, 
 	n.mu.Lock()
 	n.key, n.shadows = dstKey, !stored && over
 	if stored {
-		n.info, n.infoAt = fresh, time.Now()
+		n.info, n.infoAt, n.wbExpect = fresh, time.Now(), fresh.ETag
 	} else {
 		n.info.Key = dstKey
 	}

@@ -7,8 +7,9 @@ import (
 
 // Status is what `kfs status` shows of one mount's filesystem.
 type Status struct {
-	Uploads      []UploadStatus `json:"uploads"`
-	StagingBytes int64          `json:"staging_bytes"`
+	Uploads      []UploadStatus   `json:"uploads"`
+	StagingBytes int64            `json:"staging_bytes"`
+	WriteBack    *WriteBackStatus `json:"write_back,omitempty"` // nil: the mount does not write back
 }
 
 // UploadStatus is one file with unsaved changes.
@@ -26,5 +27,9 @@ func (f *FS) Status() Status {
 		s.Uploads = append(s.Uploads, UploadStatus{Path: u.Bucket + "/" + u.Key, Bytes: u.Bytes, Parts: u.PartsSent, Started: u.Started})
 	}
 	sort.Slice(s.Uploads, func(i, j int) bool { return s.Uploads[i].Path < s.Uploads[j].Path })
+	if f.wb != nil {
+		wb := f.wb.status()
+		s.WriteBack = &wb
+	}
 	return s
 }

@@ -77,6 +77,7 @@ type Options struct {
 	CacheDirSize int64  // most bytes of staging files
 	PartSize     int64  // first multipart part size
 	WriteBuffer  int64  // memory for part buffers, all files together
+	WriteBack    bool   // close() durable on local disk (journaled), uploads in the background
 
 	// Events.
 	EventsWebhook string // loopback address where kfs receives MinIO webhook events ("" = none)
@@ -232,6 +233,9 @@ func (o *Options) validateSizes() error {
 func (o *Options) validateRest() error {
 	if o.FileMode&^0o7777 != 0 || o.DirMode&^0o7777 != 0 {
 		return errors.New("file-mode and dir-mode take permission bits only (at most 07777)")
+	}
+	if o.WriteBack && o.ReadOnly {
+		return errors.New("write-back and read-only exclude each other: a read-only mount writes nothing")
 	}
 	if o.AttrTTL < 0 || o.EntryTTL < 0 || o.NegativeTTL < 0 || o.Revalidate < 0 {
 		return errors.New("TTLs must not be negative")

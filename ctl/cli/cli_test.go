@@ -97,7 +97,7 @@ func TestEveryCommandHelpsAndRefusesBadArguments(t *testing.T) {
 		errb.Reset()
 		args := []string{"a", "b", "c", "d", "e", "f"}
 		switch c.Name {
-		case "compose", "warm", "rm": // many paths: none is wrong
+		case "compose", "warm", "rm", "sync": // many paths: none is wrong
 			args = nil
 		}
 		if code := c.Run(args, &out, &errb); code != 2 || out.Len() != 0 || strings.Count(strings.TrimSpace(errb.String()), "\n") > 0 {

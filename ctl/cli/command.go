@@ -156,5 +156,5 @@ func dashes(flag string) string {
 // Commands are the client subcommands, in the order help lists them.
 func Commands() Table {
 	return Table{Unmount(), presignCmd(), statCmd(), lsCmd(), versionsCmd(), restoreCmd(), catCmd(), warmCmd(), rmCmd(),
-		cpCmd(), composeCmd(), selectCmd(), watchCmd(), mbCmd(), rbCmd(), bucketsCmd(), statusCmd(), metricsCmd()}
+		cpCmd(), composeCmd(), selectCmd(), watchCmd(), mbCmd(), rbCmd(), bucketsCmd(), statusCmd(), syncCmd(), metricsCmd()}
 }

@@ -301,6 +301,37 @@ func bucketsCmd() *Command {
 	return c
 }
 
+func syncCmd() *Command {
+	c := &Command{Name: "sync", Args: "PATH...", Summary: "wait until every file the mount holding PATH wrote back (--write-back) is in the bucket; exit 1 naming a file that cannot be uploaded now",
+		Examples: []string{"kfs sync /kfs_private", "tar xf data.tar -C /kfs_private/x && kfs sync /kfs_private/x"}}
+	c.Run = func(args []string, stdout, stderr io.Writer) int {
+		fs := c.Flags(stdout)
+		pos, code, ok := c.Parse(fs, args, stderr)
+		if !ok {
+			return code
+		}
+		if len(pos) == 0 {
+			return c.UsageError(stderr)
+		}
+		failed := 0
+		for _, p := range pos {
+			cl, _, err := clientFor(p)
+			if err == nil {
+				err = cl.Sync()
+			}
+			if err != nil {
+				failed++
+				fmt.Fprintf(stderr, "kfs sync: %s: %v\n", p, err)
+			}
+		}
+		if failed > 0 {
+			return 1
+		}
+		return 0
+	}
+	return c
+}
+
 func statusCmd() *Command {
 	c := &Command{Name: "status", Args: "[PATH]", Summary: "the mount serving PATH (every kfs mount without PATH): bucket, endpoint, cache, uploads, events, problems",
 		Examples: []string{"kfs status", "kfs status /kfs_private"}}

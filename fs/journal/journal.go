@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -28,7 +29,8 @@ import (
 // gone) and the deletions unlink handed to the batch ("D+ id {json}",
 // "D- id" once the batch is done) and the attribute changes held back
 // for a moment to travel in one copy ("A+ id {json}", "A- id" once
-// stored or moot). After a crash, the next mount with the same journal
+// stored or moot) and the files a write-back mount closed and has not
+// uploaded yet ("W+ id {json}", "W- id" once uploaded or unlinked). After a crash, the next mount with the same journal
 // aborts the uploads that never ended (no partial upload is left behind,
 // and none is ever visible) and is handed the renames, deletions and
 // attribute changes to finish.
@@ -39,8 +41,16 @@ type Journal struct {
 	next    int        // GUARDED_BY(mu): the next rename or deletion id
 	deletes []Delete   // GUARDED_BY(mu): deletions the last Recover found unfinished
 	attrs   []Attrs    // GUARDED_BY(mu): attribute changes the last Recover found unfinished
+	writes  []Write    // GUARDED_BY(mu): write-back uploads the last Recover found unfinished
+	torn    int        // GUARDED_BY(mu): write-back records the last Recover could not read
 	run     int64      // when this process opened it: ids of earlier runs (even of a reused pid) differ
+	grown   int64      // GUARDED_BY(mu): bytes of write-back records since the file was last compacted
 }
+
+// compactAfter is how many bytes of write-back records (small files'
+// bytes travel in them) the journal takes before it is rewritten with only
+// what is still open.
+const compactAfter = 64 << 20
 
 // Delete is an unlinked object whose deletion was not yet sent.
 type Delete struct {
@@ -121,6 +131,118 @@ func (j *Journal) PendingAttrs() []Attrs {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return append([]Attrs(nil), j.attrs...)
+}
+
+// Write is a file closed on a write-back mount and not uploaded yet: its
+// bytes are the staging file File, its metadata Meta and ContentType. It
+// goes to Key only over the object Expect names ("": where none is), so a
+// replay never overwrites what another client wrote since.
+type Write struct {
+	ID          string            `json:"-"`
+	Replaces    string            `json:"replaces,omitempty"` // the record this one supersedes (a later close, an attribute change, a rename)
+	Bucket      string            `json:"bucket"`
+	Key         string            `json:"key"`
+	File        string            `json:"file,omitempty"` // "" when Data holds the bytes
+	Data        []byte            `json:"data,omitempty"` // a small file's bytes, inline
+	Size        int64             `json:"size"`
+	Expect      string            `json:"expect,omitempty"`
+	ContentType string            `json:"content_type"`
+	Meta        map[string]string `json:"meta,omitempty"`
+	Tags        map[string]string `json:"tags,omitempty"`
+	Closed      time.Time         `json:"closed"`
+}
+
+// BeginWrite records a write-back file (superseding w.Replaces in the
+// same line, so a crash never leaves both). With sync it is on disk
+// before it returns (a close); else written (an attribute change or a
+// rename: durable at the next sync, like a local disk's metadata).
+func (j *Journal) BeginWrite(w Write, sync bool) (string, error) {
+	b, _ := json.Marshal(w)
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.next++
+	id := fmt.Sprintf("%d-%x-%d", os.Getpid(), j.run, j.next)
+	if _, err := fmt.Fprintf(j.f, "W+ %s %s\n", id, b); err != nil {
+		return "", err
+	}
+	if sync {
+		if err := j.f.Sync(); err != nil {
+			return "", err
+		}
+	}
+	if j.grown += int64(len(b)); j.grown > compactAfter {
+		if err := j.compactLocked(); err != nil {
+			return "", err
+		}
+	}
+	return id, nil
+}
+
+// compactLocked rewrites the journal with only the records still open:
+// into a new file, locked and synced before it takes the journal's name
+// (a crash leaves the old journal or the new one, both whole).
+func (j *Journal) compactLocked() error {
+	if _, err := j.f.Seek(0, 0); err != nil {
+		return err
+	}
+	lines := openLines(readJournal(j.f))
+	tmp := j.path + ".compact"
+	nf, err := os.OpenFile(tmp, os.O_CREATE|os.O_RDWR|os.O_APPEND|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		nf.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("compacting the journal: %w", err)
+	}
+	if err := syscall.Flock(int(nf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return fail(err)
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l + "\n")
+	}
+	if _, err := nf.WriteString(b.String()); err != nil {
+		return fail(err)
+	}
+	if err := nf.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, j.path); err != nil {
+		return fail(err)
+	}
+	if d, err := os.Open(filepath.Dir(j.path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	j.f.Close()
+	j.f, j.grown = nf, 0
+	return nil
+}
+
+// EndWrite records that a write-back file is uploaded, or moot (unlinked
+// before its upload).
+func (j *Journal) EndWrite(id string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	fmt.Fprintf(j.f, "W- %s\n", id)
+}
+
+// PendingWrites are the write-back files the last Recover found not
+// uploaded (still recorded: the caller ends each with EndWrite).
+func (j *Journal) PendingWrites() []Write {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]Write(nil), j.writes...)
+}
+
+// Torn is how many write-back records the last Recover could not read (a
+// crash cut the line short): their files were never reported closed.
+func (j *Journal) Torn() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.torn
 }
 
 // Rename is a directory rename recorded in the journal.
@@ -220,7 +342,7 @@ func (j *Journal) Finish() (idle bool, err error) {
 	defer j.mu.Unlock()
 	if _, err := j.f.Seek(0, 0); err == nil {
 		o := readJournal(j.f)
-		idle = len(o.ups)+len(o.renames)+len(o.deletes)+len(o.attrs) == 0
+		idle = len(o.ups)+len(o.renames)+len(o.deletes)+len(o.attrs)+len(o.writes) == 0
 	}
 	if idle {
 		os.Remove(j.path) // while locked
@@ -249,7 +371,7 @@ func (j *Journal) Recover(ctx context.Context, s store.Multipart) (int, []Rename
 		return 0, nil, err
 	}
 	o := readJournal(j.f)
-	j.deletes, j.attrs = o.deletes, o.attrs
+	j.deletes, j.attrs, j.writes, j.torn = o.deletes, o.attrs, o.writes, o.torn
 	n := 0
 	var firstErr error
 	var kept []openUpload
@@ -283,6 +405,8 @@ type openRecords struct {
 	renames []Rename
 	deletes []Delete
 	attrs   []Attrs
+	writes  []Write
+	torn    int // lines a crash cut short (or otherwise unreadable)
 }
 
 // openLines are the journal lines that begin the records given (what a
@@ -303,6 +427,11 @@ func openLines(o openRecords) []string {
 	for _, a := range o.attrs {
 		b, _ := json.Marshal(a)
 		lines = append(lines, fmt.Sprintf("A+ %s %s", a.ID, b))
+	}
+	for _, w := range o.writes {
+		w.Replaces = ""
+		b, _ := json.Marshal(w)
+		lines = append(lines, fmt.Sprintf("W+ %s %s", w.ID, b))
 	}
 	return lines
 }
@@ -349,6 +478,8 @@ func readJournal(f *os.File) openRecords {
 		renames openSet[Rename]
 		deletes openSet[Delete]
 		attrs   openSet[Attrs]
+		writes  openSet[Write]
+		torn    int
 	)
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
@@ -380,6 +511,19 @@ func readJournal(f *os.File) openRecords {
 			}
 		case "A-":
 			attrs.end(rest)
+		case "W+":
+			var w Write
+			if id, ok := decodeRecord(rest, &w); ok && w.Bucket != "" && w.Key != "" && (w.File != "" || int64(len(w.Data)) == w.Size) {
+				w.ID = id
+				if w.Replaces != "" {
+					writes.end(w.Replaces)
+				}
+				writes.begin(id, w)
+			} else {
+				torn++
+			}
+		case "W-":
+			writes.end(rest)
 		case "+", "-":
 			f := strings.SplitN(rest, " ", 3) // bucket id key
 			if len(f) != 3 {
@@ -392,7 +536,7 @@ func readJournal(f *os.File) openRecords {
 			}
 		}
 	}
-	return openRecords{ups.list(), renames.list(), deletes.list(), attrs.list()}
+	return openRecords{ups.list(), renames.list(), deletes.list(), attrs.list(), writes.list(), torn}
 }
 
 // Close closes the journal file.

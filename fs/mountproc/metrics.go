@@ -52,6 +52,26 @@ func registerMount(m *metrics.Metrics, mountpoint string, fsys *kfs.FS) {
 		func() float64 { return float64(len(fsys.Status().Uploads)) })
 	m.Gauge("kfs_staging_bytes", "Bytes of staging files on disk (--cache-dir).", l,
 		func() float64 { return float64(fsys.Status().StagingBytes) })
+	wb := func(get func(kfs.WriteBackStatus) float64) func() float64 {
+		return func() float64 {
+			if s := fsys.Status().WriteBack; s != nil {
+				return get(*s)
+			}
+			return 0
+		}
+	}
+	m.Gauge("kfs_writeback_pending_files", "Files closed on a write-back mount and not uploaded yet.", l,
+		wb(func(s kfs.WriteBackStatus) float64 { return float64(s.Pending) }))
+	m.Gauge("kfs_writeback_pending_bytes", "Bytes of those files.", l,
+		wb(func(s kfs.WriteBackStatus) float64 { return float64(s.Bytes) }))
+	m.Gauge("kfs_writeback_oldest_seconds", "Age of the oldest file not uploaded yet.", l,
+		wb(func(s kfs.WriteBackStatus) float64 { return s.OldestAge }))
+	m.Gauge("kfs_writeback_failing_files", "Files whose last upload attempt failed (they are retried).", l,
+		wb(func(s kfs.WriteBackStatus) float64 { return float64(s.Failing) }))
+	m.Gauge("kfs_writeback_uploaded_files", "Files uploaded by write-back since the mount.", l,
+		wb(func(s kfs.WriteBackStatus) float64 { return float64(s.Uploaded) }))
+	m.Gauge("kfs_writeback_conflicts", "Files another client overwrote before their upload (ours kept under a conflict name).", l,
+		wb(func(s kfs.WriteBackStatus) float64 { return float64(s.Conflicts) }))
 }
 
 // serveMetrics serves the metrics over HTTP at addr (/metrics) until ctx

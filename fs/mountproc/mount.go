@@ -249,6 +249,9 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 	log := logger.With("mount", m.Mountpoint)
 	mt.fsys = p.newFS(m, dir, journal, log)
 	registerMount(p.metrics, m.Mountpoint, mt.fsys)
+	if journal != nil {
+		finishWrites(mt.fsys, journal, dir, o.Deadline, log) // before renames: a rename cut short moves what they store
+	}
 	finishRenames(mt.fsys, renames, o.Deadline, log)
 	if journal != nil {
 		finishDeletes(mt.fsys, journal, o.Deadline, log)
@@ -275,7 +278,7 @@ func (p *process) mountOne(m mountopts.Mount) (*mounted, error) {
 		MountedAt: time.Now().UTC(), Log: log, Hub: hub, Metrics: p.metrics.Handler(),
 		Stats:   func() any { return mountStats(blocks, p.disk, mt.fsys, p.probs, p.sources) },
 		Warm:    mt.fsys.Warm,
-		Changed: mt.fsys.Changed, ChangedPrefix: mt.fsys.ChangedPrefix, Settle: mt.fsys.Settle,
+		Changed: mt.fsys.Changed, ChangedPrefix: mt.fsys.ChangedPrefix, Settle: mt.fsys.Settle, Sync: mt.fsys.Sync,
 		Owner: uint32(os.Geteuid()), AllowOther: o.AllowOther, ReadOnly: o.ReadOnly, Access: ctl.KernelAccess}, st)
 	if err != nil {
 		log.Warn("no control socket: kfs subcommands will not reach this mount", "err", err)
@@ -299,14 +302,22 @@ func (p *process) newFS(m mountopts.Mount, dir string, journal *journal.Journal,
 	if journal != nil {
 		renameJ, deleteJ, attrsJ, uploadJ = journal, journal, journal, journal
 	}
-	pipe := upload.New(upload.Config{Store: p.st, Dir: dir, DiskLimit: o.CacheDirSize, InFlight: o.WriteBuffer,
-		PartSize: o.PartSize, Journal: uploadJ, Log: log})
-	return kfs.New(p.st, p.blocks, pipe, kfs.Config{
+	var fsys *kfs.FS
+	ucfg := upload.Config{Store: p.st, Dir: dir, DiskLimit: o.CacheDirSize, InFlight: o.WriteBuffer,
+		PartSize: o.PartSize, Journal: uploadJ, Log: log}
+	var writesJ kfs.WritesJournal
+	if o.WriteBack && journal != nil {
+		ucfg.Named, writesJ = true, journal
+		ucfg.WaitSpace = func(ctx context.Context) bool { return fsys.WaitSpace(ctx) }
+	}
+	pipe := upload.New(ucfg)
+	fsys = kfs.New(p.st, p.blocks, pipe, kfs.Config{
 		UID: o.UID, GID: o.GID, FileMode: uint32(o.FileMode), DirMode: uint32(o.DirMode),
 		AttrTTL: o.AttrTTL, EntryTTL: o.EntryTTL, NegativeTTL: o.NegativeTTL, ReadOnly: o.ReadOnly,
 		MaxReadahead: o.MaxReadahead, ACL: o.ACL, Mountpoint: m.Mountpoint, Log: log,
 		Renames: renameJ, Deletes: deleteJ, EventsLive: p.webhookLive, Revalidate: o.Revalidate,
-		Disk: p.disk, Passthrough: o.Passthrough, Attrs: attrsJ})
+		Disk: p.disk, Passthrough: o.Passthrough, Attrs: attrsJ, WriteBack: writesJ != nil, Writes: writesJ})
+	return fsys
 }
 
 // serve mounts mt's filesystem at its mount point and starts serving it,
@@ -462,4 +473,52 @@ func (p *process) webhookLive() bool {
 		}
 	}
 	return false
+}
+
+// finishWrites uploads the files a killed run had written back (their
+// close returned 0) and not uploaded, each over the object it knew (else
+// both are kept), then clears staging files no record names.
+func finishWrites(fsys *kfs.FS, j *journal.Journal, dir string, deadline time.Duration, l *slog.Logger) {
+	ws := j.PendingWrites()
+	keep := map[string]bool{}
+	if len(ws) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		counts := map[string]int{}
+		for _, w := range ws {
+			what, err := fsys.FinishWrite(ctx, w)
+			if err != nil {
+				l.Error("could not upload a file an earlier run wrote back; the next mount tries again", "bucket", w.Bucket, "key", w.Key, "staging", w.File, "err", err)
+				keep[w.File] = true
+				continue
+			}
+			counts[what]++
+			os.Remove(w.File)
+			j.EndWrite(w.ID)
+		}
+		cancel()
+		l.Info("uploaded the files an earlier run wrote back", "uploaded", counts["uploaded"], "kept_both", counts["conflict"], "gone", counts["missing"])
+	}
+	clearStaging(dir, keep, j.Torn() > 0, l)
+}
+
+// clearStaging removes the named staging files of processes that are gone
+// which no record names (written and never closed, or uploaded and not yet
+// removed). With torn records (a crash cut a close's record short) they
+// go to lost+found instead, logged, so no byte is thrown away.
+func clearStaging(dir string, keep map[string]bool, torn bool, l *slog.Logger) {
+	paths, _ := filepath.Glob(filepath.Join(dir, "wb-*"))
+	for _, p := range paths {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(p), "wb-%d-", &pid); err != nil || keep[p] || pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
+			continue
+		}
+		if !torn {
+			os.Remove(p)
+			continue
+		}
+		lf := filepath.Join(dir, "lost+found")
+		if err := os.MkdirAll(lf, 0o700); err == nil && os.Rename(p, filepath.Join(lf, filepath.Base(p))) == nil {
+			l.Warn("a staging file whose close record a crash cut short was kept", "file", filepath.Join(lf, filepath.Base(p)))
+		}
+	}
 }

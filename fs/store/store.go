@@ -128,6 +128,12 @@ type PutOptions struct {
 	LockMode    string            // retention mode, "" for none
 	LockUntil   time.Time
 	LegalHold   *bool
+
+	// Conditions of a single Put (write-back's uploads: never over an
+	// object another client wrote since): the store answers ErrStale when
+	// they do not hold. A multipart upload is not conditioned.
+	IfMatch  string // only over the object with this ETag
+	IfAbsent bool   // only where no object is
 }
 
 // CopyOptions condition and shape a server-side copy.

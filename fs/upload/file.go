@@ -74,11 +74,17 @@ func (f *File) stagingLocked() error {
 	if f.f != nil {
 		return nil
 	}
-	sf, err := os.CreateTemp(f.p.cfg.Dir, "stage-*")
+	pattern := "stage-*"
+	if f.p.cfg.Named {
+		pattern = NamedPrefix(os.Getpid()) + "*" // the next mount knows whose it was
+	}
+	sf, err := os.CreateTemp(f.p.cfg.Dir, pattern)
 	if err != nil {
 		return fmt.Errorf("staging file: %w", err)
 	}
-	os.Remove(sf.Name())
+	if !f.p.cfg.Named {
+		os.Remove(sf.Name())
+	}
 	f.f = sf
 	return nil
 }
@@ -361,6 +367,7 @@ func (f *File) Close() {
 	}
 	f.dropStreamLocked()
 	if f.f != nil {
+		f.removeNamed()
 		f.f.Close()
 	}
 	f.p.disk.Add(-f.held)

@@ -42,7 +42,7 @@ func (f *File) holdLocked(off, end int64) error {
 		if f.mp != nil {
 			f.mp.wg.Wait() // parts on their way become droppable once stored
 		}
-		if !f.freeLocked(need, off, end) {
+		if !f.freeLocked(need, off, end) && !f.waitSpaceLocked(need) {
 			return ErrDiskFull
 		}
 		f.p.disk.Add(need)
@@ -230,4 +230,22 @@ func (f *File) Fetch(ctx context.Context) error {
 		return err
 	}
 	return f.ensureLocked(ctx, 0, f.size)
+}
+
+// waitSpaceLocked waits (Config.WaitSpace) until need staging bytes fit
+// and charges nothing; false when they still do not.
+func (f *File) waitSpaceLocked(need int64) bool {
+	w := f.p.cfg.WaitSpace
+	for w != nil {
+		if f.p.disk.Load()+need <= f.p.cfg.DiskLimit {
+			return true
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), f.p.cfg.Timeout)
+		again := w(ctx)
+		cancel()
+		if !again {
+			return f.p.disk.Load()+need <= f.p.cfg.DiskLimit
+		}
+	}
+	return false
 }

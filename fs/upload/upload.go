@@ -65,6 +65,13 @@ type Config struct {
 	Parallel  int           // parts in flight per file
 	Timeout   time.Duration // bound on one store request of a commit or a part
 	Journal   Recorder      // records multipart uploads in flight (nil: none)
+	// Named keeps staging files under a name (write-back: Persist), removed
+	// at Close; else they are unlinked as they are made.
+	Named bool
+	// WaitSpace, when set, is asked to wait for staging space before a
+	// write gets ENOSPC (write-back: uploads under way free it). It reports
+	// whether waiting again may help.
+	WaitSpace func(ctx context.Context) bool
 	Log       *slog.Logger
 }
 

@@ -36,6 +36,15 @@ func (m *Store) Put(ctx context.Context, req store.PutRequest) (store.ObjectInfo
 	if err != nil {
 		return store.ObjectInfo{}, err
 	}
+	if opts.IfMatch != "" || opts.IfAbsent {
+		_, cur, err := m.objectLocked(bkt, key)
+		switch {
+		case err == nil && opts.IfAbsent, err == nil && cur.info.ETag != opts.IfMatch:
+			return store.ObjectInfo{}, fmt.Errorf("put %s: %w", key, store.ErrStale)
+		case err != nil && opts.IfMatch != "":
+			return store.ObjectInfo{}, fmt.Errorf("put %s: %w", key, store.ErrStale)
+		}
+	}
 	return m.storeLocked(b, key, data, opts), nil
 }
 

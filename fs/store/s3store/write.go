@@ -26,6 +26,12 @@ func putOpts(o store.PutOptions) minio.PutObjectOptions {
 			po.LegalHold = minio.LegalHoldEnabled
 		}
 	}
+	if o.IfMatch != "" {
+		po.SetMatchETag(o.IfMatch)
+	}
+	if o.IfAbsent {
+		po.SetMatchETagExcept("*")
+	}
 	return po
 }
 

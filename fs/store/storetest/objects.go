@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"kfs/fs/store"
 	"strings"
 	"testing"
@@ -221,5 +222,44 @@ func tags(t *testing.T, e Env) {
 	}
 	if _, err := e.Store.GetTags(ctx, store.ObjectRef{Bucket: e.Bucket, Key: "missing"}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("tags of a missing object: %v", err)
+	}
+}
+
+// putConditions: a Put with IfAbsent or IfMatch stores nothing (ErrStale)
+// when the condition fails, and stores when it holds.
+func putConditions(t *testing.T, e Env) {
+	put := func(key, body string, o store.PutOptions) (store.ObjectInfo, error) {
+		return e.Store.Put(ctx, store.PutRequest{Bucket: e.Bucket, Key: key, Body: strings.NewReader(body), Size: int64(len(body)), Options: o})
+	}
+	first, err := put("p", "one", store.PutOptions{IfAbsent: true})
+	if err != nil {
+		t.Fatalf("Put if absent where nothing is: %v", err)
+	}
+	if _, err := put("p", "two", store.PutOptions{IfAbsent: true}); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("Put if absent over an object: %v, want ErrStale", err)
+	}
+	if _, err := put("p", "two", store.PutOptions{IfMatch: "0123456789abcdef0123456789abcdef"}); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("Put if match of another ETag: %v, want ErrStale", err)
+	}
+	if _, err := put("q", "two", store.PutOptions{IfMatch: first.ETag}); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("Put if match where nothing is: %v, want ErrStale", err)
+	}
+	get := func(key string) string {
+		rc, _, err := e.Store.Get(ctx, store.GetRequest{ObjectRef: store.ObjectRef{Bucket: e.Bucket, Key: key}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		b, _ := io.ReadAll(rc)
+		return string(b)
+	}
+	if got := get("p"); got != "one" {
+		t.Fatalf("a refused Put changed the object: %q", got)
+	}
+	if _, err := put("p", "three", store.PutOptions{IfMatch: first.ETag}); err != nil {
+		t.Fatalf("Put if match of its ETag: %v", err)
+	}
+	if got := get("p"); got != "three" {
+		t.Fatalf("after a Put if match: %q", got)
 	}
 }

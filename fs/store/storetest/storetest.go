@@ -76,6 +76,7 @@ func Run(t *testing.T, newEnv func(t *testing.T) Env) {
 		{"PutAndStat", putAndStat},
 		{"CopyMetadata", copyMetadata},
 		{"CopyConditions", copyConditions},
+		{"PutConditions", putConditions},
 		{"CopyAcrossBucketsKeepsTags", copyAcrossBuckets},
 		{"Compose", compose},
 		{"Multipart", multipart},

@@ -1,0 +1,678 @@
+package fs
+
+// Write-back (Config.WriteBack, opt-in): close() of a small file this mount
+// created returns once its bytes (the named staging file, synced) and its
+// attributes (a journal record, synced) are durable on local disk; the
+// upload follows in the background, in order of close, a few at a time.
+// Until then the file lives here: it keeps a persistent inode (the kernel
+// cannot forget it), so lookups, listings, stats and reads through this
+// mount see it; other clients see it once uploaded. Work queued is
+// rewritten rather than sent: a rename changes the key the upload will use
+// (and re-records it), an unlink before the upload costs nothing, a
+// directory rename moves its pending files with it. An upload goes only
+// over the object this mount last knew under the name (a conditional PUT:
+// If-None-Match or If-Match); when another client wrote there since, both
+// are kept, ours under a name that says so. fsync, `kfs sync`, a control
+// request about the file and unmount upload at once; after a crash the
+// next mount uploads what the journal names.
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"kfs/fs/journal"
+	"kfs/fs/store"
+	"kfs/fs/upload"
+)
+
+// WritesJournal records files closed and not yet uploaded
+// (journal.Journal is one).
+type WritesJournal interface {
+	BeginWrite(w journal.Write, sync bool) (string, error)
+	EndWrite(id string)
+}
+
+const (
+	wbParallel  = 4 // uploads at once
+	wbRetryMin  = 500 * time.Millisecond
+	wbRetryMax  = 30 * time.Second
+	wbStallStop = time.Minute // unmount gives up waiting after this long without progress
+	// wbDelay is how long a closed file waits before its upload, so what
+	// tools do right after close (tar's utime and chmod, rsync's and
+	// editors' rename into place, a temporary's unlink) rewrites the
+	// queued upload instead of costing requests of its own.
+	wbDelay = time.Second
+
+	wbInlineMax    = 256 << 10 // files up to this size are journaled with their bytes (one sync) ...
+	wbInlineBudget = 64 << 20  // ... while those pending hold at most this much memory
+)
+
+// writeBack is the queue of files closed and not uploaded yet.
+type writeBack struct {
+	fsys *FS
+
+	mu      sync.Mutex               // protects the fields below
+	cond    *sync.Cond               // the queue grew, or the writer stops
+	queue   []*fileNode              // GUARDED_BY(mu): waiting for a worker, in order of close
+	nodes   map[*fileNode]*wbPending // GUARDED_BY(mu): every file with a record
+	changed chan struct{}            // GUARDED_BY(mu): closed (and replaced) when an upload ends
+	stopped bool                     // GUARDED_BY(mu)
+	hurry   bool                     // GUARDED_BY(mu): unmount: nothing waits for wbDelay any more
+
+	inline    atomic.Int64 // bytes of pending files journaled inline (held in memory)
+	uploaded  atomic.Int64 // files uploaded
+	conflicts atomic.Int64 // files kept under a conflict name
+	failures  atomic.Int64 // failed attempts
+	wg        sync.WaitGroup
+}
+
+// wbPending is one file's place in the queue.
+type wbPending struct {
+	since   time.Time // closed (first, since its last upload)
+	due     time.Time // not uploaded before (wbDelay after its last close)
+	queued  bool      // in queue
+	running bool      // a worker uploads it
+	again   bool      // closed again while running
+	tries   int       // failed attempts in a row
+	lastErr error
+	timer   *time.Timer // the retry waiting
+}
+
+func newWriteBack(f *FS) *writeBack {
+	w := &writeBack{fsys: f, nodes: map[*fileNode]*wbPending{}, changed: make(chan struct{})}
+	w.cond = sync.NewCond(&w.mu)
+	for i := 0; i < wbParallel; i++ {
+		w.wg.Add(1)
+		go w.work()
+	}
+	return w
+}
+
+// add queues n (closed): at the end, unless it waits already.
+func (w *writeBack) add(n *fileNode) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.nodes[n]
+	if p == nil {
+		p = &wbPending{since: time.Now()}
+		w.nodes[n] = p
+	}
+	switch {
+	case p.running:
+		p.again = true
+	case !p.queued:
+		w.enqueueLocked(n, p, wbDelay)
+	}
+}
+
+// enqueueLocked puts n at the end of the queue, due after delay.
+func (w *writeBack) enqueueLocked(n *fileNode, p *wbPending, delay time.Duration) {
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+	p.queued, p.due = true, time.Now().Add(delay)
+	w.queue = append(w.queue, n)
+	w.cond.Signal()
+}
+
+// remove forgets n (uploaded by another path, or unlinked before its upload).
+func (w *writeBack) remove(n *fileNode) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := w.nodes[n]
+	if p == nil {
+		return
+	}
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	delete(w.nodes, n)
+	if p.queued {
+		for i, q := range w.queue {
+			if q == n {
+				w.queue = append(w.queue[:i], w.queue[i+1:]...)
+				break
+			}
+		}
+	}
+	w.signalLocked()
+}
+
+func (w *writeBack) signalLocked() {
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
+// next waits for a file due for its upload (nil: stopped). The queue is
+// in order of close, so its head is due first (a retry put at the end
+// while due at once waits for those before it: the order of close).
+func (w *writeBack) next() *fileNode {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for !w.stopped {
+		if len(w.queue) == 0 {
+			w.cond.Wait()
+			continue
+		}
+		wait := time.Until(w.nodes[w.queue[0]].due)
+		if wait <= 0 || w.hurry {
+			break
+		}
+		t := time.AfterFunc(wait, func() {
+			w.mu.Lock()
+			w.cond.Broadcast()
+			w.mu.Unlock()
+		})
+		w.cond.Wait()
+		t.Stop()
+	}
+	if w.stopped {
+		return nil
+	}
+	n := w.queue[0]
+	w.queue = w.queue[1:]
+	p := w.nodes[n]
+	p.queued, p.running = false, true
+	return n
+}
+
+func (w *writeBack) work() {
+	defer w.wg.Done()
+	for {
+		n := w.next()
+		if n == nil {
+			return
+		}
+		ctx, cancel := w.fsys.background()
+		err := n.writeBackOne(ctx)
+		cancel()
+		w.finish(n, err)
+	}
+}
+
+// finish ends an attempt: the file is done, queued again (closed again
+// meanwhile), or retried after a backoff (never dropped).
+func (w *writeBack) finish(n *fileNode, err error) {
+	n.mu.Lock()
+	recorded := n.wbID != ""
+	n.mu.Unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	defer w.signalLocked()
+	p := w.nodes[n]
+	if p == nil {
+		return // removed meanwhile
+	}
+	p.running = false
+	switch {
+	case !recorded:
+		delete(w.nodes, n)
+		return
+	case err == nil || p.again:
+		p.again, p.tries, p.lastErr = false, 0, nil
+		w.enqueueLocked(n, p, wbDelay)
+		return
+	}
+	p.tries++
+	p.lastErr = err
+	w.failures.Add(1)
+	delay := min(wbRetryMin<<min(p.tries-1, 10), wbRetryMax)
+	if p.tries == 1 || p.tries%10 == 0 {
+		w.fsys.cfg.Log.Warn("write-back upload failed; it is kept on local disk and tried again", "path", n.path(), "attempt", p.tries, "retry_in", delay, "err", err)
+	}
+	p.timer = time.AfterFunc(delay, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if q := w.nodes[n]; q == p && !p.queued && !p.running {
+			w.enqueueLocked(n, p, 0)
+		}
+	})
+}
+
+// pendingUnder lists the files waiting under bucket/prefix (all with
+// all), and whether each failed since it was last closed.
+func (w *writeBack) pendingUnder(bucket, prefix string, all bool) []*fileNode {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []*fileNode
+	for n := range w.nodes {
+		if all || n.bucket == bucket && underKey(n.objKey(), prefix) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func underKey(k, prefix string) bool {
+	return prefix == "" || k == prefix || strings.HasPrefix(k, strings.TrimSuffix(prefix, "/")+"/")
+}
+
+// syncUnder uploads now, and waits for, every file waiting under
+// bucket/prefix (everything with all). It returns the first upload that
+// failed, naming the file.
+func (w *writeBack) syncUnder(ctx context.Context, bucket, prefix string, all bool) error {
+	var first error
+	for _, n := range w.pendingUnder(bucket, prefix, all) {
+		if err := n.uploadNow(ctx); err != nil && first == nil {
+			first = fmt.Errorf("%s: %w", n.path(), err)
+		}
+	}
+	return first
+}
+
+// waitChange waits until some upload ends (or ctx ends); false when
+// nothing is pending (waiting cannot free anything).
+func (w *writeBack) waitChange(ctx context.Context) bool {
+	w.mu.Lock()
+	ch, pending := w.changed, len(w.nodes)
+	w.mu.Unlock()
+	if pending == 0 {
+		return false
+	}
+	select {
+	case <-ch:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// drain uploads what is pending at unmount, logging progress; it gives
+// up (the journal keeps the rest for the next mount) after wbStallStop
+// without an upload ending.
+func (w *writeBack) drain() {
+	last, lastAt := -1, time.Now()
+	for {
+		w.mu.Lock()
+		w.hurry = true
+		w.cond.Broadcast()
+		left := len(w.nodes)
+		for n, p := range w.nodes {
+			if !p.queued && !p.running {
+				w.enqueueLocked(n, p, 0) // retries now, not after their backoff
+			}
+		}
+		w.mu.Unlock()
+		if left == 0 {
+			break
+		}
+		if left != last {
+			w.fsys.cfg.Log.Info("unmount: uploading files written back", "pending", left)
+			last, lastAt = left, time.Now()
+		}
+		if time.Since(lastAt) > wbStallStop {
+			w.fsys.cfg.Log.Error("unmount: uploads make no progress; the journal keeps the files for the next mount", "pending", left)
+			break
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		w.waitChange(ctx)
+		cancel()
+	}
+	w.mu.Lock()
+	w.stopped = true
+	for _, p := range w.nodes {
+		if p.timer != nil {
+			p.timer.Stop()
+		}
+	}
+	w.cond.Broadcast()
+	w.mu.Unlock()
+	w.wg.Wait()
+}
+
+// WriteBackStatus is what `kfs status` shows of write-back.
+type WriteBackStatus struct {
+	Pending   int     `json:"pending_files"`
+	Bytes     int64   `json:"pending_bytes"`
+	OldestAge float64 `json:"oldest_pending_seconds"`
+	Failing   int     `json:"failing"`
+	LastError string  `json:"last_error,omitempty"`
+	Uploaded  int64   `json:"uploaded"`
+	Conflicts int64   `json:"conflicts"`
+}
+
+func (w *writeBack) status() WriteBackStatus {
+	w.mu.Lock()
+	nodes := make(map[*fileNode]wbPending, len(w.nodes))
+	for n, p := range w.nodes {
+		nodes[n] = *p
+	}
+	w.mu.Unlock()
+	s := WriteBackStatus{Pending: len(nodes), Uploaded: w.uploaded.Load(), Conflicts: w.conflicts.Load()}
+	for n, p := range nodes {
+		s.OldestAge = max(s.OldestAge, time.Since(p.since).Seconds())
+		n.mu.Lock()
+		s.Bytes += n.size
+		n.mu.Unlock()
+		if p.lastErr != nil {
+			s.Failing++
+			s.LastError = n.path() + ": " + p.lastErr.Error()
+		}
+	}
+	return s
+}
+
+// persistClose makes a closed file durable on local disk and queues its
+// upload, when write-back applies to it: a file this mount created (its
+// inode persistent), small enough to be held whole. It reports false when
+// the caller must commit as usual.
+func (n *fileNode) persistClose(ctx context.Context) bool {
+	wb := n.fsys.wb
+	if wb == nil {
+		return false
+	}
+	n.opMu.Lock()
+	defer n.opMu.Unlock()
+	n.mu.Lock()
+	c, unlinked, persistent, inlined := n.content, n.unlinked, n.persistent, n.wbInline
+	n.mu.Unlock()
+	if !persistent || c == nil || unlinked || !c.Dirty() {
+		return false
+	}
+	inline := int64(0)
+	if size := c.Size(); size <= wbInlineMax && wb.inline.Load()-inlined+size <= wbInlineBudget {
+		inline = wbInlineMax
+	}
+	p, ok, err := c.Persist(inline)
+	if err != nil {
+		n.fsys.cfg.Log.Warn("write-back: could not keep the file on local disk; uploading it now", "path", n.path(), "err", err)
+	}
+	if !ok {
+		return false
+	}
+	if err := n.record(p, true); err != nil {
+		n.fsys.cfg.Log.Warn("write-back: could not journal the file; uploading it now", "path", n.path(), "err", err)
+		return false
+	}
+	wb.add(n)
+	return true
+}
+
+// record journals the file as it stands (its key, bytes or staging file,
+// metadata and the object it may replace), superseding its earlier record.
+func (n *fileNode) record(p upload.Persisted, sync bool) error {
+	opts := n.uploadOptions()
+	n.mu.Lock()
+	rec := journal.Write{Replaces: n.wbID, Bucket: n.bucket, Key: n.key, File: p.Path, Data: p.Data, Size: p.Size, Expect: n.wbExpect,
+		ContentType: opts.ContentType, Meta: opts.Meta, Tags: opts.Tags, Closed: n.fsys.now().UTC()}
+	n.mu.Unlock()
+	id, err := n.fsys.cfg.Writes.BeginWrite(rec, sync)
+	if err != nil {
+		return err
+	}
+	inline := int64(0)
+	if p.Path == "" {
+		inline = p.Size
+	}
+	n.mu.Lock()
+	n.wbID, n.wbFile, n.wbSize = id, p.Path, p.Size
+	n.fsys.wb.inline.Add(inline - n.wbInline)
+	n.wbInline = inline
+	n.mu.Unlock()
+	return nil
+}
+
+// rerecord journals a pending file's new key or attributes (a rename, a
+// chmod after close), without a sync: like a local disk's metadata, they
+// are durable at the next fsync or sync.
+func (n *fileNode) rerecord() {
+	n.mu.Lock()
+	id, p, c := n.wbID, upload.Persisted{Path: n.wbFile, Size: n.wbSize}, n.content
+	n.mu.Unlock()
+	if id == "" || c == nil {
+		return
+	}
+	if p.Path == "" { // inline: the bytes go again (they are in memory)
+		p.Data = make([]byte, p.Size)
+		if _, err := c.ReadAt(context.Background(), p.Data, 0); err != nil {
+			n.fsys.cfg.Log.Warn("write-back: could not journal a change of a pending file", "path", n.path(), "err", err)
+			return
+		}
+	}
+	if err := n.record(p, false); err != nil {
+		n.fsys.cfg.Log.Warn("write-back: could not journal a change of a pending file", "path", n.path(), "err", err)
+	}
+}
+
+// underneath is the ETag of the object a rename over this file replaces
+// in the store (etag, from the listing, when the file is stored; else
+// what the file itself was to replace).
+func (n *fileNode) underneath(etag string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.stored {
+		return etag
+	}
+	return n.wbExpect
+}
+
+// pendingWrite says whether the file waits for its write-back upload.
+func (n *fileNode) pendingWrite() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.wbID != ""
+}
+
+// writeBackOne is a worker's attempt: the file's commit, unless it was
+// uploaded meanwhile or is open for writing again (its close queues it).
+func (n *fileNode) writeBackOne(ctx context.Context) error {
+	n.mu.Lock()
+	id, writers := n.wbID, n.writers
+	n.mu.Unlock()
+	if id == "" || writers > 0 {
+		return nil
+	}
+	if err := n.commit(ctx); err != nil {
+		return err
+	}
+	n.settled()
+	return nil
+}
+
+// uploadNow uploads a pending file at once (fsync, kfs sync, a control
+// request about it).
+func (n *fileNode) uploadNow(ctx context.Context) error {
+	if !n.pendingWrite() {
+		return nil
+	}
+	if err := n.commit(ctx); err != nil {
+		return err
+	}
+	n.settled()
+	return nil
+}
+
+// settled frees what a file no longer needs once uploaded (or gone):
+// its content when no handle writes, and its inode's persistence.
+func (n *fileNode) settled() {
+	if n.pendingWrite() {
+		return
+	}
+	n.dropContent()
+	n.mu.Lock()
+	drop := n.persistent && n.writers == 0 && n.content == nil
+	if drop {
+		n.persistent = false
+	}
+	n.mu.Unlock()
+	if drop {
+		n.ForgetPersistent()
+	}
+}
+
+// uploadConditions are what a write-back upload goes over: the object
+// this mount last knew under the key, or none.
+func (n *fileNode) uploadConditions(o *store.PutOptions) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.wbID == "" {
+		return false
+	}
+	if n.wbExpect == "" {
+		o.IfAbsent = true
+	} else {
+		o.IfMatch = n.wbExpect
+	}
+	return true
+}
+
+// uploaded ends a file's record once its bytes are in the bucket.
+func (n *fileNode) uploaded(etag string) {
+	n.mu.Lock()
+	id := n.wbID
+	n.wbID, n.wbExpect = "", etag
+	n.fsys.wb.inline.Add(-n.wbInline)
+	n.wbInline = 0
+	n.mu.Unlock()
+	if id == "" {
+		return
+	}
+	n.fsys.cfg.Writes.EndWrite(id)
+	n.fsys.wb.uploaded.Add(1)
+	n.fsys.wb.remove(n)
+}
+
+// dropPending forgets a pending upload (the file was unlinked or replaced
+// before it went): nothing is sent.
+func (n *fileNode) dropPending() {
+	n.mu.Lock()
+	id := n.wbID
+	n.wbID = ""
+	if n.fsys.wb != nil {
+		n.fsys.wb.inline.Add(-n.wbInline)
+	}
+	n.wbInline = 0
+	n.mu.Unlock()
+	if id == "" {
+		return
+	}
+	n.fsys.cfg.Writes.EndWrite(id)
+	n.fsys.wb.remove(n)
+}
+
+// keepBoth stores a pending file whose name another client wrote since
+// our close under a conflict name, and lets the name show theirs.
+func (n *fileNode) keepBoth(ctx context.Context, opts store.PutOptions) error {
+	n.mu.Lock()
+	c, key := n.content, n.key
+	n.mu.Unlock()
+	alt := conflictKey(key, n.fsys.now())
+	if err := c.Rekey(ctx, alt, store.ObjectInfo{}); err != nil {
+		return err
+	}
+	opts.IfMatch, opts.IfAbsent = "", true
+	if _, _, err := c.Commit(ctx, opts); err != nil {
+		_ = c.Rekey(ctx, key, store.ObjectInfo{})
+		return err
+	}
+	n.fsys.wb.conflicts.Add(1)
+	n.fsys.cfg.Log.Warn("write-back: another client wrote the file after it was closed here; both are kept, ours under another name",
+		"path", n.bucket+"/"+key, "ours", n.bucket+"/"+alt)
+	c.Detach()
+	n.mu.Lock()
+	n.unlinked = true
+	n.mu.Unlock()
+	n.dropPending()
+	n.fsys.Changed(n.bucket, key)
+	n.fsys.Changed(n.bucket, alt)
+	return nil
+}
+
+// conflictKey names our copy of a file another client overwrote:
+// "dir/name.kfs-conflict-20261205T104157Z.ext".
+func conflictKey(key string, at time.Time) string {
+	dir, base := path.Split(key)
+	ext := path.Ext(base)
+	if ext == base || strings.HasPrefix(ext, ".") && len(ext) == len(base) {
+		ext = ""
+	}
+	return dir + strings.TrimSuffix(base, ext) + ".kfs-conflict-" + at.UTC().Format("20060102T150405Z") + ext
+}
+
+// Sync uploads everything written back and not yet uploaded, and waits
+// for it (kfs sync): the first failure, naming its file, when one cannot
+// be uploaded now.
+func (f *FS) Sync(ctx context.Context) error {
+	if f.wb == nil {
+		return nil
+	}
+	if err := f.wb.syncUnder(ctx, "", "", true); err != nil {
+		return err
+	}
+	f.dirt.flush(ctx, nil)
+	return f.flushAllDeferred(ctx, "", "", true)
+}
+
+// FinishWrite uploads a file a killed run closed and had not uploaded
+// (its record w), over the object it knew (else both are kept). It
+// reports what happened: "uploaded", "conflict" or "missing" (its staging
+// file is gone: uploaded or unlinked before the crash).
+func (f *FS) FinishWrite(ctx context.Context, w journal.Write) (string, error) {
+	var body io.ReaderAt = bytes.NewReader(w.Data)
+	size := int64(len(w.Data))
+	if w.File != "" {
+		file, err := os.Open(w.File)
+		if errors.Is(err, os.ErrNotExist) {
+			return "missing", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		defer file.Close()
+		fi, err := file.Stat()
+		if err != nil {
+			return "", err
+		}
+		body, size = file, fi.Size()
+	}
+	if size != w.Size {
+		f.cfg.Log.Warn("write-back replay: the staging file changed after its close was recorded (written again, not closed); uploading it as it is",
+			"path", w.Bucket+"/"+w.Key, "recorded", w.Size, "now", size)
+	}
+	opts := store.PutOptions{ContentType: w.ContentType, Meta: w.Meta, Tags: w.Tags, IfMatch: w.Expect, IfAbsent: w.Expect == ""}
+	_, err := f.store.Put(ctx, store.PutRequest{Bucket: w.Bucket, Key: w.Key, Body: io.NewSectionReader(body, 0, size), Size: size, Options: opts})
+	if !errors.Is(err, store.ErrStale) {
+		if err != nil {
+			return "", err
+		}
+		return "uploaded", nil
+	}
+	if f.replayedBefore(ctx, w, body, size) {
+		return "uploaded", nil // the earlier run's upload went through; its record did not end
+	}
+	alt := conflictKey(w.Key, w.Closed)
+	opts.IfMatch, opts.IfAbsent = "", false
+	if _, err := f.store.Put(ctx, store.PutRequest{Bucket: w.Bucket, Key: alt, Body: io.NewSectionReader(body, 0, size), Size: size, Options: opts}); err != nil {
+		return "", err
+	}
+	f.cfg.Log.Warn("write-back replay: another client wrote the file after it was closed here; both are kept, ours under another name",
+		"path", w.Bucket+"/"+w.Key, "ours", w.Bucket+"/"+alt)
+	return "conflict", nil
+}
+
+// replayedBefore says whether the object under w's key holds the staging
+// file's bytes already: an upload that went through just before the crash
+// (a single PUT's ETag is the MD5 of its bytes).
+func (f *FS) replayedBefore(ctx context.Context, w journal.Write, body io.ReaderAt, size int64) bool {
+	info, err := f.store.Stat(ctx, store.ObjectRef{Bucket: w.Bucket, Key: w.Key})
+	if err != nil || info.Size != size {
+		return false
+	}
+	h := md5.New()
+	if _, err := io.Copy(h, io.NewSectionReader(body, 0, size)); err != nil {
+		return false
+	}
+	return hex.EncodeToString(h.Sum(nil)) == info.ETag
+}
