@@ -352,7 +352,14 @@ func (n *fileNode) truncate(ctx context.Context, size int64) error {
 	if open {
 		return nil // stored when the writers close
 	}
+	if n.persistClose(ctx) {
+		return nil // written back, like a close
+	}
 	err = n.commit(ctx)
+	if n.pendingWrite() {
+		return err // its upload failed: the content stays, queued
+	}
 	n.dropContent()
+	n.settled()
 	return err
 }

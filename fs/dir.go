@@ -362,10 +362,22 @@ func setattrPosix(in *fuse.SetAttrIn, typ uint32) posix {
 }
 
 // Fsync of a directory (the save pattern's fsync of the parent after a
-// rename): deletions still batched are sent first.
+// rename): deletions still batched are sent first, and files written back
+// into it uploaded.
 func (d *dirNode) Fsync(ctx context.Context, fh fusefs.FileHandle, flags uint32) syscall.Errno {
 	if err := d.fsys.del.flush(ctx); err != nil {
 		return d.fsys.errno("fsync", d.path(""), err)
+	}
+	if wb := d.fsys.wb; wb != nil {
+		for _, e := range d.localEntries() {
+			if ch := d.GetChild(e.Name); ch != nil {
+				if n, ok := ch.Operations().(*fileNode); ok {
+					if err := n.uploadNow(ctx); err != nil {
+						return d.fsys.errno("fsync", d.path(e.Name), err)
+					}
+				}
+			}
+		}
 	}
 	d.fsys.dirt.flush(ctx, d)
 	return 0

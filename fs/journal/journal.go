@@ -43,6 +43,7 @@ type Journal struct {
 	attrs   []Attrs    // GUARDED_BY(mu): attribute changes the last Recover found unfinished
 	writes  []Write    // GUARDED_BY(mu): write-back uploads the last Recover found unfinished
 	torn    int        // GUARDED_BY(mu): write-back records the last Recover could not read
+	adopted int        // GUARDED_BY(mu): such records in the journals Adopt took over
 	run     int64      // when this process opened it: ids of earlier runs (even of a reused pid) differ
 	grown   int64      // GUARDED_BY(mu): bytes of write-back records since the file was last compacted
 }
@@ -242,7 +243,7 @@ func (j *Journal) PendingWrites() []Write {
 func (j *Journal) Torn() int {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.torn
+	return j.torn + j.adopted
 }
 
 // Rename is a directory rename recorded in the journal.
@@ -320,8 +321,10 @@ func (j *Journal) Adopt(other *Journal) error {
 	if _, err := other.f.Seek(0, 0); err != nil {
 		return err
 	}
-	lines := openLines(readJournal(other.f))
+	o := readJournal(other.f)
+	lines := openLines(o)
 	j.mu.Lock()
+	j.adopted += o.torn
 	for _, l := range lines {
 		fmt.Fprintln(j.f, l)
 	}

@@ -481,24 +481,65 @@ func (p *process) webhookLive() bool {
 func finishWrites(fsys *kfs.FS, j *journal.Journal, dir string, deadline time.Duration, l *slog.Logger) {
 	ws := j.PendingWrites()
 	keep := map[string]bool{}
+	var failed []journal.Write
 	if len(ws) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		counts := map[string]int{}
 		for _, w := range ws {
-			what, err := fsys.FinishWrite(ctx, w)
+			what, err := finishWrite(ctx, fsys, j, w)
 			if err != nil {
-				l.Error("could not upload a file an earlier run wrote back; the next mount tries again", "bucket", w.Bucket, "key", w.Key, "staging", w.File, "err", err)
+				l.Error("could not upload a file an earlier run wrote back; trying again in the background (and at the next mount)", "bucket", w.Bucket, "key", w.Key, "staging", w.File, "err", err)
 				keep[w.File] = true
+				failed = append(failed, w)
 				continue
 			}
 			counts[what]++
-			os.Remove(w.File)
-			j.EndWrite(w.ID)
 		}
 		cancel()
-		l.Info("uploaded the files an earlier run wrote back", "uploaded", counts["uploaded"], "kept_both", counts["conflict"], "gone", counts["missing"])
+		l.Info("uploaded the files an earlier run wrote back", "uploaded", counts["uploaded"], "kept_both", counts["conflict"], "gone", counts["missing"], "failed", len(failed))
+	}
+	if n := j.Torn(); n > 0 {
+		l.Warn("the journal ends in a record a crash cut short (a close that never returned); its staging files go to lost+found", "records", n)
 	}
 	clearStaging(dir, keep, j.Torn() > 0, l)
+	if len(failed) > 0 {
+		go retryWrites(fsys, j, failed, l)
+	}
+}
+
+// finishWrite uploads one record and ends it.
+func finishWrite(ctx context.Context, fsys *kfs.FS, j *journal.Journal, w journal.Write) (string, error) {
+	what, err := fsys.FinishWrite(ctx, w)
+	if err != nil {
+		return "", err
+	}
+	if w.File != "" {
+		os.Remove(w.File)
+	}
+	j.EndWrite(w.ID)
+	return what, nil
+}
+
+// retryWrites keeps trying the replays that failed at mount (the store
+// was down), with backoff, until they succeed or the process ends (the
+// journal keeps them for the next mount).
+func retryWrites(fsys *kfs.FS, j *journal.Journal, ws []journal.Write, l *slog.Logger) {
+	delay := 5 * time.Second
+	for len(ws) > 0 {
+		time.Sleep(delay)
+		delay = min(2*delay, time.Minute)
+		var left []journal.Write
+		for _, w := range ws {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if _, err := finishWrite(ctx, fsys, j, w); err != nil {
+				left = append(left, w)
+			} else {
+				l.Info("uploaded a file an earlier run wrote back", "bucket", w.Bucket, "key", w.Key)
+			}
+			cancel()
+		}
+		ws = left
+	}
 }
 
 // clearStaging removes the named staging files of processes that are gone
