@@ -208,3 +208,27 @@ func TestWatchStreamsEvents(t *testing.T) {
 	}
 	r.Close()
 }
+
+// sync reaches the mount's Sync and carries its failure back; a mount
+// without one has nothing to wait for.
+func TestSyncRequest(t *testing.T) {
+	calls := 0
+	fail := fmt.Errorf("data/f.csv: %w", store.ErrUnavailable)
+	c, _, _ := startServer(t, Config{Mountpoint: "/mnt/k", Bucket: "data", Sync: func(ctx context.Context) error {
+		calls++
+		if calls == 1 {
+			return fail
+		}
+		return nil
+	}})
+	if err := c.Sync(); err == nil || !strings.Contains(err.Error(), "data/f.csv") {
+		t.Fatalf("sync with an upload failing: %v", err)
+	}
+	if err := c.Sync(); err != nil || calls != 2 {
+		t.Fatalf("sync: %v (%d calls)", err, calls)
+	}
+	plain, _, _ := startServer(t, Config{Mountpoint: "/mnt/p", Bucket: "data"})
+	if err := plain.Sync(); err != nil {
+		t.Fatalf("sync of a mount without write-back: %v", err)
+	}
+}

@@ -43,8 +43,11 @@ func TestParseMounts(t *testing.T) {
 	if err != nil || dc.DiskCache != 2<<30 || dc.Passthrough {
 		t.Fatalf("disk cache options: %+v %v", dc, err)
 	}
-	if d, _ := Parse([]string{"b-1", "/m"}, envOf(baseEnv)); d.DiskCache != 0 || !d.Passthrough {
-		t.Fatalf("disk cache defaults: off, passthrough on: %+v", d)
+	if d, _ := Parse([]string{"b-1", "/m"}, envOf(baseEnv)); d.DiskCache != 0 || !d.Passthrough || d.WriteBack {
+		t.Fatalf("disk cache defaults: off, passthrough on; write-back off: %+v", d)
+	}
+	if wb, err := Parse([]string{"b-1", "/m", "-o", "write_back"}, envOf(baseEnv)); err != nil || !wb.WriteBack {
+		t.Fatalf("-o write_back: %+v %v", wb, err)
 	}
 
 	all, err := Parse([]string{"/mnt/all"}, envOf(baseEnv))
@@ -94,6 +97,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad size", []string{"--cache-size", "lots", "b-1", "/m"}, baseEnv, "size"},
 		{"tiny disk cache", []string{"--disk-cache-size", "1MiB", "b-1", "/m"}, baseEnv, "disk-cache-size 1MiB: want 0 (off) or at least 64MiB"},
 		{"bad mode", []string{"--file-mode", "999", "b-1", "/m"}, baseEnv, "mode"},
+		{"write-back read-only", []string{"-o", "ro,write_back", "b-1", "/m"}, baseEnv, "write-back and read-only exclude each other"},
 		{"bad ttl", []string{"--attr-ttl", "-3s", "b-1", "/m"}, baseEnv, "duration"},
 		{"bad bucket", []string{"Bad_Bucket", "/m"}, baseEnv, "bucket"},
 		{"bad prefix", []string{"bucket:a//b", "/m"}, baseEnv, "prefix"},

@@ -52,7 +52,7 @@ func mountLive(t *testing.T, bucket string) *liveMount {
 	sock, err := ctl.Listen(ctl.Config{Mountpoint: dir, Bucket: bucket, Endpoint: "http://fake", MountedAt: time.Now(), Log: log, Hub: hub,
 		Metrics: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "kfs_up 1\n") }),
 		Stats:   func() any { return map[string]any{"event_sources": []ctl.SourceState{{State: "live"}}} },
-		Changed: fsys.Changed, ChangedPrefix: fsys.ChangedPrefix, Settle: fsys.Settle, Owner: uint32(os.Geteuid())}, m)
+		Changed: fsys.Changed, ChangedPrefix: fsys.ChangedPrefix, Settle: fsys.Settle, Sync: fsys.Sync, Owner: uint32(os.Geteuid())}, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +145,10 @@ func TestSubcommandsOnALiveMount(t *testing.T) {
 	}
 	if out := must(0, "status", m.dir); !strings.Contains(out, `"bucket": "bkt"`) {
 		t.Errorf("status: %s", out)
+	}
+	must(0, "sync", m.dir) // nothing written back: nothing to wait for
+	if out := must(2, "sync"); !strings.Contains(out, "PATH") {
+		t.Errorf("sync without a path: %s", out)
 	}
 	if out := must(0, "metrics", m.dir); !strings.Contains(out, "kfs_up 1") {
 		t.Errorf("metrics: %s", out)

@@ -2,6 +2,8 @@ package journal
 
 import (
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -92,5 +94,100 @@ func TestJournalKeepsUnsentDeletions(t *testing.T) {
 	j.Recover(ctx, m)
 	if ds := j.Deletes(); len(ds) != 0 {
 		t.Fatalf("ended deletions still recorded: %+v", ds)
+	}
+}
+
+// Write-back records: a later record supersedes the one it replaces in
+// the same line; an ended one is gone; a torn last line is counted, not
+// read; adoption carries the open ones (and the torn count) over.
+func TestJournalWriteRecords(t *testing.T) {
+	m := memstore.New()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "uploads.journal")
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := j.BeginWrite(Write{Bucket: "b", Key: "tmp/.a", Data: []byte("aa"), Size: 2}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.BeginWrite(Write{Replaces: a, Bucket: "b", Key: "a", Data: []byte("aa"), Size: 2, Meta: map[string]string{"mode": "33184"}}, false); err != nil {
+		t.Fatal(err)
+	}
+	gone, _ := j.BeginWrite(Write{Bucket: "b", Key: "gone", File: "/x/wb-1-2", Size: 9}, true)
+	j.EndWrite(gone)
+	j.BeginWrite(Write{Bucket: "b", Key: "big", File: "/x/wb-1-3", Size: 1 << 20, Expect: "e1"}, true)
+	j.f.WriteString(`W+ 9-9-9 {"bucket":"b","key":"torn","fi`)
+	j.Close()
+
+	j, _ = Open(path)
+	if _, _, err := j.Recover(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	ws := j.PendingWrites()
+	if len(ws) != 2 || ws[0].Key != "a" || string(ws[0].Data) != "aa" || ws[0].Meta["mode"] != "33184" || ws[1].Key != "big" || ws[1].Expect != "e1" {
+		t.Fatalf("pending writes: %+v", ws)
+	}
+	if j.Torn() != 1 {
+		t.Errorf("torn records: %d", j.Torn())
+	}
+	if idle, _ := j.Finish(); idle {
+		t.Fatal("a journal with writes pending was removed at unmount")
+	}
+
+	other, _ := Open(path)
+	next, _ := Open(filepath.Join(dir, "uploads-1.journal"))
+	if _, _, err := other.Recover(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if err := next.Adopt(other); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := next.Recover(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if ws := next.PendingWrites(); len(ws) != 2 || ws[0].Replaces != "" {
+		t.Fatalf("adopted writes: %+v", ws)
+	}
+	for _, w := range next.PendingWrites() {
+		next.EndWrite(w.ID)
+	}
+	if idle, _ := next.Finish(); !idle {
+		t.Error("a journal with every write ended was kept")
+	}
+}
+
+// Past compactAfter bytes of records, the journal is rewritten with only
+// what is open: it stays small, keeps its lock, and loses nothing.
+func TestJournalCompacts(t *testing.T) {
+	m := memstore.New()
+	path := filepath.Join(t.TempDir(), "uploads.journal")
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep, _ := j.BeginWrite(Write{Bucket: "b", Key: "keep", Data: []byte("k"), Size: 1}, true)
+	data := make([]byte, 1<<20)
+	for i := 0; i < 100; i++ {
+		id, err := j.BeginWrite(Write{Bucket: "b", Key: "x", Data: data, Size: int64(len(data))}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.EndWrite(id)
+	}
+	if st, err := os.Stat(path); err != nil || st.Size() > compactAfter {
+		t.Fatalf("journal after 100 MiB of records: %v %v", st.Size(), err)
+	}
+	if _, err := Open(path); !errors.Is(err, ErrBusy) {
+		t.Fatalf("the compacted journal is not locked: %v", err)
+	}
+	j.Close()
+	j, _ = Open(path)
+	if _, _, err := j.Recover(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if ws := j.PendingWrites(); len(ws) != 1 || ws[0].ID != keep {
+		t.Fatalf("after compaction: %+v", ws)
 	}
 }
