@@ -282,9 +282,9 @@ func (n *fileNode) dropContent() {
 	defer n.opMu.Unlock()
 	n.mu.Lock()
 	c := n.content
-	if n.writers > 0 || c == nil || n.unlinked && len(n.handles) > 0 {
+	if n.writers > 0 || c == nil || n.unlinked && len(n.handles) > 0 || n.wbID != "" {
 		n.mu.Unlock()
-		return
+		return // still written, read while unlinked, or written back and not uploaded
 	}
 	n.content, n.commitFailed = nil, false
 	n.mu.Unlock()

@@ -140,12 +140,13 @@ func (w *writeBack) remove(n *fileNode) {
 	}
 	delete(w.nodes, n)
 	if p.queued {
-		for i, q := range w.queue {
-			if q == n {
-				w.queue = append(w.queue[:i], w.queue[i+1:]...)
-				break
+		kept := w.queue[:0]
+		for _, q := range w.queue {
+			if q != n {
+				kept = append(kept, q)
 			}
 		}
+		w.queue = kept
 	}
 	w.signalLocked()
 }
@@ -158,7 +159,7 @@ func (w *writeBack) signalLocked() {
 // next waits for a file due for its upload (nil: stopped). The queue is
 // in order of close, so its head is due first (a retry put at the end
 // while due at once waits for those before it: the order of close).
-func (w *writeBack) next() *fileNode {
+func (w *writeBack) next() (*fileNode, *wbPending) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for !w.stopped {
@@ -166,7 +167,12 @@ func (w *writeBack) next() *fileNode {
 			w.cond.Wait()
 			continue
 		}
-		wait := time.Until(w.nodes[w.queue[0]].due)
+		p := w.nodes[w.queue[0]]
+		if p == nil || !p.queued {
+			w.queue = w.queue[1:] // removed meanwhile
+			continue
+		}
+		wait := time.Until(p.due)
 		if wait <= 0 || w.hurry {
 			break
 		}
@@ -179,41 +185,40 @@ func (w *writeBack) next() *fileNode {
 		t.Stop()
 	}
 	if w.stopped {
-		return nil
+		return nil, nil
 	}
 	n := w.queue[0]
 	w.queue = w.queue[1:]
 	p := w.nodes[n]
 	p.queued, p.running = false, true
-	return n
+	return n, p
 }
 
 func (w *writeBack) work() {
 	defer w.wg.Done()
 	for {
-		n := w.next()
+		n, p := w.next()
 		if n == nil {
 			return
 		}
 		ctx, cancel := w.fsys.background()
 		err := n.writeBackOne(ctx)
 		cancel()
-		w.finish(n, err)
+		w.finish(n, p, err)
 	}
 }
 
 // finish ends an attempt: the file is done, queued again (closed again
 // meanwhile), or retried after a backoff (never dropped).
-func (w *writeBack) finish(n *fileNode, err error) {
+func (w *writeBack) finish(n *fileNode, p *wbPending, err error) {
 	n.mu.Lock()
 	recorded := n.wbID != ""
 	n.mu.Unlock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	defer w.signalLocked()
-	p := w.nodes[n]
-	if p == nil {
-		return // removed meanwhile
+	if w.nodes[n] != p {
+		return // uploaded or removed meanwhile (and maybe closed again: queued anew)
 	}
 	p.running = false
 	switch {
