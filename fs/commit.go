@@ -94,6 +94,12 @@ func (n *fileNode) commit(ctx context.Context) error {
 		}
 	}
 	info, applied, err := c.Commit(ctx, opts)
+	if wb && opts.IfMatch != "" && n.fsys.deletedSince(ctx, n.bucket, n.objKey(), err) {
+		// The object ours was to replace was deleted elsewhere: the name
+		// is free, ours takes it (unless someone took it meanwhile).
+		opts.IfMatch, opts.IfAbsent = "", true
+		info, applied, err = c.Commit(ctx, opts)
+	}
 	if wb && errors.Is(err, store.ErrStale) {
 		return n.keepBoth(ctx, opts) // another client wrote the name since our close
 	}

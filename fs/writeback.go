@@ -648,6 +648,10 @@ func (f *FS) FinishWrite(ctx context.Context, w journal.Write) (string, error) {
 	}
 	opts := store.PutOptions{ContentType: w.ContentType, Meta: w.Meta, Tags: w.Tags, IfMatch: w.Expect, IfAbsent: w.Expect == ""}
 	_, err := f.store.Put(ctx, store.PutRequest{Bucket: w.Bucket, Key: w.Key, Body: io.NewSectionReader(body, 0, size), Size: size, Options: opts})
+	if opts.IfMatch != "" && f.deletedSince(ctx, w.Bucket, w.Key, err) { // what ours replaces was deleted since: the name is free
+		opts.IfMatch, opts.IfAbsent = "", true
+		_, err = f.store.Put(ctx, store.PutRequest{Bucket: w.Bucket, Key: w.Key, Body: io.NewSectionReader(body, 0, size), Size: size, Options: opts})
+	}
 	if !errors.Is(err, store.ErrStale) {
 		if err != nil {
 			return "", err
@@ -680,4 +684,18 @@ func (f *FS) replayedBefore(ctx context.Context, w journal.Write, body io.Reader
 		return false
 	}
 	return hex.EncodeToString(h.Sum(nil)) == info.ETag
+}
+
+// deletedSince says whether a Put conditioned on the object under key
+// failed (err) because that object is gone: SeaweedFS answers NoSuchKey,
+// MinIO a failed precondition, which a HEAD then tells from an overwrite.
+func (f *FS) deletedSince(ctx context.Context, bucket, key string, err error) bool {
+	if errors.Is(err, store.ErrNotFound) {
+		return true
+	}
+	if !errors.Is(err, store.ErrStale) {
+		return false
+	}
+	_, serr := f.store.Stat(ctx, store.ObjectRef{Bucket: bucket, Key: key})
+	return errors.Is(serr, store.ErrNotFound)
 }

@@ -317,3 +317,30 @@ func TestWriteBackWaitsForSpace(t *testing.T) {
 		}
 	}
 }
+
+// A pending file renamed over a stored one, which another client then
+// deletes: the name is free, ours takes it (no conflict copy).
+func TestWriteBackReplacedObjectDeletedElsewhere(t *testing.T) {
+	m, _ := writeBackMount(t)
+	m.store.PutBytes("bkt", "target", []byte("old"))
+	if _, err := os.Stat(filepath.Join(m.dir, "target")); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(m.dir, ".target.tmp")
+	if err := os.WriteFile(tmp, []byte("new"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(m.dir, "target")); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.store.Remove(context.Background(), store.ObjectRef{Bucket: "bkt", Key: "target"}); err != nil {
+		t.Fatal(err)
+	}
+	syncMount(t, m)
+	if got, _ := m.store.Data("bkt", "target"); string(got) != "new" {
+		t.Fatalf("target holds %q", got)
+	}
+	if keys := m.store.Keys("bkt"); len(keys) != 1 {
+		t.Errorf("keys: %v", keys)
+	}
+}

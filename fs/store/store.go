@@ -131,7 +131,9 @@ type PutOptions struct {
 
 	// Conditions of a single Put (write-back's uploads: never over an
 	// object another client wrote since): the store answers ErrStale when
-	// they do not hold. A multipart upload is not conditioned.
+	// they do not hold, or ErrNotFound for IfMatch where no object is
+	// (SeaweedFS and AWS; MinIO says ErrStale). A multipart upload is not
+	// conditioned.
 	IfMatch  string // only over the object with this ETag
 	IfAbsent bool   // only where no object is
 }
