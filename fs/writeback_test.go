@@ -3,10 +3,12 @@ package fs_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -289,7 +291,7 @@ func TestWriteBackWaitsForSpace(t *testing.T) {
 	block.Store(true)
 	m := mountFake(t, opt, func(c *kfs.Config, u *upload.Config) {
 		c.WriteBack, c.Writes = true, j
-		u.Named, u.DiskLimit = true, 4<<20
+		u.Named, u.DiskLimit, u.SpaceWait = true, 4<<20, time.Second
 		u.WaitSpace = func(ctx context.Context) bool { return fsys.WaitSpace(ctx) }
 	})
 	fsys = m.fsys
@@ -303,6 +305,17 @@ func TestWriteBackWaitsForSpace(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(m.dir, "one"), big, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The store down: nothing can be freed; a write that needs the space
+	// waits SpaceWait, then gets ENOSPC, and what was written stays.
+	f, err := os.Create(filepath.Join(m.dir, "seeks"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(big, 1<<20); !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("a write past the budget with the store down: %v, want ENOSPC", err)
+	}
+	f.Close()
+	os.Remove(filepath.Join(m.dir, "seeks"))
 	go func() {
 		time.Sleep(time.Second)
 		block.Store(false)

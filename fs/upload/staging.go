@@ -232,20 +232,19 @@ func (f *File) Fetch(ctx context.Context) error {
 	return f.ensureLocked(ctx, 0, f.size)
 }
 
-// waitSpaceLocked waits (Config.WaitSpace) until need staging bytes fit
-// and charges nothing; false when they still do not.
+// waitSpaceLocked waits (Config.WaitSpace) until need staging bytes fit,
+// at most spaceWait, and charges nothing; false when they still do not.
 func (f *File) waitSpaceLocked(need int64) bool {
 	w := f.p.cfg.WaitSpace
-	for w != nil {
-		if f.p.disk.Load()+need <= f.p.cfg.DiskLimit {
-			return true
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), f.p.cfg.Timeout)
-		again := w(ctx)
-		cancel()
-		if !again {
+	if w == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), f.p.cfg.SpaceWait)
+	defer cancel()
+	for f.p.disk.Load()+need > f.p.cfg.DiskLimit {
+		if !w(ctx) || ctx.Err() != nil {
 			return f.p.disk.Load()+need <= f.p.cfg.DiskLimit
 		}
 	}
-	return false
+	return true
 }

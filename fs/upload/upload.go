@@ -72,6 +72,7 @@ type Config struct {
 	// write gets ENOSPC (write-back: uploads under way free it). It reports
 	// whether waiting again may help.
 	WaitSpace func(ctx context.Context) bool
+	SpaceWait time.Duration // how long a write waits for space with WaitSpace (default 30s), then ENOSPC
 	Log       *slog.Logger
 }
 
@@ -132,6 +133,9 @@ func New(cfg Config) *Pipeline {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Minute
+	}
+	if cfg.SpaceWait <= 0 {
+		cfg.SpaceWait = 30 * time.Second
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
