@@ -249,7 +249,8 @@ func (n *fileNode) release(h *handle) {
 	n.mu.Lock()
 	del := ""
 	ghost := len(n.handles) == 0 && !n.stored && !n.unlinked && n.content == nil
-	if len(n.handles) == 0 {
+	closed := len(n.handles) == 0
+	if closed {
 		del, n.deleteAtClose = n.deleteAtClose, ""
 	}
 	n.mu.Unlock()
@@ -258,6 +259,9 @@ func (n *fileNode) release(h *handle) {
 	}
 	if ghost {
 		n.forgetName() // created, never stored (its upload failed): the name goes
+	}
+	if closed {
+		n.settled() // a file made on a write-back mount and stored at close: its inode need not stay
 	}
 }
 
