@@ -515,14 +515,7 @@ func readJournal(f *os.File) openRecords {
 		case "A-":
 			attrs.end(rest)
 		case "W+":
-			var w Write
-			if id, ok := decodeRecord(rest, &w); ok && w.Bucket != "" && w.Key != "" && (w.File != "" || int64(len(w.Data)) == w.Size) {
-				w.ID = id
-				if w.Replaces != "" {
-					writes.end(w.Replaces)
-				}
-				writes.begin(id, w)
-			} else {
+			if !beginWrite(rest, &writes) {
 				torn++
 			}
 		case "W-":
@@ -540,6 +533,22 @@ func readJournal(f *os.File) openRecords {
 		}
 	}
 	return openRecords{ups.list(), renames.list(), deletes.list(), attrs.list(), writes.list(), torn}
+}
+
+// beginWrite reads a W+ record into writes (ending the one it replaces);
+// false when it cannot be read (a crash cut it short).
+func beginWrite(rest string, writes *openSet[Write]) bool {
+	var w Write
+	id, ok := decodeRecord(rest, &w)
+	if !ok || w.Bucket == "" || w.Key == "" || w.File == "" && int64(len(w.Data)) != w.Size {
+		return false
+	}
+	w.ID = id
+	if w.Replaces != "" {
+		writes.end(w.Replaces)
+	}
+	writes.begin(id, w)
+	return true
 }
 
 // Close closes the journal file.
