@@ -533,38 +533,38 @@ func (n *fileNode) uploadConditions(o *store.PutOptions) bool {
 	return true
 }
 
-// uploaded ends a file's record once its bytes are in the bucket.
+// uploaded ends a file's record once its bytes are in the bucket (the
+// version etag, which a later upload of it goes over).
 func (n *fileNode) uploaded(etag string) {
-	n.mu.Lock()
-	id := n.wbID
-	n.wbID, n.wbExpect = "", etag
-	n.fsys.wb.inline.Add(-n.wbInline)
-	n.wbInline = 0
-	n.mu.Unlock()
-	if id == "" {
-		return
+	if n.endRecord(func() { n.wbExpect = etag }) {
+		n.fsys.wb.uploaded.Add(1)
 	}
-	n.fsys.cfg.Writes.EndWrite(id)
-	n.fsys.wb.uploaded.Add(1)
-	n.fsys.wb.remove(n)
 }
 
 // dropPending forgets a pending upload (the file was unlinked or replaced
 // before it went): nothing is sent.
-func (n *fileNode) dropPending() {
+func (n *fileNode) dropPending() { n.endRecord(nil) }
+
+// endRecord ends the file's write-back record and its place in the queue,
+// running locked (if any) under n.mu; false when it had none.
+func (n *fileNode) endRecord(locked func()) bool {
 	n.mu.Lock()
 	id := n.wbID
 	n.wbID = ""
-	if n.fsys.wb != nil {
-		n.fsys.wb.inline.Add(-n.wbInline)
+	if locked != nil {
+		locked()
+	}
+	if wb := n.fsys.wb; wb != nil {
+		wb.inline.Add(-n.wbInline)
 	}
 	n.wbInline = 0
 	n.mu.Unlock()
 	if id == "" {
-		return
+		return false
 	}
 	n.fsys.cfg.Writes.EndWrite(id)
 	n.fsys.wb.remove(n)
+	return true
 }
 
 // keepBoth stores a pending file whose name another client wrote since
