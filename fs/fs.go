@@ -88,6 +88,9 @@ type Config struct {
 	// pipeline must keep named staging files. Writes must be set.
 	WriteBack bool
 	Writes    WritesJournal
+	// WriteBackDelay is how long a closed file waits before its upload
+	// (0: one second; tests shorten it to race uploads with changes).
+	WriteBackDelay time.Duration
 }
 
 // RenameJournal records directory renames under way, so one a crash cuts

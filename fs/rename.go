@@ -79,10 +79,11 @@ func (d *dirNode) rename(ctx context.Context, name string, nd *dirNode, newName 
 		if exists {
 			if ch := nd.GetChild(newName); ch != nil {
 				if t, ok := ch.Operations().(*fileNode); ok {
-					expect = t.underneath(dst.Info.ETag)
 					if err := t.replaced(ctx); err != nil {
 						return err
 					}
+					expect = t.underneath(dst.Info.ETag) // after: an upload of it under way has ended
+
 				}
 			}
 		}

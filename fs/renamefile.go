@@ -19,11 +19,19 @@ func (n *fileNode) replaced(ctx context.Context) error {
 	open := len(n.handles) > 0
 	n.mu.Unlock()
 	if !open {
+		// opMu: an upload of it under way (write-back) ends first, and
+		// none starts after: its content stores nothing any more.
+		n.opMu.Lock()
 		n.endDeferred()
 		n.dropPending()
 		n.mu.Lock()
 		n.unlinked = true
+		c := n.content
 		n.mu.Unlock()
+		if c != nil {
+			c.Detach()
+		}
+		n.opMu.Unlock()
 		n.settled()
 		return nil
 	}

@@ -112,8 +112,16 @@ func (w *writeBack) add(n *fileNode) {
 	case p.running:
 		p.again = true
 	case !p.queued:
-		w.enqueueLocked(n, p, wbDelay)
+		w.enqueueLocked(n, p, w.delay())
 	}
+}
+
+// delay is how long a closed file waits for its upload.
+func (w *writeBack) delay() time.Duration {
+	if d := w.fsys.cfg.WriteBackDelay; d > 0 {
+		return d
+	}
+	return wbDelay
 }
 
 // enqueueLocked puts n at the end of the queue, due after delay.
@@ -227,7 +235,7 @@ func (w *writeBack) finish(n *fileNode, p *wbPending, err error) {
 		return
 	case err == nil || p.again:
 		p.again, p.tries, p.lastErr = false, 0, nil
-		w.enqueueLocked(n, p, wbDelay)
+		w.enqueueLocked(n, p, w.delay())
 		return
 	}
 	p.tries++
@@ -457,7 +465,10 @@ func (n *fileNode) rerecord() {
 func (n *fileNode) underneath(etag string) string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.stored {
+	switch {
+	case n.stored && n.info.ETag != "":
+		return n.info.ETag // what this mount stored last (the listing may be older)
+	case n.stored:
 		return etag
 	}
 	return n.wbExpect
@@ -606,18 +617,21 @@ func conflictKey(key string, at time.Time) string {
 	return dir + strings.TrimSuffix(base, ext) + ".kfs-conflict-" + at.UTC().Format("20060102T150405Z") + ext
 }
 
-// Sync uploads everything written back and not yet uploaded, and waits
-// for it (kfs sync): the first failure, naming its file, when one cannot
-// be uploaded now.
+// Sync uploads everything written back and not yet uploaded, and sends
+// what else the mount holds back (attributes, batched deletions), and
+// waits for it (kfs sync): the first failure, naming its file, when one
+// cannot be uploaded now.
 func (f *FS) Sync(ctx context.Context) error {
-	if f.wb == nil {
-		return nil
-	}
-	if err := f.wb.syncUnder(ctx, "", "", true); err != nil {
-		return err
+	if f.wb != nil {
+		if err := f.wb.syncUnder(ctx, "", "", true); err != nil {
+			return err
+		}
 	}
 	f.dirt.flush(ctx, nil)
-	return f.flushAllDeferred(ctx, "", "", true)
+	if err := f.flushAllDeferred(ctx, "", "", true); err != nil {
+		return err
+	}
+	return f.del.flush(ctx) // unlinks waiting in the batch: the bucket then is what the mount shows
 }
 
 // FinishWrite uploads a file a killed run closed and had not uploaded

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,12 +20,16 @@ import (
 	"kfs/fs/upload"
 )
 
-// writeBackMount is a wired fake mount with --write-back.
-func writeBackMount(t *testing.T) (*fakeMount, *journal.Journal) {
+// writeBackMount is a wired fake mount with --write-back (and, when
+// given, uploads due that long after close).
+func writeBackMount(t *testing.T, delay ...time.Duration) (*fakeMount, *journal.Journal) {
 	t.Helper()
 	opt, j, _ := wired(t)
 	m := mountFake(t, opt, func(c *kfs.Config, u *upload.Config) {
 		c.WriteBack, c.Writes = true, j
+		if len(delay) > 0 {
+			c.WriteBackDelay = delay[0]
+		}
 		u.Named = true
 	})
 	return m, j
@@ -355,5 +360,41 @@ func TestWriteBackReplacedObjectDeletedElsewhere(t *testing.T) {
 	}
 	if keys := m.store.Keys("bkt"); len(keys) != 1 {
 		t.Errorf("keys: %v", keys)
+	}
+}
+
+// Random operations on a write-back mount match the model through the
+// mount (RandomOps checks that); after a sync the store holds exactly
+// what the mount shows, and nothing else.
+func TestWriteBackRandomOpsReachTheStore(t *testing.T) {
+	for round, delay := range []time.Duration{0, time.Millisecond, 5 * time.Millisecond} { // short: uploads race the operations
+		m, _ := writeBackMount(t, delay)
+		dir := filepath.Join(m.dir, fmt.Sprintf("r%d", round))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		posixtest.RandomOps(t, dir)
+		syncMount(t, m)
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shown := map[string]bool{}
+		for _, e := range ents {
+			key := fmt.Sprintf("r%d/%s", round, e.Name())
+			shown[key] = true
+			want, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, ok := m.store.Data("bkt", key); !ok || !bytes.Equal(got, want) {
+				t.Errorf("%s: the store holds %d bytes (%v), the mount shows %d", key, len(got), ok, len(want))
+			}
+		}
+		for _, k := range m.store.Keys("bkt") {
+			if strings.HasPrefix(k, fmt.Sprintf("r%d/", round)) && k != fmt.Sprintf("r%d/", round) && !shown[k] {
+				t.Errorf("%s is in the store but not in the mount", k)
+			}
+		}
 	}
 }

@@ -78,6 +78,31 @@ func TestPosixOnMinioMountWithWriteBack(t *testing.T) {
 		os.Chmod(d, 0o755)
 	}
 	posixtest.RunAll(t, m.dir)
+	t.Run("RandomOperationsReachTheBucket", func(t *testing.T) {
+		for round := 0; round < 3; round++ {
+			dir := fmt.Sprintf("random%d", round)
+			os.Mkdir(m.path(dir), 0o755)
+			posixtest.RandomOps(t, m.path(dir))
+			if code, errs := kfsSync(t, m.dir); code != 0 {
+				t.Fatalf("kfs sync: %d %s", code, errs)
+			}
+			shown := map[string]bool{}
+			ents, _ := os.ReadDir(m.path(dir))
+			for _, e := range ents {
+				key := dir + "/" + e.Name()
+				shown[key] = true
+				want, _ := os.ReadFile(m.path(key))
+				if got, ok := sdkObject(t, b, key); !ok || !bytes.Equal(got, want) {
+					t.Errorf("%s: the bucket holds %d bytes (%v), the mount shows %d", key, len(got), ok, len(want))
+				}
+			}
+			for _, k := range sdkKeys(t, b, dir+"/") {
+				if k != dir+"/" && !shown[k] {
+					t.Errorf("%s is in the bucket, not in the mount", k)
+				}
+			}
+		}
+	})
 	if code, errs := kfsSync(t, m.dir); code != 0 {
 		t.Fatalf("kfs sync: %d %s", code, errs)
 	}
