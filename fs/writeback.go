@@ -69,6 +69,7 @@ type writeBack struct {
 	changed chan struct{}            // GUARDED_BY(mu): closed (and replaced) when an upload ends
 	stopped bool                     // GUARDED_BY(mu)
 	hurry   bool                     // GUARDED_BY(mu): unmount: nothing waits for wbDelay any more
+	rush    int                      // GUARDED_BY(mu): syncs waiting: nothing waits for wbDelay meanwhile
 
 	inline    atomic.Int64 // bytes of pending files journaled inline (held in memory)
 	uploaded  atomic.Int64 // files uploaded
@@ -86,6 +87,8 @@ type wbPending struct {
 	again   bool      // closed again while running
 	tries   int       // failed attempts in a row
 	lastErr error
+	started int // attempts begun
+	failed  int // the attempt (by started) that failed last
 	timer   *time.Timer // the retry waiting
 }
 
@@ -181,7 +184,7 @@ func (w *writeBack) next() (*fileNode, *wbPending) {
 			continue
 		}
 		wait := time.Until(p.due)
-		if wait <= 0 || w.hurry {
+		if wait <= 0 || w.hurry || w.rush > 0 {
 			break
 		}
 		t := time.AfterFunc(wait, func() {
@@ -199,6 +202,7 @@ func (w *writeBack) next() (*fileNode, *wbPending) {
 	w.queue = w.queue[1:]
 	p := w.nodes[n]
 	p.queued, p.running = false, true
+	p.started++
 	return n, p
 }
 
@@ -239,7 +243,7 @@ func (w *writeBack) finish(n *fileNode, p *wbPending, err error) {
 		return
 	}
 	p.tries++
-	p.lastErr = err
+	p.lastErr, p.failed = err, p.started
 	w.failures.Add(1)
 	delay := min(wbRetryMin<<min(p.tries-1, 10), wbRetryMax)
 	if p.tries == 1 || p.tries%10 == 0 {
@@ -275,14 +279,71 @@ func underKey(k, prefix string) bool {
 // syncUnder uploads now, and waits for, every file waiting under
 // bucket/prefix (everything with all). It returns the first upload that
 // failed, naming the file.
+//
+// The workers upload them (4 at a time), due at once while a sync waits
+// (retries too); a file open for writing is uploaded here, as fsync would.
+// It returns at the first failure of one of them since it began, so a
+// store that is down makes it fail after one attempt, not one per file.
 func (w *writeBack) syncUnder(ctx context.Context, bucket, prefix string, all bool) error {
-	var first error
-	for _, n := range w.pendingUnder(bucket, prefix, all) {
-		if err := n.uploadNow(ctx); err != nil && first == nil {
-			first = fmt.Errorf("%s: %w", n.path(), err)
+	nodes := w.pendingUnder(bucket, prefix, all)
+	if len(nodes) == 0 {
+		return nil
+	}
+	for _, n := range nodes {
+		n.mu.Lock()
+		open := n.writers > 0
+		n.mu.Unlock()
+		if open {
+			if err := n.uploadNow(ctx); err != nil {
+				return fmt.Errorf("%s: %w", n.path(), err)
+			}
 		}
 	}
-	return first
+	w.mu.Lock()
+	w.rush++
+	began := map[*fileNode]int{} // attempts begun before the sync: their failures do not count
+	for _, n := range nodes {
+		if p := w.nodes[n]; p != nil {
+			began[n] = p.started
+			if !p.queued && !p.running {
+				w.enqueueLocked(n, p, 0) // a retry waiting for its backoff goes now
+			}
+		}
+	}
+	w.cond.Broadcast()
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.rush--
+		w.mu.Unlock()
+	}()
+	for {
+		w.mu.Lock()
+		ch, left := w.changed, 0
+		var failed error
+		for n, start := range began {
+			p := w.nodes[n]
+			switch {
+			case p == nil:
+			case p.failed > start && failed == nil:
+				failed = fmt.Errorf("%s: %w", n.path(), p.lastErr)
+			default:
+				left++
+			}
+		}
+		w.mu.Unlock()
+		if failed != nil {
+			return failed
+		}
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("%d files still uploading: %w", left, ctx.Err())
+		}
+	}
 }
 
 // waitChange waits until some upload ends (or ctx ends); false when
