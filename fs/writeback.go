@@ -87,8 +87,8 @@ type wbPending struct {
 	again   bool      // closed again while running
 	tries   int       // failed attempts in a row
 	lastErr error
-	started int // attempts begun
-	failed  int // the attempt (by started) that failed last
+	started int         // attempts begun
+	failed  int         // the attempt (by started) that failed last
 	timer   *time.Timer // the retry waiting
 }
 
