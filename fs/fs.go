@@ -20,11 +20,14 @@
 //  5. deleter.flushMu: serialises delete batches; held across their
 //     store calls, taken before deleter.mu.
 //  6. FS-wide leaves: deleter.mu, listing.Walker.mu, deferred.mu (files
-//     holding attributes back), dirTimes.mu, notifier.mu,
-//     dirMetaSupport.mu, FS.rootMu, FS.logMu; never held across store
-//     calls (the directory-metadata check makes its HEAD with none held).
+//     holding attributes back), writeBack.mu (files written back: no
+//     fileNode.mu is taken while it is held), dirTimes.mu,
+//     notifier.mu, dirMetaSupport.mu, FS.rootMu, FS.logMu; never held
+//     across store calls (the directory-metadata check makes its HEAD
+//     with none held).
 //  7. journal.Journal.mu: the innermost leaf (deletions are recorded
-//     under deleter.mu; held-back attributes under opMu, no leaf held).
+//     under deleter.mu; held-back attributes and write-back records under
+//     opMu, no leaf held).
 //
 // A node's lock is never taken while another node's is held, except a
 // directory's mu after a file's mu is released. Kernel notifications are

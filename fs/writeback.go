@@ -224,9 +224,9 @@ func (w *writeBack) work() {
 // meanwhile), or retried after a backoff (never dropped).
 func (w *writeBack) finish(n *fileNode, p *wbPending, err error) {
 	n.mu.Lock()
-	recorded := n.wbID != ""
+	recorded, path := n.wbID != "", n.bucket+"/"+n.key
 	n.mu.Unlock()
-	w.mu.Lock()
+	w.mu.Lock() // after n.mu: writeBack.mu is never held while taking a node's
 	defer w.mu.Unlock()
 	defer w.signalLocked()
 	if w.nodes[n] != p {
@@ -247,7 +247,7 @@ func (w *writeBack) finish(n *fileNode, p *wbPending, err error) {
 	w.failures.Add(1)
 	delay := min(wbRetryMin<<min(p.tries-1, 10), wbRetryMax)
 	if p.tries == 1 || p.tries%10 == 0 {
-		w.fsys.cfg.Log.Warn("write-back upload failed; it is kept on local disk and tried again", "path", n.path(), "attempt", p.tries, "retry_in", delay, "err", err)
+		w.fsys.cfg.Log.Warn("write-back upload failed; it is kept on local disk and tried again", "path", path, "attempt", p.tries, "retry_in", delay, "err", err)
 	}
 	p.timer = time.AfterFunc(delay, func() {
 		w.mu.Lock()
@@ -259,12 +259,16 @@ func (w *writeBack) finish(n *fileNode, p *wbPending, err error) {
 }
 
 // pendingUnder lists the files waiting under bucket/prefix (all with
-// all), and whether each failed since it was last closed.
+// all).
 func (w *writeBack) pendingUnder(bucket, prefix string, all bool) []*fileNode {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	var out []*fileNode
+	nodes := make([]*fileNode, 0, len(w.nodes))
 	for n := range w.nodes {
+		nodes = append(nodes, n)
+	}
+	w.mu.Unlock()
+	var out []*fileNode
+	for _, n := range nodes {
 		if all || n.bucket == bucket && underKey(n.objKey(), prefix) {
 			out = append(out, n)
 		}
@@ -320,20 +324,21 @@ func (w *writeBack) syncUnder(ctx context.Context, bucket, prefix string, all bo
 	for {
 		w.mu.Lock()
 		ch, left := w.changed, 0
-		var failed error
+		var failed *fileNode
+		var why error
 		for n, start := range began {
 			p := w.nodes[n]
 			switch {
 			case p == nil:
 			case p.failed > start && failed == nil:
-				failed = fmt.Errorf("%s: %w", n.path(), p.lastErr)
+				failed, why = n, p.lastErr
 			default:
 				left++
 			}
 		}
 		w.mu.Unlock()
 		if failed != nil {
-			return failed
+			return fmt.Errorf("%s: %w", failed.path(), why) // n.mu after w.mu is released
 		}
 		if left == 0 {
 			return nil
