@@ -339,7 +339,12 @@ func TestDiskCacheKilledMidFill(t *testing.T) {
 	if _, err := f.Read(make([]byte, 3<<20)); err != nil {
 		t.Fatal(err)
 	}
-	tmp, _ := os.ReadDir(filepath.Join(cacheDir, "objects", "0", "tmp"))
+	// The fill's file is made by its writer goroutine, a moment after the
+	// first blocks were read (seen once in CI: not yet there).
+	var tmp []os.DirEntry
+	for deadline := time.Now().Add(5 * time.Second); len(tmp) != 1 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		tmp, _ = os.ReadDir(filepath.Join(cacheDir, "objects", "0", "tmp"))
+	}
 	if len(tmp) != 1 {
 		t.Fatalf("no fill under way: %v", tmp)
 	}
