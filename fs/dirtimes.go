@@ -105,6 +105,9 @@ func (d *dirNode) storeTimes(ctx context.Context) {
 			return
 		}
 		d.endHeld() // removed or changed elsewhere: that wins
+		d.mu.Lock()
+		d.attrAt = time.Time{} // what it holds now is asked again, not the attributes held here
+		d.mu.Unlock()
 		return
 	}
 	defer d.endHeld() // attributes held back travelled with this copy

@@ -59,10 +59,9 @@ type fileNode struct {
 	deferTimer    *time.Timer          // GUARDED_BY(mu): stores them at the latest deferDelay after they were first held
 	persistent    bool                 // GUARDED_BY(mu): its inode is persistent (write-back: made here, not uploaded yet)
 	wbID          string               // GUARDED_BY(mu): journal id of its write-back record (writeback.go); "" when none
-	wbFile        string               // GUARDED_BY(mu): the staging file that record names
+	wbFile        string               // GUARDED_BY(mu): the staging file that record names ("": its bytes are in the record, charged to writeBack.inline)
 	wbSize        int64                // GUARDED_BY(mu): its size at the close recorded
 	wbExpect      string               // GUARDED_BY(mu): ETag of the object its upload may replace ("" none)
-	wbInline      int64                // GUARDED_BY(mu): bytes of it journaled inline (charged to writeBack.inline)
 
 	xattrMu sync.Mutex // serialises tag and metadata read-modify-writes; taken before opMu
 }

@@ -59,8 +59,7 @@ type writeBack struct {
 	nodes   map[*fileNode]*wbPending // GUARDED_BY(mu): every file with a record
 	changed chan struct{}            // GUARDED_BY(mu): closed (and replaced) when an upload ends
 	stopped bool                     // GUARDED_BY(mu)
-	hurry   bool                     // GUARDED_BY(mu): unmount: nothing waits for wbDelay any more
-	rush    int                      // GUARDED_BY(mu): syncs waiting: nothing waits for wbDelay meanwhile
+	rush    int                      // GUARDED_BY(mu): syncs waiting, or unmount: nothing waits for wbDelay meanwhile
 
 	inline    atomic.Int64 // bytes of pending files journaled inline (held in memory)
 	uploaded  atomic.Int64 // files uploaded
@@ -175,7 +174,7 @@ func (w *writeBack) next() (*fileNode, *wbPending) {
 			continue
 		}
 		wait := time.Until(p.due)
-		if wait <= 0 || w.hurry || w.rush > 0 {
+		if wait <= 0 || w.rush > 0 {
 			break
 		}
 		t := time.AfterFunc(wait, func() {
@@ -364,9 +363,11 @@ func (w *writeBack) waitChange(ctx context.Context) bool {
 // without an upload ending.
 func (w *writeBack) drain() {
 	last, lastAt := -1, time.Now()
+	w.mu.Lock()
+	w.rush++ // for good: the mount is ending
+	w.mu.Unlock()
 	for {
 		w.mu.Lock()
-		w.hurry = true
 		w.cond.Broadcast()
 		left := len(w.nodes)
 		for n, p := range w.nodes {

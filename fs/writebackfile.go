@@ -26,7 +26,7 @@ func (n *fileNode) persistClose(ctx context.Context) bool {
 	n.opMu.Lock()
 	defer n.opMu.Unlock()
 	n.mu.Lock()
-	c, unlinked, persistent, inlined := n.content, n.unlinked, n.persistent, n.wbInline
+	c, unlinked, persistent, inlined := n.content, n.unlinked, n.persistent, n.inlineLocked()
 	n.mu.Unlock()
 	if !persistent || c == nil || unlinked || !c.Dirty() {
 		return false
@@ -62,16 +62,21 @@ func (n *fileNode) record(p upload.Persisted, sync bool) error {
 	if err != nil {
 		return err
 	}
-	inline := int64(0)
-	if p.Path == "" {
-		inline = p.Size
-	}
 	n.mu.Lock()
+	old := n.inlineLocked()
 	n.wbID, n.wbFile, n.wbSize = id, p.Path, p.Size
-	n.fsys.wb.inline.Add(inline - n.wbInline)
-	n.wbInline = inline
+	n.fsys.wb.inline.Add(n.inlineLocked() - old)
 	n.mu.Unlock()
 	return nil
+}
+
+// inlineLocked is how many bytes of the file's record are in memory (the
+// record holds them inline). n.mu is held.
+func (n *fileNode) inlineLocked() int64 {
+	if n.wbID != "" && n.wbFile == "" {
+		return n.wbSize
+	}
+	return 0
 }
 
 // rerecord journals a pending file's new key or attributes (a rename, a
@@ -122,16 +127,12 @@ func (n *fileNode) pendingWrite() bool {
 // uploaded meanwhile or is open for writing again (its close queues it).
 func (n *fileNode) writeBackOne(ctx context.Context) error {
 	n.mu.Lock()
-	id, writers := n.wbID, n.writers
+	writers := n.writers
 	n.mu.Unlock()
-	if id == "" || writers > 0 {
+	if writers > 0 {
 		return nil
 	}
-	if err := n.commit(ctx); err != nil {
-		return err
-	}
-	n.settled()
-	return nil
+	return n.uploadNow(ctx)
 }
 
 // uploadNow uploads a pending file at once (fsync, kfs sync, a control
@@ -197,15 +198,14 @@ func (n *fileNode) dropPending() { n.endRecord(nil) }
 // running locked (if any) under n.mu; false when it had none.
 func (n *fileNode) endRecord(locked func()) bool {
 	n.mu.Lock()
+	if wb := n.fsys.wb; wb != nil {
+		wb.inline.Add(-n.inlineLocked())
+	}
 	id := n.wbID
 	n.wbID = ""
 	if locked != nil {
 		locked()
 	}
-	if wb := n.fsys.wb; wb != nil {
-		wb.inline.Add(-n.wbInline)
-	}
-	n.wbInline = 0
 	n.mu.Unlock()
 	if id == "" {
 		return false
